@@ -1,0 +1,152 @@
+// Package api holds the types and routes of the daemon's local REST API: the
+// contract shared by the server (agent/localapi) and its one client
+// (agent/client), which the CLI and the dashboard both use.
+//
+// Every error response is a JSON Error with a 4xx or 5xx status; Message is a
+// sentence for a person that says what went wrong and what to do.
+package api
+
+import "time"
+
+// Routes of the local API (method and path).
+const (
+	RouteStatus          = "GET /v1/status"
+	RouteVersion         = "GET /v1/version"
+	RouteLink            = "POST /v1/link"
+	RouteBrowserLink     = "POST /v1/link/browser"
+	RouteBrowserCallback = "POST /v1/link/browser/callback"
+	RouteUnlink          = "POST /v1/unlink"
+	RouteDashboardUser   = "PUT /v1/dashboard/users"
+	RouteDashboardLogin  = "POST /v1/dashboard/login"
+)
+
+// Link states.
+const (
+	StateUnlinked  = "unlinked"
+	StateLinking   = "linking"
+	StateLinked    = "linked"
+	StateLinkError = "link_error"
+)
+
+// Warning severities.
+const (
+	SeverityInfo    = "info"
+	SeverityWarning = "warning"
+	SeverityError   = "error"
+)
+
+// Error codes of the local API (Error.Code).
+const (
+	CodeBadRequest     = "bad_request"      // malformed request; Message says which field
+	CodeAlreadyLinked  = "already_linked"   // unlink first
+	CodeNotLinked      = "not_linked"       // nothing to unlink
+	CodeBusy           = "busy"             // another link/unlink is in progress
+	CodeWrongPassword  = "wrong_password"   // cloud rejected the credentials
+	CodeNotAdmin       = "not_admin"        // user lacks ACCOUNT_ADMIN
+	CodeAccountNeeded  = "account_required" // e-mail in several accounts; give --account
+	CodeUnknownAccount = "unknown_account"  // no such account for this user
+	CodeCloudDown      = "cloud_unreachable"
+	CodeCloudError     = "cloud_error" // the cloud answered something unexpected
+	CodeBadState       = "bad_state"   // browser sign-in state unknown or expired
+	CodeUnauthorized   = "unauthorized"
+	CodeInternal       = "internal"
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Code    string `json:"error"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Build describes the running daemon binary.
+type Build struct {
+	Version string `json:"version"`
+	Build   string `json:"build"`  // build number
+	Commit  string `json:"commit"` // git commit hash
+	Branch  string `json:"branch"`
+	Stage   string `json:"stage"` // release stage: production, beta, development
+}
+
+// Account is the CloudLink account the host is linked to, with the linking
+// user's identity in that account.
+type Account struct {
+	ID         int64  `json:"id"`
+	Name       string `json:"name"`
+	UUID       string `json:"uuid"`
+	Region     string `json:"region"`
+	PartnerID  string `json:"partner_id"`
+	UserID     string `json:"user_id"`
+	Role       string `json:"role"`
+	ClientType string `json:"client_type"`
+}
+
+// Warning is one health finding.
+type Warning struct {
+	Code     string `json:"code"`
+	Severity string `json:"severity"`
+	Text     string `json:"text"`
+}
+
+// Status is the daemon's state as shown by `cld status` and the dashboard.
+type Status struct {
+	Linked   bool       `json:"linked"`
+	State    string     `json:"state"`            // one of the State* constants
+	Reason   string     `json:"reason,omitempty"` // why: link error, or why it became unlinked
+	Account  *Account   `json:"account,omitempty"`
+	SystemID string     `json:"system_id,omitempty"`
+	Cloud    string     `json:"cloud,omitempty"` // base URL of the cloud linked to (or configured)
+	LinkedAt *time.Time `json:"linked_at,omitempty"`
+	Version  string     `json:"version"`
+	Build    Build      `json:"build"`
+	// PendingRevocation is true while an unlink's revocation in the cloud
+	// has not yet succeeded (it is retried).
+	PendingRevocation bool      `json:"pending_revocation"`
+	Warnings          []Warning `json:"warnings"`
+}
+
+// LinkRequest links with a user name and password (the CLI's way).
+type LinkRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Account  int64  `json:"account,omitempty"` // 0: not given
+	Cloud    string `json:"cloud,omitempty"`   // overrides the configured cloud URL
+}
+
+// BrowserLinkRequest starts the browser sign-in: the daemon prepares PKCE and
+// state and answers with the URL to send the browser to.
+type BrowserLinkRequest struct {
+	// RedirectURI is the dashboard's absolute callback URL; its path ends
+	// with /link/callback.
+	RedirectURI string `json:"redirect_uri"`
+	Cloud       string `json:"cloud,omitempty"`
+}
+
+// BrowserLinkStart is the answer to a BrowserLinkRequest.
+type BrowserLinkStart struct {
+	AuthorizeURL string `json:"authorize_url"`
+	State        string `json:"state"`
+}
+
+// BrowserCallback finishes the browser sign-in with what the cloud sent back.
+type BrowserCallback struct {
+	Code  string `json:"code"`
+	State string `json:"state"`
+	// Error and ErrorDescription are passed on when the cloud redirected
+	// back with an OAuth error instead of a code.
+	Error            string `json:"error,omitempty"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// DashboardUser sets (creates or changes) a local dashboard account.
+type DashboardUser struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// DashboardLogin checks a dashboard sign-in; 204 when right, 401 otherwise.
+type DashboardLogin struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}

@@ -1,0 +1,182 @@
+// Package client is the one Go client of the daemon's local API, used by the
+// CLI (over the unix socket) and by the dashboard (in-process).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/cloudlink/cld/agent/api"
+)
+
+// ErrDaemonDown is wrapped by errors from a daemon that could not be reached.
+var ErrDaemonDown = errors.New("daemon not reachable")
+
+// Client calls the local API.
+type Client struct {
+	hc      *http.Client
+	base    string
+	socket  string
+	handler http.Handler
+}
+
+// NewUnix returns a client for the daemon listening on the unix socket path.
+func NewUnix(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{hc: &http.Client{Transport: tr}, base: "http://cld", socket: socket}
+}
+
+// NewHandler returns a client that calls the handler in-process (the
+// dashboard inside the daemon uses this; tests too).
+func NewHandler(h http.Handler) *Client {
+	return &Client{handler: h, base: "http://cld"}
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (api.Status, error) {
+	var s api.Status
+	err := c.do(ctx, api.RouteStatus, nil, &s)
+	return s, err
+}
+
+// Version returns the daemon's build facts.
+func (c *Client) Version(ctx context.Context) (api.Build, error) {
+	var b api.Build
+	err := c.do(ctx, api.RouteVersion, nil, &b)
+	return b, err
+}
+
+// Link links the host with a user name and password.
+func (c *Client) Link(ctx context.Context, req api.LinkRequest) (api.Status, error) {
+	var s api.Status
+	err := c.do(ctx, api.RouteLink, req, &s)
+	return s, err
+}
+
+// BrowserLink starts the browser sign-in.
+func (c *Client) BrowserLink(ctx context.Context, req api.BrowserLinkRequest) (api.BrowserLinkStart, error) {
+	var r api.BrowserLinkStart
+	err := c.do(ctx, api.RouteBrowserLink, req, &r)
+	return r, err
+}
+
+// BrowserCallback finishes the browser sign-in.
+func (c *Client) BrowserCallback(ctx context.Context, req api.BrowserCallback) (api.Status, error) {
+	var s api.Status
+	err := c.do(ctx, api.RouteBrowserCallback, req, &s)
+	return s, err
+}
+
+// Unlink disconnects the host from CloudLink.
+func (c *Client) Unlink(ctx context.Context) (api.Status, error) {
+	var s api.Status
+	err := c.do(ctx, api.RouteUnlink, nil, &s)
+	return s, err
+}
+
+// SetDashboardUser creates or changes a local dashboard account.
+func (c *Client) SetDashboardUser(ctx context.Context, u api.DashboardUser) error {
+	return c.do(ctx, api.RouteDashboardUser, u, nil)
+}
+
+// DashboardLogin checks a dashboard sign-in; the error is an *api.Error with
+// code unauthorized when the name or password is wrong.
+func (c *Client) DashboardLogin(ctx context.Context, l api.DashboardLogin) error {
+	return c.do(ctx, api.RouteDashboardLogin, l, nil)
+}
+
+// do sends a request for route ("METHOD /path") with an optional JSON body
+// and decodes a JSON answer into out (when not nil).
+func (c *Client) do(ctx context.Context, route string, in, out any) error {
+	method, path, _ := strings.Cut(route, " ")
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.roundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("reading the daemon's answer: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		var e api.Error
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			return &e
+		}
+		return &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("the daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("the daemon's answer is not valid JSON (%v); is the CLI the same version as the daemon?", err)
+	}
+	return nil
+}
+
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	if c.handler != nil {
+		rec := &recorder{header: http.Header{}, code: http.StatusOK}
+		c.handler.ServeHTTP(rec, req)
+		return &http.Response{
+			StatusCode: rec.code,
+			Status:     fmt.Sprintf("%d %s", rec.code, http.StatusText(rec.code)),
+			Header:     rec.header,
+			Body:       io.NopCloser(&rec.body),
+			Request:    req,
+		}, nil
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v (is `cld run` running, and is --socket the same as the daemon's?)", ErrDaemonDown, c.socket, err)
+	}
+	return resp, nil
+}
+
+// recorder is an in-memory http.ResponseWriter for in-process calls.
+type recorder struct {
+	header http.Header
+	code   int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.code, r.wrote = code, true
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(b)
+}

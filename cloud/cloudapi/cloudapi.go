@@ -1,0 +1,135 @@
+// Package cloudapi is the wire contract between the daemon and a CloudLink
+// platform (the reference cloud in this repository): endpoint paths, OAuth
+// parameters, request and response bodies, and error codes.
+//
+// It holds types and constants only and imports nothing of the project, so
+// that the daemon can speak to the cloud without importing the cloud.
+//
+// Errors from every endpoint are JSON bodies of type Error (the OAuth 2.0
+// shape, RFC 6749 §5.2), with an HTTP status of 4xx or 5xx. The description
+// is a sentence meant for the person at the host: it says what went wrong and
+// what to do.
+package cloudapi
+
+import "time"
+
+// Endpoint paths, relative to the cloud's base URL.
+const (
+	// PathAuthorize is the OAuth 2.0 authorization endpoint: the sign-in page
+	// (authorization code with PKCE S256; public client ClientIDDaemon).
+	PathAuthorize = "/oauth/authorize"
+	// PathToken is the OAuth 2.0 token endpoint. Grants: authorization_code
+	// (with code_verifier), password (with ParamAccount), refresh_token and,
+	// for a linked system's device credentials, client_credentials.
+	PathToken = "/oauth/token"
+	// PathRevoke is the OAuth 2.0 revocation endpoint (RFC 7009): form field
+	// "token", optional "token_type_hint"; always 200 for a syntactically valid
+	// request, whether or not the token was known.
+	PathRevoke = "/oauth/revoke"
+	// PathSystems registers a system (POST, RegisterRequest → RegisterResponse)
+	// with a user's bearer token carrying ScopeRegister.
+	PathSystems = "/api/v1/systems"
+	// PathSystemSelf is the linked system's own record, with the device's
+	// bearer token: GET → SystemInfo; DELETE → unregister (revokes the
+	// device credentials; 204, and also 204 when already removed).
+	PathSystemSelf = "/api/v1/systems/self"
+	// PathCACert serves the cloud's CA certificate (PEM) for convenience; a
+	// daemon must still be told to trust it out of band.
+	PathCACert = "/ca.pem"
+)
+
+// OAuth 2.0 parameters.
+const (
+	// ClientIDDaemon is the public OAuth client used by daemons for user
+	// sign-in (browser authorization code + PKCE, and the password grant).
+	ClientIDDaemon = "cld"
+	// ScopeRegister lets a token register a system; it is granted only to a
+	// user who is ACCOUNT_ADMIN of the chosen account.
+	ScopeRegister = "systems:register"
+	// ParamAccount names the account number in the password grant and in the
+	// authorization request (optional: needed when the user's e-mail belongs
+	// to several accounts).
+	ParamAccount = "account_id"
+	// RedirectPathSuffix: a daemon's redirect_uri must be an http or https URL
+	// whose path ends with this suffix. PKCE makes an intercepted code useless.
+	RedirectPathSuffix = "/link/callback"
+)
+
+// Roles a user may have in an account.
+const (
+	RoleAccountAdmin = "ACCOUNT_ADMIN"
+	RoleUser         = "USER"
+)
+
+// ClientTypeSystem is the client type of a linked system's device credentials.
+const ClientTypeSystem = "client"
+
+// Error codes used in Error.Code besides the RFC 6749 ones (invalid_request,
+// invalid_client, invalid_grant, unauthorized_client, unsupported_grant_type,
+// invalid_scope, access_denied).
+const (
+	// ErrNotAdmin: the user is not ACCOUNT_ADMIN of the chosen account.
+	ErrNotAdmin = "not_admin"
+	// ErrAccountRequired: the e-mail belongs to several accounts and no
+	// account number was given; the description lists the numbers.
+	ErrAccountRequired = "account_required"
+	// ErrUnknownAccount: no account with that number for this user.
+	ErrUnknownAccount = "unknown_account"
+	// ErrInvalidToken: the bearer token is missing, unknown or expired.
+	ErrInvalidToken = "invalid_token"
+	// ErrSystemRevoked: the system was removed from its account (by an
+	// unlink or in the portal); the description says by whom and when.
+	ErrSystemRevoked = "system_revoked"
+	// ErrBadRequest: a malformed body; the description says which field.
+	ErrBadRequest = "invalid_request"
+)
+
+// Error is the body of every error response.
+type Error struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// Account is a CloudLink account as the cloud describes it to a system.
+type Account struct {
+	ID        int64  `json:"id"`
+	Name      string `json:"name"`
+	UUID      string `json:"uuid"`
+	Region    string `json:"region"`
+	PartnerID string `json:"partner_id"`
+}
+
+// RegisterRequest asks the cloud to make this host a system of the account
+// the user's token was issued for. Registration is idempotent per
+// (account, InstallationID): registering again replaces the earlier device
+// credentials of that installation and keeps its SystemID.
+type RegisterRequest struct {
+	InstallationID string `json:"installation_id"` // random UUID kept by the daemon
+	MachineIDHash  string `json:"machine_id_hash"` // SHA-256 hex of /etc/machine-id, salted with InstallationID
+	Hostname       string `json:"hostname"`
+	Version        string `json:"version"`
+}
+
+// RegisterResponse carries the system's own device credentials: an OAuth
+// client (client_credentials grant) that belongs to the system, not to the
+// user. The user's password and tokens are not needed after this.
+type RegisterResponse struct {
+	SystemID     string  `json:"system_id"`
+	ClientID     string  `json:"client_id"`
+	ClientSecret string  `json:"client_secret"`
+	Account      Account `json:"account"`
+	UserID       string  `json:"user_id"` // the user who linked
+	Role         string  `json:"role"`
+	ClientType   string  `json:"client_type"`
+}
+
+// SystemInfo is what the cloud knows of a linked system (GET PathSystemSelf).
+type SystemInfo struct {
+	SystemID   string    `json:"system_id"`
+	Account    Account   `json:"account"`
+	UserID     string    `json:"user_id"`
+	Role       string    `json:"role"`
+	ClientType string    `json:"client_type"`
+	Hostname   string    `json:"hostname"`
+	LinkedAt   time.Time `json:"linked_at"`
+}
