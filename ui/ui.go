@@ -1,10 +1,32 @@
 // Package ui is the daemon's web dashboard (a-h/templ components and their
 // handlers). It talks to the daemon only through agent/client.
+//
+// The dashboard works without JavaScript and loads nothing from the
+// internet: its one style sheet is embedded. Every page except the sign-in
+// page and the style sheet needs a signed-in dashboard user (a session
+// cookie backed by an in-memory session). State-changing forms are POSTs
+// checked twice against cross-site requests: by net/http's
+// CrossOriginProtection and by a per-session token in a hidden field.
+//
+// The dashboard can be mounted under a path prefix (e.g. /cld inside a host's
+// management UI): the prefix is Config.BasePath, or the X-Forwarded-Prefix
+// header of a trusted proxy. Requests may arrive with the prefix still on the
+// path or already stripped by the proxy; every link, form and redirect the
+// dashboard emits carries the prefix.
+//
+// Each section of the main page (Warnings, About, CloudLink Registration, …)
+// is a component of its own in a section_*.templ file; the page puts them in
+// the product's order.
 package ui
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/cloudlink/cld/agent/client"
 )
@@ -17,13 +39,83 @@ type Config struct {
 	// management UI (e.g. "/cld"); "" when served at the root. A request's
 	// X-Forwarded-Prefix from a trusted proxy takes precedence.
 	BasePath string
-	// TrustedProxies are the remote IPs whose X-Forwarded-* headers are honoured.
+	// TrustedProxies are the remote IPs (or CIDR ranges) whose X-Forwarded-*
+	// headers (Prefix, Host, Proto) are honoured. Nil means the loopback
+	// addresses (the host's management UI proxies from the same machine);
+	// an empty, non-nil slice trusts no one.
 	TrustedProxies []string
 	// Logger for the dashboard; nil means slog.Default().
 	Logger *slog.Logger
+	// Location is the time zone times are shown in; nil means the host's
+	// local time zone.
+	Location *time.Location
+	// SessionIdle is how long a sign-in lasts without a request; 0 means 8h.
+	SessionIdle time.Duration
 }
+
+// DefaultSessionIdle is the idle lifetime of a dashboard session.
+const DefaultSessionIdle = 8 * time.Hour
 
 // New returns the dashboard's handler.
 func New(cfg Config) (http.Handler, error) {
-	return http.NotFoundHandler(), nil // replaced by the dashboard implementation
+	if cfg.Client == nil {
+		return nil, errors.New("ui: Config.Client is required")
+	}
+	base, ok := cleanPrefix(cfg.BasePath)
+	if !ok {
+		return nil, fmt.Errorf("ui: BasePath %q is not a clean absolute path such as /cld", cfg.BasePath)
+	}
+	proxies := cfg.TrustedProxies
+	if proxies == nil {
+		proxies = []string{"127.0.0.0/8", "::1"}
+	}
+	var trusted []netip.Prefix
+	for _, p := range proxies {
+		pfx, err := parseTrusted(p)
+		if err != nil {
+			return nil, fmt.Errorf("ui: trusted proxy %q: %w", p, err)
+		}
+		trusted = append(trusted, pfx)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	idle := cfg.SessionIdle
+	if idle <= 0 {
+		idle = DefaultSessionIdle
+	}
+	s := &server{
+		client:   cfg.Client,
+		basePath: base,
+		trusted:  trusted,
+		log:      logger.With("component", "ui"),
+		loc:      loc,
+		sessions: newSessionStore(idle, time.Now),
+		cop:      http.NewCrossOriginProtection(),
+	}
+	s.routes = s.routeTable()
+	return s, nil
+}
+
+// parseTrusted parses an IP address or a CIDR range.
+func parseTrusted(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

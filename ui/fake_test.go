@@ -1,0 +1,233 @@
+package ui
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/client"
+)
+
+// fakeDaemon is a test double of the daemon's local API for unit tests of
+// the dashboard alone (rendering, prefixes, sessions, CSRF); the end-to-end
+// test in ui/e2e runs the real daemon and cloud.
+type fakeDaemon struct {
+	mu            sync.Mutex
+	status        api.Status
+	users         map[string]string
+	redirectURI   string // last BrowserLink request
+	callback      api.BrowserCallback
+	callbackErr   *api.Error // answer to the callback when set
+	linkErr       *api.Error // answer to BrowserLink when set
+	statusPanics  bool
+	unlinkPending bool
+}
+
+var demoAccount = &api.Account{
+	ID: 100001, Name: "Demo Account", UUID: "6f1c1d2e-0000-4000-8000-000000000001", Region: "eu",
+	PartnerID: "P-42", UserID: "u-admin-1", Role: "ACCOUNT_ADMIN", ClientType: "client",
+}
+
+func newFakeDaemon() *fakeDaemon {
+	return &fakeDaemon{
+		status: api.Status{
+			State: api.StateUnlinked, Version: "1.2.3",
+			Build: api.Build{Version: "1.2.3", Build: "77", Commit: "0123456789abcdef", Branch: "main", Stage: "beta"},
+			Cloud: "https://localhost:8443/",
+		},
+		users: map[string]string{"admin": "demo-password"},
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeDaemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(api.RouteStatus, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.statusPanics {
+			panic("status exploded")
+		}
+		writeJSON(w, 200, f.status)
+	})
+	mux.HandleFunc(api.RouteDashboardLogin, func(w http.ResponseWriter, r *http.Request) {
+		var l api.DashboardLogin
+		_ = json.NewDecoder(r.Body).Decode(&l)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if pw, ok := f.users[l.Username]; !ok || pw != l.Password {
+			writeJSON(w, 401, api.Error{Code: api.CodeUnauthorized, Message: "wrong user name or password"})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc(api.RouteBrowserLink, func(w http.ResponseWriter, r *http.Request) {
+		var req api.BrowserLinkRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.redirectURI = req.RedirectURI
+		if f.linkErr != nil {
+			writeJSON(w, 502, f.linkErr)
+			return
+		}
+		f.status.State = api.StateLinking
+		writeJSON(w, 200, api.BrowserLinkStart{
+			AuthorizeURL: "https://localhost:8443/oauth/authorize?client_id=cld&redirect_uri=" + url.QueryEscape(req.RedirectURI) + "&state=s1",
+			State:        "s1",
+		})
+	})
+	mux.HandleFunc(api.RouteBrowserCallback, func(w http.ResponseWriter, r *http.Request) {
+		var cb api.BrowserCallback
+		_ = json.NewDecoder(r.Body).Decode(&cb)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.callback = cb
+		if f.callbackErr != nil {
+			f.status.State, f.status.Reason = api.StateLinkError, f.callbackErr.Message
+			writeJSON(w, 400, f.callbackErr)
+			return
+		}
+		now := time.Date(2024, 9, 18, 1, 19, 0, 0, time.UTC)
+		f.status.Linked, f.status.State, f.status.Reason = true, api.StateLinked, ""
+		f.status.Account, f.status.SystemID, f.status.LinkedAt = demoAccount, "sys-123", &now
+		writeJSON(w, 200, f.status)
+	})
+	mux.HandleFunc(api.RouteUnlink, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.status.Linked {
+			writeJSON(w, 409, api.Error{Code: api.CodeNotLinked, Message: "This system is not linked."})
+			return
+		}
+		f.status.Linked, f.status.State, f.status.Account = false, api.StateUnlinked, nil
+		f.status.PendingRevocation = f.unlinkPending
+		writeJSON(w, 200, f.status)
+	})
+	return mux
+}
+
+func (f *fakeDaemon) set(fn func(st *api.Status)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.status)
+}
+
+// browser drives the dashboard handler in-process like a browser: it keeps
+// cookies (ignoring Path, which the tests check separately) and does not
+// follow redirects.
+type browser struct {
+	t       *testing.T
+	h       http.Handler
+	remote  string      // RemoteAddr of requests
+	header  http.Header // added to every request
+	cookies map[string]*http.Cookie
+	tls     bool
+}
+
+func newBrowser(t *testing.T, h http.Handler) *browser {
+	return &browser{t: t, h: h, remote: "192.0.2.10:40000", header: http.Header{}, cookies: map[string]*http.Cookie{}}
+}
+
+type result struct {
+	*http.Response
+	body string
+}
+
+func (b *browser) do(method, target string, form url.Values) result {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, target, body)
+	req.RemoteAddr = b.remote
+	if b.tls {
+		req.TLS = &tls.ConnectionState{}
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
+	}
+	for _, c := range b.cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	for _, c := range resp.Cookies() {
+		if c.MaxAge < 0 {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+	return result{Response: resp, body: rec.Body.String()}
+}
+
+func (b *browser) get(target string) result { return b.do(http.MethodGet, target, nil) }
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf returns the form token in a page.
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in page:\n%s", body)
+	}
+	return m[1]
+}
+
+// signIn signs in as admin through the sign-in form under prefix.
+func (b *browser) signIn(prefix string) {
+	b.t.Helper()
+	page := b.get(prefix + "/login")
+	if page.StatusCode != 200 {
+		b.t.Fatalf("GET login: %d", page.StatusCode)
+	}
+	res := b.do("POST", prefix+"/login", url.Values{
+		"csrf": {csrfOf(b.t, page.body)}, "username": {"admin"}, "password": {"demo-password"},
+	})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != prefix+"/" {
+		b.t.Fatalf("sign-in: %d to %q\n%s", res.StatusCode, res.Header.Get("Location"), res.body)
+	}
+}
+
+// newTestDashboard returns a dashboard over a fake daemon.
+func newTestDashboard(t *testing.T, cfg Config) (*fakeDaemon, http.Handler) {
+	t.Helper()
+	f := newFakeDaemon()
+	cfg.Client = client.NewHandler(f.handler())
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.FixedZone("BST", 3600)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, h
+}

@@ -1,0 +1,125 @@
+package ui
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"sync"
+	"time"
+)
+
+// Cookie names.
+const (
+	sessionCookie = "cld_session"
+	loginCookie   = "cld_login" // double-submit token of the sign-in form
+	viewCookie    = "cld_view"
+)
+
+// maxSessions bounds the in-memory store; the oldest idle session goes first.
+const maxSessions = 1000
+
+// flash is a one-time message shown on the next page of a session.
+type flash struct {
+	Kind string // "success", "error" or "info"
+	Text string
+}
+
+// session is a signed-in dashboard user.
+type session struct {
+	user     string
+	csrf     string
+	lastSeen time.Time
+	flashes  []flash
+}
+
+// sessionStore keeps sessions in memory; they end after idle time without
+// a request, on sign-out, and when the daemon restarts.
+type sessionStore struct {
+	mu   sync.Mutex
+	m    map[string]*session
+	idle time.Duration
+	now  func() time.Time
+}
+
+func newSessionStore(idle time.Duration, now func() time.Time) *sessionStore {
+	return &sessionStore{m: map[string]*session{}, idle: idle, now: now}
+}
+
+// randomToken returns an unguessable token (130 random bits).
+func randomToken() string { return rand.Text() }
+
+// create starts a session for user and returns its ID.
+func (st *sessionStore) create(user string) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := st.now()
+	var oldestID string
+	var oldest time.Time
+	for id, s := range st.m {
+		if now.Sub(s.lastSeen) > st.idle {
+			delete(st.m, id)
+		} else if oldestID == "" || s.lastSeen.Before(oldest) {
+			oldestID, oldest = id, s.lastSeen
+		}
+	}
+	if len(st.m) >= maxSessions {
+		delete(st.m, oldestID)
+	}
+	id := randomToken()
+	st.m[id] = &session{user: user, csrf: randomToken(), lastSeen: now}
+	return id
+}
+
+// touch looks a session up, refreshes its idle timer and returns its user
+// and CSRF token.
+func (st *sessionStore) touch(id string) (user, csrf string, ok bool) {
+	if id == "" {
+		return "", "", false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.m[id]
+	if !ok {
+		return "", "", false
+	}
+	now := st.now()
+	if now.Sub(s.lastSeen) > st.idle {
+		delete(st.m, id)
+		return "", "", false
+	}
+	s.lastSeen = now
+	return s.user, s.csrf, true
+}
+
+// delete ends a session.
+func (st *sessionStore) delete(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.m, id)
+}
+
+// addFlash queues a message for the session's next page.
+func (st *sessionStore) addFlash(id string, f flash) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s, ok := st.m[id]; ok && len(s.flashes) < 10 {
+		s.flashes = append(s.flashes, f)
+	}
+}
+
+// takeFlashes returns and forgets the session's queued messages.
+func (st *sessionStore) takeFlashes(id string) []flash {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.m[id]
+	if !ok {
+		return nil
+	}
+	f := s.flashes
+	s.flashes = nil
+	return f
+}
+
+// tokensEqual compares two secrets in constant time; empty never matches.
+func tokensEqual(a, b string) bool {
+	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
