@@ -1,0 +1,85 @@
+# Build, check and demo the CloudLink daemon (cld) and the reference cloud
+# (cld-cloud). `make test` is the one command CI runs.
+
+SHELL := /bin/bash
+GO    ?= go
+
+# Build facts, stamped into agent/build with -ldflags.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH  ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD   ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+STAGE   ?= development
+ifeq ($(strip $(VERSION)),)
+VERSION := 0.0.0-dev
+endif
+
+BUILDPKG := github.com/cloudlink/cld/agent/build
+LDFLAGS  := -X $(BUILDPKG).Version=$(VERSION) \
+            -X $(BUILDPKG).Number=$(BUILD) \
+            -X $(BUILDPKG).Commit=$(COMMIT) \
+            -X $(BUILDPKG).Branch=$(BRANCH) \
+            -X $(BUILDPKG).Stage=$(STAGE)
+
+# apt-get needs root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# The steps of `test` change files (generate) and must not run in parallel.
+.NOTPARALLEL:
+
+.PHONY: all build generate check-generated deps vet fmt-check test demo clean
+
+all: build
+
+## build: bin/cld and bin/cld-cloud with the build facts stamped in
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld ./cmd/cld
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-cloud ./cmd/cld-cloud
+
+## generate: regenerate the templ components' Go code (*_templ.go)
+generate:
+	$(GO) tool templ generate
+
+## check-generated: fail when the committed *_templ.go files are stale
+check-generated:
+	@before=$$(find . -name '*_templ.go' -not -path './.git/*' | sort | xargs -r sha256sum); \
+	$(GO) tool templ generate >/dev/null 2>&1 || { $(GO) tool templ generate; exit 1; }; \
+	after=$$(find . -name '*_templ.go' -not -path './.git/*' | sort | xargs -r sha256sum); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "ERROR: the generated *_templ.go files were stale: 'go tool templ generate' changed them:"; \
+		git status --porcelain -- '*_templ.go'; \
+		echo "Run 'make generate' and commit the *_templ.go files."; \
+		exit 1; \
+	fi; \
+	echo "generated templ code is up to date"
+
+## deps: install Debian's chromium for the end-to-end test when it is missing
+deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing chromium (needed by the dashboard's end-to-end test)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*' -not -path './.demo/*')); \
+	if [ -n "$$unformatted" ]; then \
+		echo "ERROR: gofmt would change these files (run 'gofmt -w' on them):"; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi
+
+## test: everything CI checks
+test: deps check-generated vet fmt-check
+	$(GO) test -race -timeout 20m ./...
+
+## demo: run the reference cloud and the daemon with its dashboard locally
+demo:
+	bash scripts/demo.sh
+
+clean:
+	rm -rf bin dist .demo

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Runs the reference cloud and the daemon with its dashboard on this machine,
+# with the cloud's demo accounts, until Ctrl-C. Everything lives in .demo/
+# (fresh each run); logs go to .demo/*.log.
+#
+# Environment: CLOUD_ADDR (default 127.0.0.1:8443), DASHBOARD_ADDR
+# (default 127.0.0.1:8087).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+demo="$root/.demo"
+cloud_addr=${CLOUD_ADDR:-127.0.0.1:8443}
+dash_addr=${DASHBOARD_ADDR:-127.0.0.1:8087}
+cloud_port=${cloud_addr##*:}
+cloud_url="https://localhost:${cloud_port}/"
+dash_url="http://${dash_addr}/"
+password=demo-password
+
+pids=()
+stop() {
+	trap - INT TERM EXIT
+	if [ ${#pids[@]} -gt 0 ]; then
+		echo
+		echo "Stopping the daemon and the cloud…"
+		kill "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+	fi
+}
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+	echo "demo: $*" >&2
+	exit 1
+}
+
+# port_busy HOST:PORT succeeds when something already listens there.
+port_busy() {
+	(exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND…: retry COMMAND until it succeeds.
+wait_for() {
+	local secs=$1 what=$2
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "timed out waiting for $what (see the logs in .demo/)"
+}
+
+for a in "$cloud_addr" "$dash_addr"; do
+	if port_busy "$a"; then
+		fail "$a is already in use; set CLOUD_ADDR / DASHBOARD_ADDR to free addresses"
+	fi
+done
+
+echo "Building bin/cld and bin/cld-cloud…"
+make --no-print-directory build >/dev/null
+
+rm -rf "$demo"
+mkdir -p "$demo/cloud" "$demo/state"
+chmod 700 "$demo/state"
+
+echo "Starting the reference cloud on $cloud_url (log: .demo/cloud.log)…"
+bin/cld-cloud serve --data "$demo/cloud" --listen "$cloud_addr" --demo >"$demo/cloud.log" 2>&1 &
+pids+=($!)
+wait_for 30 "the cloud's CA file" test -s "$demo/cloud/ca.pem"
+wait_for 30 "the cloud to answer" curl -fsS --cacert "$demo/cloud/ca.pem" -o /dev/null "${cloud_url}ca.pem"
+
+echo "Starting the daemon with its dashboard on $dash_url (log: .demo/cld.log)…"
+bin/cld run --state "$demo/state" --socket "$demo/cld.sock" --cloud "$cloud_url" \
+	--cloud-ca "$demo/cloud/ca.pem" --listen "$dash_addr" >"$demo/cld.log" 2>&1 &
+pids+=($!)
+wait_for 30 "the daemon's socket" test -S "$demo/cld.sock"
+wait_for 30 "the dashboard to answer" curl -fsS -o /dev/null "${dash_url}login"
+
+printf '%s' "$password" | bin/cld dashboard-user --socket "$demo/cld.sock" --username admin --password-stdin >/dev/null
+
+cat <<MSG
+
+┌──────────────────────────────────────────────────────────────────────────────┐
+  CloudLink demo is running
+
+  Dashboard       $dash_url
+                  user admin, password $password
+
+  Cloud portal    $cloud_url
+                  admin@demo.test  administrator of 100001 "Demo Account" and
+                                   100002 "Second Account" (asks which one)
+                  user@demo.test   not an administrator (linking is refused)
+                  password         $password
+
+  Cloud CA        .demo/cloud/ca.pem
+                  The browser must trust it for the sign-in page: import it as
+                  an authority (Chromium: Settings › Privacy and security ›
+                  Security › Manage certificates › Authorities › Import), or
+                  accept the certificate warning once on $cloud_url
+
+  Try
+    bin/cld status --socket .demo/cld.sock
+    printf $password | bin/cld link --socket .demo/cld.sock \\
+        --username admin@demo.test --account 100001 --password-stdin
+    bin/cld unlink --socket .demo/cld.sock
+
+  Logs            .demo/cloud.log  .demo/cld.log
+  Ctrl-C stops everything.
+└──────────────────────────────────────────────────────────────────────────────┘
+MSG
+
+# Wait until Ctrl-C, or until one of the two stops by itself.
+set +e
+wait -n "${pids[@]}"
+status=$?
+set -e
+echo "demo: a process stopped by itself (exit status $status); last lines of the logs:" >&2
+tail -n 5 "$demo/cloud.log" "$demo/cld.log" >&2 || true
+exit 1
