@@ -1,0 +1,314 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/cloudlink/cld/cloud/cloudapi"
+)
+
+// CloudError is an error answer of the cloud (cloudapi.Error with its HTTP
+// status).
+type CloudError struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *CloudError) Error() string {
+	if e.Description != "" {
+		return fmt.Sprintf("CloudLink answered %d %s: %s", e.Status, e.Code, e.Description)
+	}
+	return fmt.Sprintf("CloudLink answered %d %s", e.Status, e.Code)
+}
+
+// ErrCloudUnreachable is wrapped by errors of requests that did not get an
+// answer from the cloud (network, proxy, DNS, TLS).
+var ErrCloudUnreachable = errors.New("cloud unreachable")
+
+// newHTTPClient returns the client for the cloud: system roots plus the PEM
+// certificates in caFile, the environment's proxy, sane timeouts.
+func newHTTPClient(caFile string) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: cloud_ca: %w; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: cloud_ca: %s holds no PEM certificate; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, caFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = 30 * time.Second
+	tr.MaxIdleConnsPerHost = 4
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport: tr,
+		Timeout:   60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // API calls never follow redirects
+		},
+	}, nil
+}
+
+// cloudClient speaks the cloudapi contract to one cloud.
+type cloudClient struct {
+	base string
+	hc   *http.Client
+}
+
+func (c *cloudClient) oauthCtx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.hc)
+}
+
+// wrapNetErr marks transport failures as ErrCloudUnreachable and turns
+// oauth2.RetrieveError into *CloudError.
+func (c *cloudClient) wrapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		ce := &CloudError{Code: re.ErrorCode, Description: re.ErrorDescription}
+		if re.Response != nil {
+			ce.Status = re.Response.StatusCode
+		}
+		if ce.Code == "" {
+			ce.Code = "http_" + strconv.Itoa(ce.Status)
+			ce.Description = strings.TrimSpace(string(truncate(re.Body, 200)))
+		}
+		return ce
+	}
+	var ce *CloudError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCloudUnreachable, unwrapURLError(err))
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// passwordToken signs the user in with the password grant for ScopeRegister.
+//
+// x/oauth2's Config.PasswordCredentialsToken cannot send the account number,
+// so this uses clientcredentials.Config, whose EndpointParams may override
+// grant_type (documented for exactly such interoperability): the request is
+// a standard RFC 6749 §4.3 password grant plus account_id.
+func (c *cloudClient) passwordToken(ctx context.Context, username, password string, account int64) (*oauth2.Token, error) {
+	params := url.Values{
+		"grant_type": {"password"},
+		"username":   {username},
+		"password":   {password},
+	}
+	if account != 0 {
+		params.Set(cloudapi.ParamAccount, strconv.FormatInt(account, 10))
+	}
+	cc := clientcredentials.Config{
+		ClientID:       cloudapi.ClientIDDaemon,
+		TokenURL:       c.base + cloudapi.PathToken,
+		Scopes:         []string{cloudapi.ScopeRegister},
+		EndpointParams: params,
+		AuthStyle:      oauth2.AuthStyleInParams,
+	}
+	tok, err := cc.Token(c.oauthCtx(ctx))
+	return tok, c.wrapErr(err)
+}
+
+// oauthConfig is the public client's configuration for the browser flow.
+func (c *cloudClient) oauthConfig(redirectURI string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: cloudapi.ClientIDDaemon,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   c.base + cloudapi.PathAuthorize,
+			TokenURL:  c.base + cloudapi.PathToken,
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+		RedirectURL: redirectURI,
+		Scopes:      []string{cloudapi.ScopeRegister},
+	}
+}
+
+// exchange trades an authorization code (with the PKCE verifier) for a token.
+func (c *cloudClient) exchange(ctx context.Context, redirectURI, code, verifier string) (*oauth2.Token, error) {
+	tok, err := c.oauthConfig(redirectURI).Exchange(c.oauthCtx(ctx), code, oauth2.VerifierOption(verifier))
+	return tok, c.wrapErr(err)
+}
+
+// deviceToken gets an access token with the system's device credentials.
+func (c *cloudClient) deviceToken(ctx context.Context, clientID, clientSecret string) (*oauth2.Token, error) {
+	cc := clientcredentials.Config{
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		TokenURL:     c.base + cloudapi.PathToken,
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}
+	tok, err := cc.Token(c.oauthCtx(ctx))
+	return tok, c.wrapErr(err)
+}
+
+// tokenLifetime is how long tok is valid from now; the wire's expires_in is
+// preferred so that an injected clock stays in charge.
+func tokenLifetime(tok *oauth2.Token) time.Duration {
+	switch v := tok.Extra("expires_in").(type) {
+	case float64:
+		if v > 0 {
+			return time.Duration(v * float64(time.Second))
+		}
+	case string:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	if tok.ExpiresIn > 0 {
+		return time.Duration(tok.ExpiresIn) * time.Second
+	}
+	if !tok.Expiry.IsZero() {
+		if d := time.Until(tok.Expiry); d > 0 {
+			return d
+		}
+	}
+	return time.Hour
+}
+
+// revokeToken revokes a user token (RFC 7009); best effort.
+func (c *cloudClient) revokeToken(ctx context.Context, token, hint string) error {
+	form := url.Values{"token": {token}, "token_type_hint": {hint}, "client_id": {cloudapi.ClientIDDaemon}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+cloudapi.PathRevoke, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req, nil)
+}
+
+// register makes this host a system of the user's account.
+func (c *cloudClient) register(ctx context.Context, userToken string, r cloudapi.RegisterRequest) (*cloudapi.RegisterResponse, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+cloudapi.PathSystems, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	var resp cloudapi.RegisterResponse
+	if err := c.do(req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.SystemID == "" || resp.ClientID == "" || resp.ClientSecret == "" {
+		return nil, &CloudError{Status: http.StatusOK, Code: "bad_response", Description: "the registration answer lacks system_id, client_id or client_secret"}
+	}
+	return &resp, nil
+}
+
+// self fetches the system's own record with a device token.
+func (c *cloudClient) self(ctx context.Context, deviceToken string) (*cloudapi.SystemInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+cloudapi.PathSystemSelf, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	var info cloudapi.SystemInfo
+	if err := c.do(req, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// unregister removes the system in the cloud (revokes its credentials).
+func (c *cloudClient) unregister(ctx context.Context, deviceToken string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+cloudapi.PathSystemSelf, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	return c.do(req, nil)
+}
+
+// do sends req and decodes a 2xx JSON answer into out (when not nil); error
+// answers become *CloudError, transport failures ErrCloudUnreachable.
+func (c *cloudClient) do(req *http.Request, out any) error {
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.wrapErr(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return c.wrapErr(err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e cloudapi.Error
+		if json.Unmarshal(data, &e) == nil && e.Code != "" {
+			return &CloudError{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
+		}
+		return &CloudError{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &CloudError{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
+	}
+	return nil
+}
+
+// describeUnreachable renders a transport failure for a person.
+func describeUnreachable(cloud string, err error) string {
+	cause := err.Error()
+	cause = strings.TrimPrefix(cause, ErrCloudUnreachable.Error()+": ")
+	hint := "Check the network, proxy and --cloud URL, then try again."
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || strings.Contains(cause, "x509:") || strings.Contains(cause, "tls:") {
+		hint = "Check the network, proxy and --cloud URL (and, for a private CloudLink, cloud_ca or --cloud-ca), then try again."
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		cause = "no answer in time (" + cause + ")"
+	}
+	return fmt.Sprintf("Could not reach CloudLink at %s: %s. %s", cloud, cause, hint)
+}

@@ -1,0 +1,189 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/atomicfile"
+)
+
+// InitialDashboardUser is the account made at first start.
+const InitialDashboardUser = "admin"
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
+
+// dashUsers are the dashboard's local accounts (bcrypt hashes in a 0600 file).
+type dashUsers struct {
+	dir   string
+	log   *slog.Logger
+	mu    sync.Mutex
+	users map[string]string // name → bcrypt hash
+	dummy []byte            // hash compared against for unknown names (even timing)
+}
+
+type dashUsersFile struct {
+	Users []dashUserRecord `json:"users"`
+}
+
+type dashUserRecord struct {
+	Username     string `json:"username"`
+	PasswordHash string `json:"password_hash"`
+}
+
+func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock) (*dashUsers, error) {
+	d := &dashUsers{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}}
+	path := filepath.Join(dir, DashboardUsersFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := d.createInitial(); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("reading %s: %w; check that cld runs as root", path, err)
+	default:
+		if perr := d.parse(data); perr != nil {
+			to, qerr := atomicfile.Quarantine(path, clock.Now())
+			if qerr != nil {
+				return nil, fmt.Errorf("%s is corrupt (%w) and could not be moved aside (%w); move it away by hand and start again", path, perr, qerr)
+			}
+			d.log.Error("THE DASHBOARD ACCOUNTS FILE IS CORRUPT: moved it aside and made a new admin account", "file", path, "moved_to", to, "err", perr)
+			d.users = map[string]string{}
+			if err := d.createInitial(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	d.dummy = h
+	return d, nil
+}
+
+func (d *dashUsers) parse(data []byte) error {
+	var f dashUsersFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	for i, u := range f.Users {
+		if !usernameRE.MatchString(u.Username) {
+			return fmt.Errorf("%w: user %d has an invalid name", ErrCorruptState, i)
+		}
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			return fmt.Errorf("%w: user %q has an invalid password hash", ErrCorruptState, u.Username)
+		}
+		d.users[u.Username] = u.PasswordHash
+	}
+	return nil
+}
+
+// createInitial makes the account "admin" with a random password written to
+// InitialPasswordFile (0600); the log says where, never the password.
+func (d *dashUsers) createInitial() error {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	pw := string(b)
+	pwPath := filepath.Join(d.dir, InitialPasswordFile)
+	if err := atomicfile.Write(pwPath, []byte(pw+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the initial dashboard password: %w", err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	d.users[InitialDashboardUser] = string(hash)
+	if err := d.saveLocked(); err != nil {
+		return err
+	}
+	d.log.Warn("created the dashboard account \"admin\"; its password is in the file named here (readable by root only); change it with `cld dashboard-user --username admin`", "password_file", pwPath)
+	return nil
+}
+
+func (d *dashUsers) saveLocked() error {
+	var f dashUsersFile
+	for name, h := range d.users {
+		f.Users = append(f.Users, dashUserRecord{Username: name, PasswordHash: h})
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(d.dir, DashboardUsersFile), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving the dashboard accounts: %w", err)
+	}
+	return nil
+}
+
+// SetDashboardUser creates or changes a dashboard account.
+func (a *Agent) SetDashboardUser(_ context.Context, u api.DashboardUser) error {
+	if !usernameRE.MatchString(u.Username) {
+		return apiErr(api.CodeBadRequest, "The user name %q is not valid: use 1–64 letters, digits and . _ @ + - (starting with a letter or digit).", u.Username)
+	}
+	if len(u.Password) < 8 {
+		return apiErr(api.CodeBadRequest, "The password is too short: use at least 8 characters.")
+	}
+	if len(u.Password) > 72 {
+		return apiErr(api.CodeBadRequest, "The password is too long: use at most 72 bytes.")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("hashing the password: %w", err)
+	}
+	d := a.users
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, had := d.users[u.Username]
+	d.users[u.Username] = string(hash)
+	if err := d.saveLocked(); err != nil {
+		if had {
+			d.users[u.Username] = old
+		} else {
+			delete(d.users, u.Username)
+		}
+		return apiErr(api.CodeInternal, "Could not save the dashboard account (%v); check that %s is writable and not full.", err, a.cfg.StateDir)
+	}
+	if u.Username == InitialDashboardUser {
+		// The generated password is no longer valid: don't leave it lying around.
+		if err := atomicfile.Remove(filepath.Join(d.dir, InitialPasswordFile)); err != nil {
+			d.log.Warn("could not remove the initial password file", "err", err)
+		}
+	}
+	d.log.Info("dashboard account set", "username", u.Username, "new", !had)
+	return nil
+}
+
+// DashboardLogin checks a dashboard sign-in; a wrong name or password is an
+// *api.Error with code unauthorized.
+func (a *Agent) DashboardLogin(_ context.Context, l api.DashboardLogin) error {
+	d := a.users
+	d.mu.Lock()
+	hash, ok := d.users[l.Username]
+	d.mu.Unlock()
+	if !ok {
+		_ = bcrypt.CompareHashAndPassword(d.dummy, []byte(l.Password))
+	}
+	if ok && bcrypt.CompareHashAndPassword([]byte(hash), []byte(l.Password)) == nil {
+		return nil
+	}
+	return apiErr(api.CodeUnauthorized, "The user name or password is wrong.")
+}

@@ -1,0 +1,256 @@
+// Package localapi serves the daemon's local REST API (the routes of
+// agent/api) from one route table: on a unix socket for the CLI, where each
+// connection's peer must be root or the daemon's own user, and in-process to
+// the dashboard through client.NewHandler.
+//
+// Every error is a JSON api.Error with a fitting HTTP status; request bodies
+// are size-limited and strictly decoded.
+package localapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/cloudlink/cld/agent/api"
+)
+
+// Backend is what the local API serves; *agent.Agent implements it.
+type Backend interface {
+	Status(ctx context.Context) api.Status
+	Version(ctx context.Context) api.Build
+	Link(ctx context.Context, req api.LinkRequest) (api.Status, error)
+	BrowserLink(ctx context.Context, req api.BrowserLinkRequest) (api.BrowserLinkStart, error)
+	BrowserCallback(ctx context.Context, req api.BrowserCallback) (api.Status, error)
+	Unlink(ctx context.Context) (api.Status, error)
+	SetDashboardUser(ctx context.Context, u api.DashboardUser) error
+	DashboardLogin(ctx context.Context, l api.DashboardLogin) error
+}
+
+// MaxBodyBytes limits request bodies.
+const MaxBodyBytes = 64 << 10
+
+// NewHandler returns the local API's handler (one route table).
+func NewHandler(b Backend, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{b: b, log: log.With("component", "localapi")}
+	mux := http.NewServeMux()
+	mux.HandleFunc(api.RouteStatus, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Status(r.Context()))
+	})
+	mux.HandleFunc(api.RouteVersion, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Version(r.Context()))
+	})
+	mux.HandleFunc(api.RouteLink, func(w http.ResponseWriter, r *http.Request) {
+		var req api.LinkRequest
+		if h.decode(w, r, &req) {
+			h.answer(w, r, func() (any, error) { return b.Link(r.Context(), req) })
+		}
+	})
+	mux.HandleFunc(api.RouteBrowserLink, func(w http.ResponseWriter, r *http.Request) {
+		var req api.BrowserLinkRequest
+		if h.decode(w, r, &req) {
+			h.answer(w, r, func() (any, error) { return b.BrowserLink(r.Context(), req) })
+		}
+	})
+	mux.HandleFunc(api.RouteBrowserCallback, func(w http.ResponseWriter, r *http.Request) {
+		var req api.BrowserCallback
+		if h.decode(w, r, &req) {
+			h.answer(w, r, func() (any, error) { return b.BrowserCallback(r.Context(), req) })
+		}
+	})
+	mux.HandleFunc(api.RouteUnlink, func(w http.ResponseWriter, r *http.Request) {
+		if h.decodeOptional(w, r) {
+			h.answer(w, r, func() (any, error) { return b.Unlink(r.Context()) })
+		}
+	})
+	mux.HandleFunc(api.RouteDashboardUser, func(w http.ResponseWriter, r *http.Request) {
+		var req api.DashboardUser
+		if h.decode(w, r, &req) {
+			h.answer(w, r, func() (any, error) { return nil, b.SetDashboardUser(r.Context(), req) })
+		}
+	})
+	mux.HandleFunc(api.RouteDashboardLogin, func(w http.ResponseWriter, r *http.Request) {
+		var req api.DashboardLogin
+		if h.decode(w, r, &req) {
+			h.answer(w, r, func() (any, error) { return nil, b.DashboardLogin(r.Context(), req) })
+		}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, &api.Error{Code: api.CodeBadRequest,
+			Message: fmt.Sprintf("%s %s is not a route of the local API; is the CLI the same version as the daemon?", r.Method, r.URL.Path)})
+	})
+	return h.recoverer(methodNotAllowed(mux))
+}
+
+type handler struct {
+	b   Backend
+	log *slog.Logger
+}
+
+// decode reads a required JSON body strictly into v; on failure it answers
+// 400 and returns false.
+func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("The request body must be JSON (Content-Type application/json), not %q.", ct)})
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, &api.Error{Code: api.CodeBadRequest, Message: describeJSONError(err)})
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, &api.Error{Code: api.CodeBadRequest, Message: "The request body holds more than one JSON value; send exactly one object."})
+		return false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, &api.Error{Code: api.CodeBadRequest, Message: "The request body has data after the JSON object; send exactly one object."})
+		return false
+	}
+	return true
+}
+
+// decodeOptional accepts an empty body or an empty JSON object.
+func (h *handler) decodeOptional(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, &api.Error{Code: api.CodeBadRequest, Message: describeJSONError(err)})
+		return false
+	}
+	if s := strings.TrimSpace(string(data)); s != "" && s != "{}" && s != "null" {
+		writeError(w, http.StatusBadRequest, &api.Error{Code: api.CodeBadRequest, Message: "This request takes no body (or an empty JSON object)."})
+		return false
+	}
+	return true
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "The request body is empty; send a JSON object."
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)
+	case errors.As(err, &syn):
+		return fmt.Sprintf("The request body is not valid JSON (at byte %d: %v).", syn.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("The field %q must be a JSON %s, not %s.", typ.Field, typ.Type.Kind(), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Sprintf("The request has an unknown field %s; check the spelling (is the CLI the same version as the daemon?).", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "The request body ends in the middle of the JSON object."
+	}
+	return "The request body could not be read: " + err.Error()
+}
+
+// answer runs fn and writes its result (204 when nil) or its error.
+func (h *handler) answer(w http.ResponseWriter, r *http.Request, fn func() (any, error)) {
+	out, err := fn()
+	if err != nil {
+		var ae *api.Error
+		if !errors.As(err, &ae) {
+			h.log.Error("request failed", "route", r.Method+" "+r.URL.Path, "err", err)
+			ae = &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("Internal error: %v. See the daemon's log (journalctl -u cld).", err)}
+		}
+		writeError(w, StatusFor(ae.Code), ae)
+		return
+	}
+	if out == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// StatusFor maps an api error code to its HTTP status.
+func StatusFor(code string) int {
+	switch code {
+	case api.CodeBadRequest, api.CodeAccountNeeded, api.CodeBadState:
+		return http.StatusBadRequest
+	case api.CodeWrongPassword, api.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case api.CodeNotAdmin:
+		return http.StatusForbidden
+	case api.CodeUnknownAccount:
+		return http.StatusNotFound
+	case api.CodeAlreadyLinked, api.CodeNotLinked, api.CodeBusy:
+		return http.StatusConflict
+	case api.CodeCloudDown:
+		return http.StatusServiceUnavailable
+	case api.CodeCloudError:
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, &api.Error{Code: api.CodeInternal, Message: "Internal error: " + err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, e *api.Error) {
+	data, _ := json.Marshal(e)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// methodNotAllowed turns the mux's plain-text 405 into a JSON error.
+func methodNotAllowed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" || pattern == "/" {
+			// Route unknown for this method: is the path known for another?
+			for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
+				if m == r.Method {
+					continue
+				}
+				probe := r.Clone(r.Context())
+				probe.Method = m
+				if _, p := mux.Handler(probe); p != "" && p != "/" {
+					w.Header().Set("Allow", m)
+					writeError(w, http.StatusMethodNotAllowed, &api.Error{Code: api.CodeBadRequest,
+						Message: fmt.Sprintf("%s %s: use %s.", r.Method, r.URL.Path, m)})
+					return
+				}
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// recoverer answers 500 instead of dropping the connection on a panic.
+func (h *handler) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.Error("panic serving the local API", "route", r.Method+" "+r.URL.Path, "panic", v)
+				writeError(w, http.StatusInternalServerError, &api.Error{Code: api.CodeInternal, Message: "Internal error; see the daemon's log (journalctl -u cld)."})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
