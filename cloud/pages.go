@@ -1,0 +1,101 @@
+package cloud
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+
+	"github.com/cloudlink/cld/cloud/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages holds one parsed template set per page.
+type pages struct {
+	byName map[string]*template.Template
+}
+
+func loadPages() (*pages, error) {
+	funcs := template.FuncMap{
+		"fmtTime": formatTime,
+		"reason":  revokeReason,
+	}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse page layout: %w", err)
+	}
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, name := range []string{"signin.html", "error.html", "systems.html", "remove.html"} {
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+type hiddenField struct{ Name, Value string }
+
+// signInForm is the sign-in form of the OAuth authorize page and the portal.
+type signInForm struct {
+	Action       string
+	Hidden       []hiddenField
+	Step         string // "credentials" or "account"
+	Email        string
+	Pending      string // id of the pending sign-in (account step)
+	AccountValue string
+	Accounts     []store.Membership
+	Cancel       bool   // offer Cancel (OAuth: back to the client with access_denied)
+	StartOver    string // URL to sign in again (account step)
+}
+
+// portalNav is the header of portal pages.
+type portalNav struct {
+	Email       string
+	Account     store.Account
+	IsAdmin     bool
+	Memberships []store.Membership
+}
+
+// pageData is what every page template gets.
+type pageData struct {
+	Title   string
+	Heading string
+	Lead    string
+	Error   string
+	Notice  string
+	Narrow  bool
+	Nav     *portalNav
+	Form    *signInForm
+	Systems []store.System
+	System  *store.System
+}
+
+// render writes a page; the template runs into a buffer first, so that a
+// template error gives a clean 500.
+func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
+	t, ok := s.pages.byName[name]
+	var buf bytes.Buffer
+	if !ok {
+		s.log.Error("unknown page template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {
+		s.log.Error("render page failed", "page", name, "err", err)
+		http.Error(w, "The page could not be shown. See the cloud's log.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// errorPage shows a message page.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, msg string) {
+	s.render(w, status, "error.html", pageData{Title: heading, Heading: heading, Error: msg, Narrow: true})
+}

@@ -1,0 +1,284 @@
+// Package cloud is the reference CloudLink platform: an OAuth 2.0
+// authorization server (sign-in page, token and revocation endpoints), the
+// system registry the daemons link to, and a small administration portal,
+// served over HTTPS with the cloud's own CA.
+//
+// The wire contract is package cloudapi. Persistent data lives in package
+// store, certificates in package pki. NewTestServer runs the whole cloud in
+// process for other packages' tests.
+package cloud
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cloudlink/cld/cloud/cloudapi"
+	"github.com/cloudlink/cld/cloud/pki"
+	"github.com/cloudlink/cld/cloud/store"
+)
+
+// maxBodyBytes limits every request body.
+const maxBodyBytes = 64 << 10
+
+// Server is the reference cloud. Create it with New, serve it with Serve or
+// ListenAndServe, and Close it when done.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	ca      *pki.CA
+	cert    tls.Certificate
+	handler http.Handler
+	pages   *pages
+
+	// dummyHash is compared against when the e-mail is unknown, so that
+	// the answer takes as long as for a wrong password.
+	dummyHash []byte
+
+	purgeMu   sync.Mutex
+	lastPurge time.Time
+}
+
+// New opens (or creates) the data directory: the store, the CA and the
+// server certificate.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	ca, err := pki.LoadOrCreateCA(cfg.DataDir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	cert, err := ca.EnsureServerCert(cfg.DataDir, cfg.Hostnames, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a password"), cfg.BcryptCost)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("prepare password check: %w", err)
+	}
+	p, err := loadPages()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "cloud"),
+		store:     st,
+		ca:        ca,
+		cert:      cert,
+		pages:     p,
+		dummyHash: dummy,
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Close closes the store. Stop serving first.
+func (s *Server) Close() error { return s.store.Close() }
+
+// Store is the server's store (for the admin CLI and tests).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Config returns the configuration the server runs with.
+func (s *Server) Config() Config { return s.cfg }
+
+// CAFile is the path of the CA certificate (PEM) that clients must trust.
+func (s *Server) CAFile() string { return filepath.Join(s.cfg.DataDir, pki.CAFile) }
+
+// CA is the cloud's certificate authority.
+func (s *Server) CA() *pki.CA { return s.ca }
+
+// Handler is the HTTP handler of every endpoint (without TLS).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLSConfig is the server side TLS configuration.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{s.cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+}
+
+// newHTTPServer returns an http.Server for the handler with sane timeouts.
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+	}
+}
+
+// ListenAndServe listens on cfg.Listen and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves HTTPS on ln until ctx ends, then shuts down gracefully
+// (waiting up to cfg.ShutdownTimeout for requests in flight). It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := s.newHTTPServer()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		hs.Close()
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serr)
+	}
+	if err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) now() time.Time { return s.cfg.Clock.Now().UTC() }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusForbidden, "Request refused",
+			"This form was sent from another site. Open the page again from this address and retry.")
+	}))
+	html := func(h http.HandlerFunc) http.Handler { return htmlHeaders(csrf.Handler(h)) }
+
+	mux.Handle("GET /{$}", http.RedirectHandler("/portal/", http.StatusFound))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET "+cloudapi.PathCACert, s.handleCACert)
+
+	mux.Handle("GET "+cloudapi.PathAuthorize, html(s.handleAuthorize))
+	mux.Handle("POST "+cloudapi.PathAuthorize, html(s.handleAuthorize))
+	mux.HandleFunc(cloudapi.PathToken, s.handleToken)
+	mux.HandleFunc(cloudapi.PathRevoke, s.handleRevoke)
+	mux.HandleFunc(cloudapi.PathSystems, s.handleSystems)
+	mux.HandleFunc(cloudapi.PathSystemSelf, s.handleSystemSelf)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{http.StatusNotFound, "not_found", "There is no API endpoint " + r.URL.Path + "."})
+	})
+
+	mux.Handle("GET /portal/{$}", html(s.handlePortalHome))
+	mux.Handle("POST /portal/signin", html(s.handlePortalSignIn))
+	mux.Handle("GET /portal/signin", http.RedirectHandler("/portal/", http.StatusSeeOther))
+	mux.Handle("POST /portal/signout", html(s.handlePortalSignOut))
+	mux.Handle("POST /portal/account", html(s.handlePortalAccount))
+	mux.Handle("GET /portal/systems", html(s.handlePortalSystems))
+	mux.Handle("GET /portal/systems/{id}/remove", html(s.handlePortalRemove))
+	mux.Handle("POST /portal/systems/{id}/remove", html(s.handlePortalRemove))
+	mux.Handle("/portal/", htmlHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page "+r.URL.Path+". Go to the portal's start page.")
+	})))
+	return s.logRequests(mux)
+}
+
+// htmlHeaders sets the headers of every HTML page: no caching, no framing,
+// no scripts, no referrer (the authorize URL carries the OAuth request).
+func htmlHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// logRequests logs each request's method, path (never the query: it may
+// carry a code), status and duration.
+func (s *Server) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+			slog.String("remote", r.RemoteAddr))
+	})
+}
+
+func (s *Server) handleCACert(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="cloudlink-ca.pem"`)
+	w.Write(s.ca.CertPEM)
+}
+
+// maybePurge deletes expired records at most once a minute.
+func (s *Server) maybePurge(ctx context.Context) {
+	now := s.now()
+	s.purgeMu.Lock()
+	if now.Sub(s.lastPurge) < time.Minute && !s.lastPurge.After(now) {
+		s.purgeMu.Unlock()
+		return
+	}
+	s.lastPurge = now
+	s.purgeMu.Unlock()
+	if err := s.store.PurgeExpired(ctx, now); err != nil {
+		s.log.Warn("purge expired records failed", "err", err)
+	}
+}

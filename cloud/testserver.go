@@ -1,0 +1,228 @@
+package cloud
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cloudlink/cld/cloud/store"
+)
+
+// TestServer is a reference cloud running in process for tests: a
+// temporary data directory with the demo data (see the Demo constants),
+// HTTPS on 127.0.0.1 with its own CA.
+type TestServer struct {
+	// URL is the base URL, such as https://127.0.0.1:41234.
+	URL string
+	// Addr is the listen address (host:port); Start listens on it again.
+	Addr string
+	// DataDir is the cloud's data directory.
+	DataDir string
+	// CAFile is the path of the CA certificate (ca.pem).
+	CAFile string
+	// CAPool holds the CA certificate.
+	CAPool *x509.CertPool
+	// Clock decides every expiry (a fake one with WithClock).
+	Clock clockwork.Clock
+	// Server is the cloud itself.
+	Server *Server
+
+	t       testing.TB
+	mu      sync.Mutex
+	hs      *http.Server
+	served  chan struct{}
+	closed  bool
+	clients []*http.Client
+}
+
+// TestOption changes a TestServer.
+type TestOption func(*Config)
+
+// WithClock makes the cloud use the clock for every expiry check.
+func WithClock(c clockwork.Clock) TestOption { return func(cfg *Config) { cfg.Clock = c } }
+
+// WithTokenTTL sets the access token lifetime.
+func WithTokenTTL(d time.Duration) TestOption {
+	return func(cfg *Config) {
+		cfg.AccessTokenTTL = d
+		if cfg.RefreshTokenTTL < d {
+			cfg.RefreshTokenTTL = d
+		}
+	}
+}
+
+// WithLogger sends the cloud's logs to l (they are discarded by default).
+func WithLogger(l *slog.Logger) TestOption { return func(cfg *Config) { cfg.Logger = l } }
+
+// WithHostnames adds names to the server certificate.
+func WithHostnames(names ...string) TestOption {
+	return func(cfg *Config) { cfg.Hostnames = append(cfg.Hostnames, names...) }
+}
+
+// NewTestServer starts a reference cloud for the test; t.Cleanup stops it
+// and closes everything.
+func NewTestServer(t testing.TB, opts ...TestOption) *TestServer {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.BcryptCost = bcrypt.MinCost
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.ShutdownTimeout = time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx := context.Background()
+	srv, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("cloud.NewTestServer: %v", err)
+	}
+	if err := srv.SeedDemo(ctx); err != nil {
+		srv.Close()
+		t.Fatalf("cloud.NewTestServer: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		srv.Close()
+		t.Fatalf("cloud.NewTestServer: listen: %v", err)
+	}
+	ts := &TestServer{
+		Addr:    ln.Addr().String(),
+		DataDir: cfg.DataDir,
+		CAFile:  srv.CAFile(),
+		CAPool:  srv.CA().Pool(),
+		Clock:   cfg.Clock,
+		Server:  srv,
+		t:       t,
+	}
+	ts.URL = "https://" + ts.Addr
+	ts.serve(ln)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func (ts *TestServer) serve(ln net.Listener) {
+	hs := ts.Server.newHTTPServer()
+	hs.ErrorLog = log.New(io.Discard, "", 0)
+	served := make(chan struct{})
+	ts.hs, ts.served = hs, served
+	go func() {
+		defer close(served)
+		hs.ServeTLS(ln, "", "")
+	}()
+}
+
+// Stop closes the listener and every connection, as if the cloud were
+// down. Start brings it back on the same address.
+func (ts *TestServer) Stop() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.stopLocked()
+}
+
+func (ts *TestServer) stopLocked() {
+	if ts.hs == nil {
+		return
+	}
+	ts.hs.Close()
+	<-ts.served
+	ts.hs, ts.served = nil, nil
+}
+
+// Start listens again on the same address after Stop. It fails the test
+// when the address cannot be had back.
+func (ts *TestServer) Start() {
+	ts.t.Helper()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		ts.t.Fatalf("cloud.TestServer.Start after Close")
+	}
+	if ts.hs != nil {
+		return
+	}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port may linger a moment after Stop
+		if ln, err = net.Listen("tcp", ts.Addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		ts.t.Fatalf("cloud.TestServer.Start: listen on %s again: %v", ts.Addr, err)
+	}
+	ts.serve(ln)
+}
+
+// Close stops the server and closes its store and the clients it made.
+// t.Cleanup calls it.
+func (ts *TestServer) Close() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return
+	}
+	ts.closed = true
+	ts.stopLocked()
+	for _, c := range ts.clients {
+		c.CloseIdleConnections()
+	}
+	if err := ts.Server.Close(); err != nil {
+		ts.t.Errorf("cloud.TestServer: close store: %v", err)
+	}
+}
+
+// Client returns an HTTP client that trusts the cloud's CA (and does not
+// follow redirects, so tests can look at them).
+func (ts *TestServer) Client() *http.Client {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	c := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.CAPool}, ForceAttemptHTTP2: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+		Timeout: 30 * time.Second,
+	}
+	ts.clients = append(ts.clients, c)
+	return c
+}
+
+// TLSConfig returns a client TLS configuration trusting the cloud's CA.
+func (ts *TestServer) TLSConfig() *tls.Config { return &tls.Config{RootCAs: ts.CAPool} }
+
+// RevokeSystem removes a system as the portal's Remove button does (by is
+// the administrator's e-mail).
+func (ts *TestServer) RevokeSystem(systemID, by string) error {
+	if systemID == "" {
+		return errors.New("no system id")
+	}
+	_, err := ts.Server.RevokeSystem(context.Background(), systemID, by)
+	return err
+}
+
+// SystemRecord is a system as the cloud stores it.
+type SystemRecord = store.System
+
+// Systems lists an account's systems, linked and removed, newest first.
+func (ts *TestServer) Systems(accountID int64) ([]SystemRecord, error) {
+	return ts.Server.store.Systems(context.Background(), accountID)
+}
+
+// System returns one system.
+func (ts *TestServer) System(systemID string) (SystemRecord, error) {
+	return ts.Server.store.SystemByID(context.Background(), systemID)
+}
