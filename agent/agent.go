@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/atomicfile"
@@ -47,7 +48,8 @@ const cloneReason = "This host's machine-id changed since it was linked (was it 
 // Agent is the daemon's core. Its methods are safe for concurrent use.
 type Agent struct {
 	cfg        Config
-	log        *slog.Logger
+	log        *slog.Logger // component=agent
+	baseLog    *slog.Logger // as given, for other components
 	clock      clockwork.Clock
 	hc         *http.Client
 	ownHC      bool
@@ -56,6 +58,7 @@ type Agent struct {
 	machineID  string // "" when unreadable
 	subsystems []Subsystem
 	users      *dashUsers
+	lockFile   *os.File
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 
@@ -119,7 +122,8 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	for _, o := range opts {
 		o(a)
 	}
-	a.log = a.log.With("component", "agent")
+	a.baseLog = a.log
+	a.log = a.baseLog.With("component", "agent")
 	if a.hostname == "" {
 		a.hostname, _ = os.Hostname()
 	}
@@ -133,16 +137,58 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	if err := a.prepareStateDir(); err != nil {
 		return nil, err
 	}
+	if err := a.lockStateDir(); err != nil {
+		return nil, err
+	}
 	a.readMachineID()
-	if err := a.loadLinkState(); err != nil {
-		return nil, err
+	err := a.loadLinkState()
+	if err == nil {
+		a.users, err = openDashUsers(a.cfg.StateDir, a.baseLog, a.clock)
 	}
-	users, err := openDashUsers(a.cfg.StateDir, a.log, a.clock)
 	if err != nil {
+		a.Close()
 		return nil, err
 	}
-	a.users = users
 	return a, nil
+}
+
+// lockFileName is locked (flock) by the daemon that uses the state directory.
+const lockFileName = "lock"
+
+// ErrStateDirInUse means another daemon uses the same state directory.
+var ErrStateDirInUse = errors.New("another cld daemon uses the state directory")
+
+func (a *Agent) lockStateDir() error {
+	path := filepath.Join(a.cfg.StateDir, lockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("%w %s; stop it first (systemctl stop cld) or give this one another --state", ErrStateDirInUse, a.cfg.StateDir)
+		}
+		return fmt.Errorf("locking %s: %w", path, err)
+	}
+	a.lockFile = f
+	return nil
+}
+
+// Close releases the state directory (for another Agent in the same
+// process, e.g. in tests). Call it after Run has returned.
+func (a *Agent) Close() error {
+	if a.ownHC {
+		a.hc.CloseIdleConnections()
+	}
+	a.mu.Lock()
+	f := a.lockFile
+	a.lockFile = nil
+	a.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f.Close() // closing the descriptor drops the flock
 }
 
 func (a *Agent) prepareStateDir() error {

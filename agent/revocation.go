@@ -30,7 +30,7 @@ func (a *Agent) pendingRevocations() []revocation {
 // revocationLoop retries pending revocations with capped exponential
 // backoff and jitter until the cloud confirms each.
 func (a *Agent) revocationLoop(ctx context.Context) {
-	log := a.log.With("component", "revocation")
+	log := a.baseLog.With("component", "revocation")
 	b := backoff.New(10*time.Second, 10*time.Minute)
 	for {
 		pend := a.pendingRevocations()

@@ -133,7 +133,7 @@ func (a *Agent) sessionSupervisor(ctx context.Context) error {
 			return
 		}
 		s := &Session{a: a, link: *a.st.Link, gen: a.gen, cloud: a.cloudClient(a.st.Link.Cloud),
-			log: a.log.With("component", "link", "system_id", a.st.Link.SystemID)}
+			log: a.baseLog.With("component", "link", "system_id", a.st.Link.SystemID)}
 		a.session = s
 		sctx, c := context.WithCancel(ctx)
 		cancel, done = c, make(chan struct{})

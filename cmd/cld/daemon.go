@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cloudlink/cld/agent"
+	"github.com/cloudlink/cld/agent/client"
+	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/ui"
+)
+
+// runFlags are the flags of `cld run`; each, when given, overrides the file.
+type runFlags struct {
+	config, state, socket, cloud, cloudCA, listen, logLevel string
+}
+
+func (f *runFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "config file (YAML; default "+agent.DefaultConfigFile+", read only if it exists)")
+	fs.StringVar(&f.state, "state", "", "state directory (state_dir; default /var/lib/cld)")
+	fs.StringVar(&f.socket, "socket", "", "unix socket of the local API (socket; default /run/cld/cld.sock)")
+	fs.StringVar(&f.cloud, "cloud", "", "CloudLink base URL, https (cloud)")
+	fs.StringVar(&f.cloudCA, "cloud-ca", "", "PEM file of CA certificates to trust for the cloud (cloud_ca)")
+	fs.StringVar(&f.listen, "listen", "", "dashboard address host:port (listen; default 127.0.0.1:8087)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (log_level)")
+}
+
+// loadRunConfig builds the configuration: defaults, then the file, then the
+// flags that were given on the command line.
+func loadRunConfig(fs *flag.FlagSet, f *runFlags) (agent.Config, error) {
+	path, explicit := f.config, f.config != ""
+	if !explicit {
+		path = agent.DefaultConfigFile
+	}
+	cfg, err := agent.LoadConfigFile(path, explicit)
+	if err != nil {
+		return cfg, err
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "state":
+			cfg.StateDir = f.state
+		case "socket":
+			cfg.Socket = f.socket
+		case "cloud":
+			cfg.Cloud = f.cloud
+		case "cloud-ca":
+			cfg.CloudCA = f.cloudCA
+		case "listen":
+			cfg.Listen = f.listen
+		case "log-level":
+			cfg.LogLevel = f.logLevel
+		}
+	})
+	return cfg, cfg.Validate()
+}
+
+func (c *cli) cmdRun(args []string) int {
+	fs := c.newFlags("run", "[--config FILE] [--state DIR] [--socket PATH] [--cloud URL] [--cloud-ca FILE] [--listen HOST:PORT] [--log-level LEVEL]")
+	var f runFlags
+	f.add(fs)
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cfg, err := loadRunConfig(fs, &f)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "cld: %v\n", err)
+		return exitFail
+	}
+	log := newLogger(c.stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runDaemon(ctx, cfg, log); err != nil {
+		log.Error("cld cannot run", "err", err)
+		fmt.Fprintf(c.stderr, "cld: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn", "warning":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// runDaemon wires the daemon: the local API on the unix socket (taken first,
+// so that a second daemon stops before touching the state), the agent, and
+// the dashboard on cfg.Listen, all under one context until it ends.
+func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
+	ln, err := localapi.ListenUnix(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	a, err := agent.New(cfg, agent.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	api := localapi.NewHandler(a, log)
+
+	var dashLn net.Listener
+	var dash http.Handler
+	if cfg.Listen != "" {
+		dash, err = ui.New(ui.Config{
+			Client:         client.NewHandler(api),
+			BasePath:       cfg.Dashboard.BasePath,
+			TrustedProxies: cfg.Dashboard.TrustedProxies,
+			Logger:         log.With("component", "dashboard"),
+		})
+		if err != nil {
+			return fmt.Errorf("dashboard: %w", err)
+		}
+		dashLn, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("the dashboard cannot listen on %s: %w; set listen: in the config or pass --listen (listen: \"\" turns the dashboard off)", cfg.Listen, err)
+		}
+		defer dashLn.Close()
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Run(gctx) })
+	g.Go(func() error { return localapi.ServeUnix(gctx, ln, api, log) })
+	if dashLn != nil {
+		log.Info("dashboard listening", "component", "dashboard", "url", "http://"+dashLn.Addr().String()+cfg.Dashboard.BasePath+"/")
+		g.Go(func() error { return serveHTTP(gctx, dashLn, dash, log) })
+	}
+	log.Info("local API listening", "component", "localapi", "socket", cfg.Socket)
+	return g.Wait()
+}
+
+// serveHTTP serves the dashboard until ctx ends.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "dashboard").Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serving the dashboard: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}

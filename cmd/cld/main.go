@@ -1,0 +1,19 @@
+// Command cld is the CloudLink daemon and its command-line interface.
+//
+//	cld run [flags]                  run the daemon
+//	cld status [--json]              show the link state
+//	cld link --username U …          link this host to a CloudLink account
+//	cld unlink                       disconnect this host from CloudLink
+//	cld dashboard-user --username U  set a dashboard account
+//	cld version                      show the version
+//
+// Every command except run talks to the daemon's local API over its unix
+// socket (agent/client). Exit codes: 0 success, 1 the operation failed (the
+// message says why and what to do), 2 usage error.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
