@@ -1,0 +1,16 @@
+// Command cld-cloud is the reference CloudLink platform: it serves the
+// OAuth sign-in, the system registry and the portal over HTTPS with its own
+// CA, and manages its accounts and users.
+//
+//	cld-cloud serve --data DIR --listen HOST:PORT [--demo] [--hostname NAME]... [--token-ttl 1h]
+//	cld-cloud account add --data DIR --id N --name NAME --region R [--partner-id P]
+//	cld-cloud account list --data DIR
+//	cld-cloud user add --data DIR --email E --account N [--admin] [--password-stdin]
+//	cld-cloud user list --data DIR
+//
+// Exit codes: 0 success, 1 the operation failed, 2 usage error.
+package main
+
+import "os"
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
