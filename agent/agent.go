@@ -25,6 +25,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
@@ -59,6 +60,7 @@ type Agent struct {
 	subsystems []Subsystem
 	users      *dashUsers
 	lockFile   *os.File
+	bcryptCost int
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 
@@ -110,14 +112,15 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:       cfg,
-		log:       slog.Default(),
-		clock:     clockwork.NewRealClock(),
-		build:     build.Info(),
-		warnings:  map[string]api.Warning{},
-		browser:   map[string]*browserPending{},
-		sessionCh: make(chan chan struct{}),
-		pendingCh: make(chan struct{}, 1),
+		cfg:        cfg,
+		log:        slog.Default(),
+		clock:      clockwork.NewRealClock(),
+		build:      build.Info(),
+		bcryptCost: bcrypt.DefaultCost,
+		warnings:   map[string]api.Warning{},
+		browser:    map[string]*browserPending{},
+		sessionCh:  make(chan chan struct{}),
+		pendingCh:  make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(a)
@@ -143,7 +146,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.readMachineID()
 	err := a.loadLinkState()
 	if err == nil {
-		a.users, err = openDashUsers(a.cfg.StateDir, a.baseLog, a.clock)
+		a.users, err = openDashUsers(a.cfg.StateDir, a.baseLog, a.clock, a.bcryptCost)
 	}
 	if err != nil {
 		a.Close()

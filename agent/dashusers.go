@@ -30,7 +30,8 @@ type dashUsers struct {
 	log   *slog.Logger
 	mu    sync.Mutex
 	users map[string]string // name → bcrypt hash
-	dummy []byte            // hash compared against for unknown names (even timing)
+	cost  int
+	dummy func() []byte // hash compared against for unknown names (even timing)
 }
 
 type dashUsersFile struct {
@@ -42,8 +43,12 @@ type dashUserRecord struct {
 	PasswordHash string `json:"password_hash"`
 }
 
-func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock) (*dashUsers, error) {
-	d := &dashUsers{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}}
+func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock, cost int) (*dashUsers, error) {
+	d := &dashUsers{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost}
+	d.dummy = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), d.cost)
+		return h
+	})
 	path := filepath.Join(dir, DashboardUsersFile)
 	data, err := os.ReadFile(path)
 	switch {
@@ -66,11 +71,6 @@ func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock) (*dashUs
 			}
 		}
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
-	if err != nil {
-		return nil, err
-	}
-	d.dummy = h
 	return d, nil
 }
 
@@ -107,7 +107,7 @@ func (d *dashUsers) createInitial() error {
 	if err := atomicfile.Write(pwPath, []byte(pw+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing the initial dashboard password: %w", err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), d.cost)
 	if err != nil {
 		return err
 	}
@@ -145,11 +145,11 @@ func (a *Agent) SetDashboardUser(_ context.Context, u api.DashboardUser) error {
 	if len(u.Password) > 72 {
 		return apiErr(api.CodeBadRequest, "The password is too long: use at most 72 bytes.")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.DefaultCost)
+	d := a.users
+	hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), d.cost)
 	if err != nil {
 		return fmt.Errorf("hashing the password: %w", err)
 	}
-	d := a.users
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, had := d.users[u.Username]
@@ -180,7 +180,7 @@ func (a *Agent) DashboardLogin(_ context.Context, l api.DashboardLogin) error {
 	hash, ok := d.users[l.Username]
 	d.mu.Unlock()
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(d.dummy, []byte(l.Password))
+		_ = bcrypt.CompareHashAndPassword(d.dummy(), []byte(l.Password))
 	}
 	if ok && bcrypt.CompareHashAndPassword([]byte(hash), []byte(l.Password)) == nil {
 		return nil

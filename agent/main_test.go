@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testLogger discards logs unless CLD_TEST_LOG is set.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("CLD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// fastHash makes bcrypt cheap: the race detector makes the default cost slow.
+func fastHash(a *Agent) { a.bcryptCost = bcrypt.MinCost }
+
+// newAgent is New with test defaults (quiet logs, cheap hashes) plus opts.
+func newAgent(t testing.TB, cfg Config, opts ...Option) (*Agent, error) {
+	t.Helper()
+	return New(cfg, append([]Option{WithLogger(testLogger(t)), fastHash}, opts...)...)
+}
+
+// testConfig is a configuration for an agent in dir with its own machine-id.
+func testConfig(t testing.TB, dir string) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Socket = filepath.Join(dir, "cld.sock")
+	cfg.Listen = ""
+	cfg.MachineIDFile = filepath.Join(dir, "machine-id")
+	if _, err := os.Stat(cfg.MachineIDFile); os.IsNotExist(err) {
+		writeFile(t, cfg.MachineIDFile, "0123456789abcdef0123456789abcdef\n")
+	}
+	return cfg
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond (a state reached by a background goroutine) until
+// it holds; the timeout only guards against a hang.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// running is an Agent whose Run goroutine the test controls.
+type running struct {
+	*Agent
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs a in the background; the returned stop (also a cleanup) ends
+// Run and releases the state directory.
+func start(t testing.TB, a *Agent) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Agent: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(r.stop)
+	// Run has begun when it accepts session commands.
+	eventually(t, "Run started", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.running
+	})
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.cancel = nil
+	r.Close()
+}
