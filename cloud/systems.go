@@ -56,6 +56,8 @@ func decodeRegisterRequest(r io.Reader) (cloudapi.RegisterRequest, *apiError) {
 			return req, badRequest("The field %s must be a %s, not a JSON %s.", ute.Field, jsonKind(ute.Type.Kind().String()), ute.Value)
 		case errors.As(err, &se):
 			return req, badRequest("The request body is not valid JSON (at byte %d): %v.", se.Offset, err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return req, badRequest("The request body is not complete JSON: it ends too early.")
 		case errors.Is(err, io.EOF):
 			return req, badRequest("The request body is empty; send a JSON registration request.")
 		default:
