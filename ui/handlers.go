@@ -54,9 +54,16 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request, rc *req
 	s.render(w, r, http.StatusOK, dashboardView(s.page(rc, "CloudLink Daemon"), dashboard{Status: st, Loc: s.loc}))
 }
 
-// renderLogin shows the sign-in form with a fresh double-submit token.
+// renderLogin shows the sign-in form with its double-submit token: the
+// browser's current one when it has one (so that a second request, e.g. for
+// a favicon, does not invalidate a form already shown), else a fresh one.
 func (s *server) renderLogin(w http.ResponseWriter, r *http.Request, rc *reqCtx, status int, msg string) {
-	tok := randomToken()
+	tok := ""
+	if c, err := r.Cookie(loginCookie); err == nil && validToken(c.Value) {
+		tok = c.Value
+	} else {
+		tok = randomToken()
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: loginCookie, Value: tok, Path: rc.cookiePath(), MaxAge: 3600,
 		HttpOnly: true, Secure: rc.secure(), SameSite: http.SameSiteStrictMode,

@@ -119,6 +119,19 @@ func (st *sessionStore) takeFlashes(id string) []flash {
 	return f
 }
 
+// validToken reports whether s looks like a token of randomToken.
+func validToken(s string) bool {
+	if len(s) < 20 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
 // tokensEqual compares two secrets in constant time; empty never matches.
 func tokensEqual(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1

@@ -72,6 +72,9 @@ func TestSignInRequired(t *testing.T) {
 	if css.StatusCode != 200 || !strings.HasPrefix(css.Header.Get("Content-Type"), "text/css") {
 		t.Errorf("style sheet: %d %q", css.StatusCode, css.Header.Get("Content-Type"))
 	}
+	if res := b.get("/static/favicon.svg"); res.StatusCode != 200 {
+		t.Errorf("favicon: %d", res.StatusCode)
+	}
 	if res := b.get("/static/nope.css"); res.StatusCode != 404 {
 		t.Errorf("missing static file: %d", res.StatusCode)
 	}
@@ -126,6 +129,29 @@ func TestSignInAndOut(t *testing.T) {
 	b.cookies[sessionCookie] = &http.Cookie{Name: sessionCookie, Value: old}
 	if res := b.get("/"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("the old session still works after sign-out: %d", res.StatusCode)
+	}
+}
+
+// TestLoginTokenStable: a second request that renders the sign-in page
+// (such as a browser's automatic /favicon.ico, redirected there) must not
+// invalidate the form already shown.
+func TestLoginTokenStable(t *testing.T) {
+	_, h := newTestDashboard(t, Config{})
+	b := newBrowser(t, h)
+	first := csrfOf(t, b.get("/login").body)
+	b.get("/favicon.ico")
+	if again := csrfOf(t, b.get("/login").body); again != first {
+		t.Fatalf("the sign-in token changed from %q to %q", first, again)
+	}
+	res := b.do("POST", "/login", url.Values{"csrf": {first}, "username": {"admin"}, "password": {"demo-password"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with the first form: %d", res.StatusCode)
+	}
+	// A cookie that is not one of ours is replaced.
+	b2 := newBrowser(t, h)
+	b2.cookies[loginCookie] = &http.Cookie{Name: loginCookie, Value: "<script>"}
+	if tok := csrfOf(t, b2.get("/login").body); tok == "<script>" || !validToken(tok) {
+		t.Fatalf("a foreign login cookie was reused: %q", tok)
 	}
 }
 
