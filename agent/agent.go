@@ -129,6 +129,9 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	a.log = a.baseLog.With("component", "agent")
 	if a.hostname == "" {
 		a.hostname, _ = os.Hostname()
+		if a.hostname == "" {
+			a.hostname = "unknown-host"
+		}
 	}
 	if a.hc == nil {
 		hc, err := newHTTPClient(cfg.CloudCA)
@@ -428,12 +431,6 @@ func severityRank(s string) int {
 
 // Version returns the build facts.
 func (a *Agent) Version(context.Context) api.Build { return a.build }
-
-func (a *Agent) setWarning(w api.Warning) {
-	a.mu.Lock()
-	a.warnings[w.Code] = w
-	a.mu.Unlock()
-}
 
 func (a *Agent) clearWarnings(codes ...string) {
 	a.mu.Lock()

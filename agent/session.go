@@ -124,6 +124,9 @@ func (a *Agent) sessionSupervisor(ctx context.Context) error {
 		}
 		a.mu.Lock()
 		a.session = nil
+		// The session's warnings end with it.
+		delete(a.warnings, WarnCloudUnreachable)
+		delete(a.warnings, WarnCloudError)
 		a.mu.Unlock()
 	}
 	start := func() {
@@ -314,20 +317,30 @@ func (s *Session) handleErr(ctx context.Context, err error) (over bool) {
 		return true
 	case errors.Is(err, ErrCloudUnreachable):
 		s.log.Warn("cannot reach CloudLink; retrying", "err", err)
-		a.setWarning(api.Warning{
+		a.setSessionWarning(s.gen, api.Warning{
 			Code:     WarnCloudUnreachable,
 			Severity: api.SeverityWarning,
 			Text:     describeUnreachable(s.link.Cloud, err) + " (cld keeps retrying.)",
 		})
 	default:
 		s.log.Warn("CloudLink answered an error; retrying", "err", err)
-		a.setWarning(api.Warning{
+		a.setSessionWarning(s.gen, api.Warning{
 			Code:     WarnCloudError,
 			Severity: api.SeverityWarning,
 			Text:     fmt.Sprintf("CloudLink at %s answered with an error: %v. cld keeps retrying; if this lasts, contact CloudLink support.", s.link.Cloud, err),
 		})
 	}
 	return false
+}
+
+// setSessionWarning raises a warning of the session of link generation gen,
+// unless the link has changed meanwhile.
+func (a *Agent) setSessionWarning(gen uint64, w api.Warning) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if gen == a.gen {
+		a.warnings[w.Code] = w
+	}
 }
 
 // updateFacts stores changed account facts from a heartbeat.
