@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
@@ -102,6 +103,9 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusUnsupportedMediaType, &api.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf("The request body must be JSON (Content-Type application/json), not %q.", ct)})
 		return false
 	}
+	if r.Body == nil { // in-process calls may have none
+		r.Body = http.NoBody
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -122,6 +126,9 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 
 // decodeOptional accepts an empty body or an empty JSON object.
 func (h *handler) decodeOptional(w http.ResponseWriter, r *http.Request) bool {
+	if r.Body == nil {
+		return true
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -147,13 +154,31 @@ func describeJSONError(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("The request body is not valid JSON (at byte %d: %v).", syn.Offset, err)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("The field %q must be a JSON %s, not %s.", typ.Field, typ.Type.Kind(), typ.Value)
+		return fmt.Sprintf("The field %q must be %s, not %s.", typ.Field, jsonKind(typ.Type.Kind()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return fmt.Sprintf("The request has an unknown field %s; check the spelling (is the CLI the same version as the daemon?).", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "The request body ends in the middle of the JSON object."
 	}
 	return "The request body could not be read: " + err.Error()
+}
+
+// jsonKind names a Go kind the way a JSON writer thinks of it.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
 
 // answer runs fn and writes its result (204 when nil) or its error.

@@ -90,16 +90,14 @@ func peerCred(c net.Conn) peer {
 	return peer{uid: cred.Uid}
 }
 
-// ServeUnix serves h on the unix listener until ctx ends, admitting only
-// peers that PeerAllowed; others get 403 with what to do.
-func ServeUnix(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("component", "localapi")
-	self := uint32(os.Geteuid())
-	guard := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := r.Context().Value(peerKey{}).(peer)
+// peerGuard admits requests whose connection's peer (from ConnContext)
+// PeerAllowed; others get 403 with what to do.
+func peerGuard(h http.Handler, self uint32, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := r.Context().Value(peerKey{}).(peer)
+		if !ok {
+			p.err = errors.New("peer credentials unknown")
+		}
 		if p.err != nil || !PeerAllowed(p.uid, self) {
 			log.Warn("refused a local API call from another user", "uid", p.uid, "err", p.err)
 			writeError(w, http.StatusForbidden, &api.Error{Code: api.CodeUnauthorized,
@@ -108,6 +106,16 @@ func ServeUnix(ctx context.Context, ln net.Listener, h http.Handler, log *slog.L
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// ServeUnix serves h on the unix listener until ctx ends, admitting only
+// peers that PeerAllowed; others get 403 with what to do.
+func ServeUnix(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "localapi")
+	guard := peerGuard(h, uint32(os.Geteuid()), log)
 	srv := &http.Server{
 		Handler:           guard,
 		ReadHeaderTimeout: 10 * time.Second,
