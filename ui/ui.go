@@ -44,7 +44,8 @@ type Config struct {
 	// addresses (the host's management UI proxies from the same machine);
 	// an empty, non-nil slice trusts no one.
 	TrustedProxies []string
-	// Logger for the dashboard; nil means slog.Default().
+	// Logger for the dashboard, tagged by the caller; nil means
+	// slog.Default() with component=dashboard.
 	Logger *slog.Logger
 	// Location is the time zone times are shown in; nil means the host's
 	// local time zone.
@@ -79,7 +80,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		logger = slog.Default()
+		logger = slog.Default().With("component", "dashboard")
 	}
 	loc := cfg.Location
 	if loc == nil {
@@ -93,7 +94,7 @@ func New(cfg Config) (http.Handler, error) {
 		client:   cfg.Client,
 		basePath: base,
 		trusted:  trusted,
-		log:      logger.With("component", "ui"),
+		log:      logger,
 		loc:      loc,
 		sessions: newSessionStore(idle, time.Now),
 		cop:      http.NewCrossOriginProtection(),
