@@ -39,12 +39,14 @@ type TestServer struct {
 	// Server is the cloud itself.
 	Server *Server
 
-	t       testing.TB
-	mu      sync.Mutex
-	hs      *http.Server
-	served  chan struct{}
-	closed  bool
-	clients []*http.Client
+	t      testing.TB
+	mu     sync.Mutex
+	hs     *http.Server
+	served chan struct{}
+	// closeConns closes every connection of the running server.
+	closeConns func()
+	closed     bool
+	clients    []*http.Client
 }
 
 // TestOption changes a TestServer.
@@ -116,6 +118,28 @@ func NewTestServer(t testing.TB, opts ...TestOption) *TestServer {
 func (ts *TestServer) serve(ln net.Listener) {
 	hs := ts.Server.newHTTPServer()
 	hs.ErrorLog = log.New(io.Discard, "", 0)
+	// Track connections so that Stop also closes hijacked ones (such as
+	// WebSockets), which http.Server.Close leaves alone.
+	conns := map[net.Conn]bool{}
+	var connMu sync.Mutex
+	hs.ConnState = func(c net.Conn, st http.ConnState) {
+		connMu.Lock()
+		defer connMu.Unlock()
+		switch st {
+		case http.StateNew:
+			conns[c] = true
+		case http.StateClosed:
+			delete(conns, c)
+		}
+	}
+	ts.closeConns = func() {
+		connMu.Lock()
+		defer connMu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+		clear(conns)
+	}
 	served := make(chan struct{})
 	ts.hs, ts.served = hs, served
 	go func() {
@@ -137,8 +161,9 @@ func (ts *TestServer) stopLocked() {
 		return
 	}
 	ts.hs.Close()
+	ts.closeConns()
 	<-ts.served
-	ts.hs, ts.served = nil, nil
+	ts.hs, ts.served, ts.closeConns = nil, nil, nil
 }
 
 // Start listens again on the same address after Stop. It fails the test
