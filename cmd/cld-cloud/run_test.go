@@ -354,3 +354,23 @@ func TestServeBinary(t *testing.T) {
 		t.Fatal("serve did not stop on SIGTERM")
 	}
 }
+
+// TestRun goes through run itself, as main does.
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"account", "add", "--data", dir, "--id", "300001", "--name", "Via Run", "--region", "ap"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"account", "list", "--data", dir}, &out, &errb); code != 0 || !strings.Contains(out.String(), "Via Run") {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	if code := run([]string{"account", "add", "--data", dir}, &out, &errb); code != 2 {
+		t.Fatalf("usage error exit %d", code)
+	}
+	errb.Reset()
+	if code := run([]string{"account", "add", "--data", dir, "--id", "300001", "--name", "Dup", "--region", "ap"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "already exists") {
+		t.Fatalf("failure exit %d: %s", code, errb.String())
+	}
+}
