@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"runtime/debug"
+	"slices"
 
 	"github.com/cloudlink/cld/agent/api"
 )
@@ -51,7 +52,11 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request, rc *req
 		s.errorPage(w, r, rc, http.StatusServiceUnavailable, "Daemon not reachable", daemonMessage(err))
 		return
 	}
-	s.render(w, r, http.StatusOK, dashboardView(s.page(rc, "CloudLink Daemon"), dashboard{Status: st, Loc: s.loc}))
+	p := s.page(rc, "CloudLink Daemon")
+	// A failed link's sentence is already the status's reason, shown in
+	// the registration section: do not repeat it as a message.
+	p.Flashes = slices.DeleteFunc(p.Flashes, func(f flash) bool { return st.Reason != "" && f.Text == st.Reason })
+	s.render(w, r, http.StatusOK, dashboardView(p, dashboard{Status: st, Loc: s.loc}))
 }
 
 // renderLogin shows the sign-in form with its double-submit token: the

@@ -331,6 +331,21 @@ func TestCrossSiteProtection(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "https://localhost:8443/oauth/authorize?") {
 		t.Fatalf("link: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	// Behind a trusted proxy, a browser without fetch metadata is judged by
+	// its Origin against the forwarded host.
+	b.remote = "127.0.0.1:5000"
+	b.header.Set("X-Forwarded-Host", "snm.example")
+	b.header.Set("Sec-Fetch-Site", "")
+	b.header.Set("Origin", "http://snm.example")
+	if res := b.do("POST", "/link", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("same-origin POST through the proxy: %d", res.StatusCode)
+	}
+	b.header.Set("Origin", "http://evil.example")
+	if res := b.do("POST", "/link", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin POST through the proxy: %d", res.StatusCode)
+	}
+	b.header = http.Header{}
+
 	// Another session's token does not work.
 	b2 := newBrowser(t, h)
 	b2.signIn("")
@@ -429,8 +444,19 @@ func TestLinkCallback(t *testing.T) {
 	if !strings.Contains(home.body, "is not an administrator of the account 100001") || !strings.Contains(home.body, `class="msg msg-error" role="alert"`) {
 		t.Errorf("error flash missing:\n%s", home.body)
 	}
-	if again := b.get("/cld/"); strings.Count(again.body, "is not an administrator") != 1 {
-		t.Error("the flash message should appear once (the status reason stays)")
+	if n := strings.Count(home.body, "is not an administrator"); n != 1 {
+		t.Errorf("the daemon's sentence appears %d times, want once (as the status's reason)", n)
+	}
+	// Without a reason in the status, the message is the flash.
+	f.set(func(st *api.Status) { st.State, st.Reason = api.StateUnlinked, "" })
+	b.get("/cld/link/callback?error=access_denied&state=s1")
+	f.set(func(st *api.Status) { st.State, st.Reason = api.StateUnlinked, "" })
+	home = b.get("/cld/")
+	if n := strings.Count(home.body, "is not an administrator"); n != 1 {
+		t.Errorf("the flash appears %d times, want once", n)
+	}
+	if again := b.get("/cld/"); strings.Contains(again.body, "is not an administrator") {
+		t.Error("a flash message shows up twice")
 	}
 
 	// Neither code nor error.
