@@ -63,6 +63,9 @@ type Agent struct {
 	bcryptCost int
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
+	// revokeMu keeps a revocation of old credentials from landing in the
+	// middle of a registration that re-links the same installation.
+	revokeMu sync.Mutex
 
 	mu            sync.Mutex
 	st            *persisted

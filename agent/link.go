@@ -208,12 +208,16 @@ func (a *Agent) completeLink(ctx context.Context, c *cloudClient, tok *oauth2.To
 	}
 	a.mu.Unlock()
 	hash := machineIDHash(a.machineID, installationID)
+	// Registering again replaces the credentials of this installation; a
+	// pending revocation of its old ones must not land in between.
+	a.revokeMu.Lock()
 	resp, err := c.register(ctx, tok.AccessToken, cloudapi.RegisterRequest{
 		InstallationID: installationID,
 		MachineIDHash:  hash,
 		Hostname:       a.hostname,
 		Version:        a.build.Version,
 	})
+	a.revokeMu.Unlock()
 	if err != nil {
 		return api.Status{}, a.linkFailed(c.base, err, username)
 	}

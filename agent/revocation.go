@@ -77,6 +77,8 @@ func (a *Agent) revocationLoop(ctx context.Context) {
 func (a *Agent) revoke(ctx context.Context, r revocation) error {
 	ctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
+	a.revokeMu.Lock()
+	defer a.revokeMu.Unlock()
 	c := a.cloudClient(r.Cloud)
 	tok, err := c.deviceToken(ctx, r.ClientID, r.ClientSecret)
 	if err != nil {
