@@ -111,9 +111,12 @@ func (c *cli) usageErr(fs *flag.FlagSet, format string, args ...any) int {
 // fail prints why an operation failed; api errors carry the sentence to show.
 func (c *cli) fail(err error) int {
 	var ae *api.Error
-	if errors.As(err, &ae) {
+	switch {
+	case errors.As(err, &ae):
 		fmt.Fprintf(c.stderr, "cld: %s\n", ae.Message)
-	} else {
+	case errors.Is(err, client.ErrDaemonDown) && strings.Contains(err.Error(), "permission denied"):
+		fmt.Fprintf(c.stderr, "cld: %v\ncld: only root and the cld service user may use the daemon's socket; run the command with sudo.\n", err)
+	default:
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 	}
 	return exitFail

@@ -83,7 +83,7 @@ func (c *cli) cmdRun(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runDaemon(ctx, cfg, log); err != nil {
-		log.Error("cld cannot run", "err", err)
+		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail
 	}

@@ -4,8 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -610,4 +617,103 @@ func TestProcessKill9(t *testing.T) {
 	if st.PendingRevocation {
 		t.Errorf("revocations still pending: %+v", st)
 	}
+}
+
+var (
+	dashURLRE = regexp.MustCompile(`msg="dashboard listening".* url=(http://\S+)`)
+	csrfRE    = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	hiddenRE  = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+)
+
+// TestProcessDashboardBrowserLink links through the dashboard (mounted under
+// /cld) and the cloud's sign-in page, as a browser would.
+func TestProcessDashboardBrowserLink(t *testing.T) {
+	needBinaries(t)
+	c := theCloud(t)
+	d := newDaemon(t, c)
+	cfg, _ := os.ReadFile(d.configFile)
+	os.WriteFile(d.configFile, append(cfg, []byte("dashboard:\n  base_path: /cld\n")...), 0o600)
+	d.start()
+	m := dashURLRE.FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("no dashboard URL in the log:\n%s", d.out.String())
+	}
+	home := m[1] // http://127.0.0.1:PORT/cld/
+	pool, err := loadPool(c.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer hc.CloseIdleConnections()
+	get := func(resp *http.Response, err error) (string, *http.Response) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s\n%s", resp.Request.URL, resp.Status, b)
+		}
+		return string(b), resp
+	}
+	field := func(re *regexp.Regexp, body string) string {
+		t.Helper()
+		m := re.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no %s in:\n%s", re, body)
+		}
+		return m[1]
+	}
+
+	body, _ := get(hc.Get(home + "login"))
+	pw := mustRead(t, filepath.Join(d.state, "dashboard-initial-password"))
+	body, _ = get(hc.PostForm(home+"login", url.Values{"csrf": {field(csrfRE, body)}, "username": {"admin"}, "password": {pw}}))
+	if !strings.Contains(body, "Link to CloudLink") {
+		t.Fatalf("dashboard home after sign-in:\n%s", body)
+	}
+	// Link to CloudLink: the browser goes to the cloud's sign-in page.
+	body, resp := get(hc.PostForm(home+"link", url.Values{"csrf": {field(csrfRE, body)}}))
+	if !strings.HasPrefix(resp.Request.URL.String(), c.url+"/oauth/authorize") {
+		t.Fatalf("not at the cloud's sign-in page: %s", resp.Request.URL)
+	}
+	if cb := resp.Request.URL.Query().Get("redirect_uri"); cb != home+"link/callback" {
+		t.Errorf("redirect_uri = %s, want %slink/callback", cb, home)
+	}
+	form := func(body string) url.Values {
+		v := url.Values{}
+		for _, m := range hiddenRE.FindAllStringSubmatch(body, -1) {
+			v.Set(m[1], html.UnescapeString(m[2]))
+		}
+		return v
+	}
+	v := form(body)
+	v.Set("email", admin)
+	v.Set("password", password)
+	v.Set("action", "signin")
+	body, _ = get(hc.PostForm(c.url+"/oauth/authorize", v))
+	v = form(body) // the account step: admin@demo.test is in two accounts
+	v.Set("account", "100001")
+	v.Set("action", "continue")
+	body, resp = get(hc.PostForm(c.url+"/oauth/authorize", v))
+	if !strings.HasPrefix(resp.Request.URL.String(), home) || !strings.Contains(body, "Demo Account") {
+		t.Fatalf("back at %s:\n%s", resp.Request.URL, body)
+	}
+	st, _ := d.statusJSON()
+	if !st.Linked || st.Account.ID != 100001 {
+		t.Fatalf("status after the dashboard link: %+v", st)
+	}
+}
+
+func loadPool(caFile string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	return pool, nil
 }
