@@ -5,14 +5,13 @@ SHELL := /bin/bash
 GO    ?= go
 
 # Build facts, stamped into agent/build with -ldflags.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+# VERSION holds the release's semantic version; the build number (commits on
+# the branch) is appended as build metadata, e.g. 0.1.0+57.
+BUILD   ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+VERSION ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)+$(BUILD)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BRANCH  ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
-BUILD   ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 STAGE   ?= development
-ifeq ($(strip $(VERSION)),)
-VERSION := 0.0.0-dev
-endif
 
 BUILDPKG := github.com/cloudlink/cld/agent/build
 LDFLAGS  := -X $(BUILDPKG).Version=$(VERSION) \

@@ -73,8 +73,12 @@ pids+=($!)
 wait_for 30 "the cloud's CA file" test -s "$demo/cloud/ca.pem"
 wait_for 30 "the cloud to answer" curl -fsS --cacert "$demo/cloud/ca.pem" -o /dev/null "${cloud_url}ca.pem"
 
+# A short heartbeat, so that a system removed in the portal shows as unlinked
+# on the dashboard within half a minute.
+printf 'heartbeat_interval: 30s\n' >"$demo/cld.yaml"
+
 echo "Starting the daemon with its dashboard on $dash_url (log: .demo/cld.log)…"
-bin/cld run --state "$demo/state" --socket "$demo/cld.sock" --cloud "$cloud_url" \
+bin/cld run --config "$demo/cld.yaml" --state "$demo/state" --socket "$demo/cld.sock" --cloud "$cloud_url" \
 	--cloud-ca "$demo/cloud/ca.pem" --listen "$dash_addr" >"$demo/cld.log" 2>&1 &
 pids+=($!)
 wait_for 30 "the daemon's socket" test -S "$demo/cld.sock"
