@@ -124,7 +124,8 @@ func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
 	var dashLn net.Listener
 	var dash http.Handler
 	if cfg.Listen != "" {
-		dash, err = ui.New(ui.Config{
+		var pages http.Handler
+		pages, err = ui.New(ui.Config{
 			Client:         client.NewHandler(api),
 			BasePath:       cfg.Dashboard.BasePath,
 			TrustedProxies: cfg.Dashboard.TrustedProxies,
@@ -133,6 +134,12 @@ func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("dashboard: %w", err)
 		}
+		// One listener: the dashboard's pages, and the local API under
+		// /api for programs that authenticate with a dashboard account.
+		mux := http.NewServeMux()
+		mux.Handle(localapi.RemotePrefix+"/", localapi.NewRemoteHandler(a, api))
+		mux.Handle("/", pages)
+		dash = mux
 		dashLn, err = net.Listen("tcp", cfg.Listen)
 		if err != nil {
 			return fmt.Errorf("the dashboard cannot listen on %s: %w; set listen: in the config or pass --listen (listen: \"\" turns the dashboard off)", cfg.Listen, err)

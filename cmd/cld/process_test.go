@@ -274,6 +274,21 @@ func (d *daemon) start() {
 	}
 }
 
+// waitLog waits until the daemon's output matches re and returns the match.
+func (d *daemon) waitLog(re *regexp.Regexp) []string {
+	d.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(d.out.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("the daemon's log never matched %s:\n%s", re, d.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // kill9 kills the daemon without warning.
 func (d *daemon) kill9() {
 	if d.cmd == nil {
@@ -634,10 +649,7 @@ func TestProcessDashboardBrowserLink(t *testing.T) {
 	cfg, _ := os.ReadFile(d.configFile)
 	os.WriteFile(d.configFile, append(cfg, []byte("dashboard:\n  base_path: /cld\n")...), 0o600)
 	d.start()
-	m := dashURLRE.FindStringSubmatch(d.out.String())
-	if m == nil {
-		t.Fatalf("no dashboard URL in the log:\n%s", d.out.String())
-	}
+	m := d.waitLog(dashURLRE)
 	home := m[1] // http://127.0.0.1:PORT/cld/
 	pool, err := loadPool(c.caFile)
 	if err != nil {
@@ -716,4 +728,40 @@ func loadPool(caFile string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("no certificate in %s", caFile)
 	}
 	return pool, nil
+}
+
+// TestProcessRemoteAPI: the dashboard's TCP listener serves the local API
+// under /api to holders of a dashboard account, and to no one else.
+func TestProcessRemoteAPI(t *testing.T) {
+	needBinaries(t)
+	c := theCloud(t)
+	d := newDaemon(t, c)
+	d.start()
+	m := d.waitLog(dashURLRE)
+	if _, errOut, code := d.cli("remote-password\n", "dashboard-user", "--username", "pm", "--password-stdin"); code != 0 {
+		t.Fatalf("dashboard-user: exit %d: %s", code, errOut)
+	}
+	statusURL := strings.TrimSuffix(m[1], "/") + "/api/v1/status"
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", http.StatusUnauthorized}, {"pm", "wrong-password", http.StatusUnauthorized}, {"pm", "remote-password", http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, statusURL, nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st api.Status
+		decErr := json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s as %q: %s, want %d", statusURL, tc.user, resp.Status, tc.want)
+		}
+		if tc.want == http.StatusOK && (decErr != nil || st.State != "unlinked" || st.Version == "") {
+			t.Fatalf("status over TCP: %+v (%v)", st, decErr)
+		}
+	}
 }
