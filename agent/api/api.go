@@ -18,6 +18,19 @@ const (
 	RouteUnlink          = "POST /v1/unlink"
 	RouteDashboardUser   = "PUT /v1/dashboard/users"
 	RouteDashboardLogin  = "POST /v1/dashboard/login"
+	RouteTunnels         = "GET /v1/tunnels"
+	RouteTunnelStart     = "POST /v1/tunnels/{id}/start" // {id}: tunnel ID
+	RouteTunnelStop      = "POST /v1/tunnels/{id}/stop"
+	RouteTunnelsStartAll = "POST /v1/tunnels/start-all"
+	RouteTunnelsStopAll  = "POST /v1/tunnels/stop-all"
+)
+
+// Tunnel statuses.
+const (
+	TunnelStopped  = "stopped"
+	TunnelStarting = "starting"
+	TunnelStarted  = "started"
+	TunnelError    = "error"
 )
 
 // Link states.
@@ -50,6 +63,7 @@ const (
 	CodeBadState       = "bad_state"   // browser sign-in state unknown or expired
 	CodeUnauthorized   = "unauthorized"
 	CodeInternal       = "internal"
+	CodeUnknownTunnel  = "unknown_tunnel" // no tunnel with that ID; `cld tunnel list` shows them
 )
 
 // Error is the body of every error response.
@@ -104,6 +118,32 @@ type Status struct {
 	// has not yet succeeded (it is retried).
 	PendingRevocation bool      `json:"pending_revocation"`
 	Warnings          []Warning `json:"warnings"`
+	Tunnels           []Tunnel  `json:"tunnels"`
+}
+
+// Tunnel is one of the host's tunnels as the daemon runs it.
+type Tunnel struct {
+	ID          string `json:"id"` // stable slug used by the CLI and the API
+	Component   string `json:"component"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Enabled is the chosen state (persisted across restarts); Status is
+	// what is happening now.
+	Enabled      bool   `json:"enabled"`
+	Status       string `json:"status"`           // one of the Tunnel* statuses
+	Reason       string `json:"reason,omitempty"` // why error, or why not started yet
+	LocalAddress string `json:"local_address"`    // e.g. https://127.0.0.1:443
+	PublicURL    string `json:"public_url,omitempty"`
+}
+
+// Tunnels is the answer of RouteTunnels and of the start/stop routes.
+type Tunnels struct {
+	Tunnels []Tunnel `json:"tunnels"`
+	// Connected tells whether the session to the tunnel edge is up.
+	Connected bool `json:"connected"`
+	// Refused counts streams the host refused (unknown or stopped tunnel,
+	// bad header) since the daemon started.
+	Refused int64 `json:"refused"`
 }
 
 // LinkRequest links with a user name and password (the CLI's way).

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
@@ -95,6 +96,46 @@ func (c *Client) SetDashboardUser(ctx context.Context, u api.DashboardUser) erro
 // code unauthorized when the name or password is wrong.
 func (c *Client) DashboardLogin(ctx context.Context, l api.DashboardLogin) error {
 	return c.do(ctx, api.RouteDashboardLogin, l, nil)
+}
+
+// Tunnels lists the host's tunnels.
+func (c *Client) Tunnels(ctx context.Context) (api.Tunnels, error) {
+	var t api.Tunnels
+	err := c.do(ctx, api.RouteTunnels, nil, &t)
+	return t, err
+}
+
+// StartTunnel starts one tunnel (by ID) and keeps it started across restarts.
+func (c *Client) StartTunnel(ctx context.Context, id string) (api.Tunnels, error) {
+	var t api.Tunnels
+	err := c.do(ctx, withID(api.RouteTunnelStart, id), nil, &t)
+	return t, err
+}
+
+// StopTunnel stops one tunnel (by ID).
+func (c *Client) StopTunnel(ctx context.Context, id string) (api.Tunnels, error) {
+	var t api.Tunnels
+	err := c.do(ctx, withID(api.RouteTunnelStop, id), nil, &t)
+	return t, err
+}
+
+// StartAllTunnels starts every tunnel.
+func (c *Client) StartAllTunnels(ctx context.Context) (api.Tunnels, error) {
+	var t api.Tunnels
+	err := c.do(ctx, api.RouteTunnelsStartAll, nil, &t)
+	return t, err
+}
+
+// StopAllTunnels stops every tunnel.
+func (c *Client) StopAllTunnels(ctx context.Context) (api.Tunnels, error) {
+	var t api.Tunnels
+	err := c.do(ctx, api.RouteTunnelsStopAll, nil, &t)
+	return t, err
+}
+
+// withID fills the {id} of a route with a path-escaped tunnel ID.
+func withID(route, id string) string {
+	return strings.Replace(route, "{id}", url.PathEscape(id), 1)
 }
 
 // do sends a request for route ("METHOD /path") with an optional JSON body

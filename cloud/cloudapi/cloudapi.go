@@ -11,7 +11,11 @@
 // what to do.
 package cloudapi
 
-import "time"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // Endpoint paths, relative to the cloud's base URL.
 const (
@@ -33,6 +37,16 @@ const (
 	// bearer token: GET → SystemInfo; DELETE → unregister (revokes the
 	// device credentials; 204, and also 204 when already removed).
 	PathSystemSelf = "/api/v1/systems/self"
+	// PathSystemTunnels is the linked system's tunnel list (PUT with the
+	// device token, TunnelsRequest → TunnelsResponse): every tunnel the host
+	// defines with its status; the answer gives each tunnel's public URL.
+	// The edge routes public requests only to tunnels reported "started".
+	PathSystemTunnels = "/api/v1/systems/self/tunnels"
+	// PathTunnelConnect is the tunnel edge's WebSocket endpoint (GET with
+	// Upgrade, the device's bearer token, subprotocol "cld-tunnel.v1"; see
+	// tunnel/spec.md). It is served on the cloud's API address (port 443
+	// in production) so that it passes the same firewalls and proxies.
+	PathTunnelConnect = "/tunnel/v1/connect"
 	// PathCACert serves the cloud's CA certificate (PEM) for convenience; a
 	// daemon must still be told to trust it out of band.
 	PathCACert = "/ca.pem"
@@ -132,4 +146,49 @@ type SystemInfo struct {
 	ClientType string    `json:"client_type"`
 	Hostname   string    `json:"hostname"`
 	LinkedAt   time.Time `json:"linked_at"`
+}
+
+// Tunnel statuses.
+const (
+	TunnelStopped  = "stopped"
+	TunnelStarting = "starting"
+	TunnelStarted  = "started"
+	TunnelError    = "error"
+)
+
+// TunnelInfo describes one of the host's tunnels to the cloud. The local
+// address it leads to is not sent: only the host knows and dials it.
+type TunnelInfo struct {
+	ID          string `json:"id"` // slug, unique on the host, e.g. "msl-server-manager"
+	Component   string `json:"component"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Status      string `json:"status"` // one of the Tunnel* statuses
+	Reason      string `json:"reason,omitempty"`
+}
+
+// TunnelsRequest is the body of PUT PathSystemTunnels.
+type TunnelsRequest struct {
+	Tunnels []TunnelInfo `json:"tunnels"`
+}
+
+// TunnelPublic is a tunnel's public address at the edge.
+type TunnelPublic struct {
+	ID        string `json:"id"`
+	PublicURL string `json:"public_url"`
+}
+
+// TunnelsResponse answers PUT PathSystemTunnels.
+type TunnelsResponse struct {
+	Tunnels []TunnelPublic `json:"tunnels"`
+}
+
+// tunnelNamespace is the UUIDv5 namespace of public tunnel host names.
+var tunnelNamespace = uuid.MustParse("6b1c3f0e-5d2a-5c7e-9a41-0c1d2e3f4a5b")
+
+// TunnelUUID is the stable UUID (version 5) of a system's tunnel: the first
+// label of its public host name <uuid>.<region>.<edge domain>. It depends
+// only on the system ID and the tunnel ID, so it survives restarts.
+func TunnelUUID(systemID, tunnelID string) string {
+	return uuid.NewSHA1(tunnelNamespace, []byte(systemID+"/"+tunnelID)).String()
 }

@@ -1,0 +1,149 @@
+// Package tunnel is the reverse-tunnel protocol between a daemon (the agent
+// side) and the cloud's tunnel edge: one WebSocket over TLS carrying a yamux
+// session, one yamux stream per public connection, and a short header at the
+// start of each stream that names the tunnel. The wire format is written
+// down in spec.md beside this file.
+//
+// The agent side never dials an address it is sent: a stream names a tunnel
+// ID, the agent looks it up in its own table (AgentConfig.Resolve) and dials
+// only that tunnel's configured local address, or refuses the stream.
+//
+// Reconnect policy (backoff, jitter) belongs to the caller: Serve runs one
+// session and returns when it ends.
+package tunnel
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+)
+
+// Subprotocol is the WebSocket subprotocol both sides must agree on; its
+// suffix is the protocol version.
+const Subprotocol = "cld-tunnel.v1"
+
+// Version is the stream header version written by this implementation.
+const Version = 1
+
+// MaxHeaderLen bounds the JSON body of a stream header or reply.
+const MaxHeaderLen = 1024
+
+// tunnelID is what a tunnel ID may look like: a slug, never an address.
+var tunnelID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidTunnelID reports whether id is a well-formed tunnel ID (lower-case
+// letters, digits and dashes, at most 63 characters). Host names, IP
+// addresses, ports and URLs are not.
+func ValidTunnelID(id string) bool { return tunnelID.MatchString(id) }
+
+// Header opens a stream: the edge asks the agent for a tunnel.
+type Header struct {
+	Tunnel string `json:"tunnel"`           // tunnel ID
+	Client string `json:"client,omitempty"` // public client address, for the agent's log
+}
+
+// ReplyCode is the agent's answer to a stream header.
+type ReplyCode uint8
+
+// Reply codes.
+const (
+	ReplyOK            ReplyCode = 0 // the local connection is up; raw bytes follow
+	ReplyUnknownTunnel ReplyCode = 1 // no tunnel with that ID on this host
+	ReplyStopped       ReplyCode = 2 // the tunnel exists but is not started
+	ReplyLocalDown     ReplyCode = 3 // dialing the tunnel's local address failed
+	ReplyBadHeader     ReplyCode = 4 // the header could not be read or was invalid
+)
+
+// Reply is the agent's answer, sent before any raw bytes.
+type Reply struct {
+	Code    ReplyCode
+	Message string // a sentence for the edge's log and error page
+}
+
+// ErrRefused is wrapped by the edge's Open error when the agent refused.
+var ErrRefused = errors.New("tunnel refused by the host")
+
+// ErrNotConnected is returned by Edge.Open when the system has no session.
+var ErrNotConnected = errors.New("the host is not connected to the tunnel edge")
+
+// Target is where a started tunnel leads.
+type Target struct {
+	Address string      // host:port of the local management UI
+	TLS     *tls.Config // nil: plain TCP; else TLS with this config (ServerName set)
+}
+
+// AgentConfig configures the agent side of one session.
+type AgentConfig struct {
+	// URL of the edge's WebSocket endpoint (wss://…/tunnel/v1/connect).
+	URL string
+	// HTTPClient dials the edge: trusted roots, and the host's HTTP proxy
+	// (Transport.Proxy; CONNECT with credentials).
+	HTTPClient *http.Client
+	// Token returns the device's current bearer token.
+	Token func(ctx context.Context) (string, error)
+	// Resolve looks a tunnel ID up in the daemon's own table. It returns the
+	// target of a started tunnel, or a *RefusalError saying why not.
+	Resolve func(tunnelID string) (Target, error)
+	// OnRefused, when set, is called for each refused stream (for counters).
+	OnRefused func(tunnelID string, code ReplyCode)
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// RefusalError is returned by AgentConfig.Resolve to refuse a stream.
+type RefusalError struct {
+	Code    ReplyCode
+	Message string
+}
+
+func (e *RefusalError) Error() string { return e.Message }
+
+// Serve connects to the edge once and serves incoming streams until the
+// session ends or ctx is done. onConnected, when not nil, is called once the
+// session is established. It returns nil only when ctx ended; otherwise an
+// error that says why the session could not be made or ended (an HTTP status
+// from the edge or the proxy, a TLS failure, a dead path).
+func Serve(ctx context.Context, cfg AgentConfig, onConnected func()) error {
+	return errors.New("tunnel.Serve: not implemented yet")
+}
+
+// EdgeConfig configures the edge side.
+type EdgeConfig struct {
+	// Authenticate checks a connecting daemon's request (its bearer token)
+	// and returns the system ID it belongs to.
+	Authenticate func(r *http.Request) (systemID string, err error)
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Edge accepts daemon sessions (ServeHTTP, the WebSocket endpoint) and opens
+// streams to them. A system that connects again takes over its own earlier
+// session, which is closed.
+type Edge struct {
+	cfg EdgeConfig
+}
+
+// NewEdge returns an edge.
+func NewEdge(cfg EdgeConfig) *Edge { return &Edge{cfg: cfg} }
+
+// ServeHTTP upgrades an authenticated daemon's request to the tunnel
+// session and holds it until it ends.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "not implemented yet", http.StatusNotImplemented)
+}
+
+// Open opens a stream to the tunnel of the connected system and returns it
+// once the agent accepted; client is the public client's address.
+func (e *Edge) Open(ctx context.Context, systemID, tunnelID, client string) (net.Conn, error) {
+	return nil, ErrNotConnected
+}
+
+// Connected reports whether the system has a live session.
+func (e *Edge) Connected(systemID string) bool { return false }
+
+// Close ends every session.
+func (e *Edge) Close() error { return nil }
