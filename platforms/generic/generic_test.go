@@ -1,0 +1,140 @@
+package generic
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cloudlink/cld/platforms"
+)
+
+// load reads the platform section of the config fixture testdata/name.
+func load(t *testing.T, name string) (platforms.Platform, error) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Platform platforms.Config `yaml:"platform"`
+		Rest     map[string]any   `yaml:",inline"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	doc.Platform.Source = path
+	return platforms.Open(doc.Platform, "/", Adapter{})
+}
+
+func TestValidFixture(t *testing.T) {
+	p, err := load(t, "valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Type() != "generic" || p.Name() != "Demo MSL host" || p.Version() != "11.0.85" {
+		t.Errorf("platform = %s %q %q", p.Type(), p.Name(), p.Version())
+	}
+	ts := p.Tunnels()
+	if len(ts) != 2 {
+		t.Fatalf("tunnels = %+v", ts)
+	}
+	want := platforms.Tunnel{ID: "msl-server-manager", Component: "MSL", Name: "Server Manager",
+		Description: "Remote access via Mitel Administration", LocalAddress: "https://127.0.0.1:9443", AcceptSelfSigned: true}
+	if ts[0] != want {
+		t.Errorf("tunnels[0] = %+v, want %+v", ts[0], want)
+	}
+	if ts[1].ID != "mbg-admin" || ts[1].AcceptSelfSigned || ts[1].LocalAddress != "http://localhost:8080" {
+		t.Errorf("tunnels[1] = %+v", ts[1])
+	}
+	// The caller's copy is its own.
+	ts[0].ID = "changed"
+	if p.Tunnels()[0].ID != "msl-server-manager" {
+		t.Error("Tunnels returned the platform's own slice")
+	}
+}
+
+func TestInvalidFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"duplicate-id.yaml", []string{"duplicate-id.yaml line 5", `id "web" is already used by tunnels[0]`}},
+		{"bad-id.yaml", []string{`bad-id.yaml line 4: platform.tunnels[0]: id "127.0.0.1:22" is not valid`, `id "Server Manager" is not valid`, "lower-case letters"}},
+		{"bad-address.yaml", []string{
+			"tunnels[0]: local_address \"https://10.1.2.3:443\": the IP address 10.1.2.3 is not a loopback address",
+			"tunnels[1]: local_address \"https://127.0.0.1:443/admin\" must be scheme://host:port only, without a path",
+			"tunnels[2]: local_address \"ftp://127.0.0.1:21\" must start with http:// or https://",
+			"tunnels[3]: local_address \"https://127.0.0.1\" needs an explicit port",
+			"tunnels[4]: accept_self_signed and ca_file apply only to an https local_address",
+			"tunnels[5]: local_address is empty",
+		}},
+		{"unknown-key.yaml", []string{`unknown-key.yaml line 3: unknown key "colour" in platform`, `line 9: unknown key "insecure" in platform.tunnels[0] (known keys: id, component`}},
+		{"missing-fields.yaml", []string{"component is empty", "name is empty"}},
+		{"not-a-list.yaml", []string{"platform.tunnels must be a list"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := load(t, tc.file)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, platforms.ErrConfig) {
+				t.Errorf("error does not wrap ErrConfig: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestOpen(t *testing.T) {
+	// No section: detection; the generic adapter never detects.
+	p, err := platforms.Open(platforms.Config{}, "/", Adapter{})
+	if p != nil || err != nil {
+		t.Errorf("no section: %v, %v", p, err)
+	}
+	var doc struct {
+		Platform platforms.Config `yaml:"platform"`
+	}
+	if err := yaml.Unmarshal([]byte("platform: {type: msl}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := platforms.Open(doc.Platform, "/", Adapter{}); err == nil || !strings.Contains(err.Error(), `platform.type "msl" is unknown; known types: generic`) {
+		t.Errorf("unknown type: %v", err)
+	}
+	if err := yaml.Unmarshal([]byte("platform: {name: x}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := platforms.Open(doc.Platform, "/", Adapter{}); err == nil || !strings.Contains(err.Error(), "needs a type") {
+		t.Errorf("no type: %v", err)
+	}
+	if err := yaml.Unmarshal([]byte("platform: [generic]\n"), &doc); err == nil || !strings.Contains(err.Error(), "must be a mapping") {
+		t.Errorf("a list: %v", err)
+	}
+}
+
+func TestNewDefaultsAndCAFile(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("not a cert"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New("", "", []platforms.Tunnel{{ID: "a", Component: "C", Name: "N", LocalAddress: "https://127.0.0.1:1", CAFile: ca}})
+	if err == nil || !strings.Contains(err.Error(), "holds no PEM certificate") {
+		t.Errorf("bad CA file: %v", err)
+	}
+	_, err = New("", "", []platforms.Tunnel{{ID: "a", Component: "C", Name: "N", LocalAddress: "https://127.0.0.1:1", CAFile: ca + ".missing", AcceptSelfSigned: true}})
+	if err == nil || !strings.Contains(err.Error(), "no such file") || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("missing CA file: %v", err)
+	}
+	p, err := New("", "", nil)
+	if err != nil || p.Name() != "Generic host" || len(p.Tunnels()) != 0 {
+		t.Errorf("empty platform: %v %v", p, err)
+	}
+}
