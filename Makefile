@@ -30,11 +30,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: build
 
-## build: bin/cld and bin/cld-cloud with the build facts stamped in
+## build: bin/cld, bin/cld-cloud and bin/cld-simhost with the build facts stamped in
 build:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld ./cmd/cld
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-cloud ./cmd/cld-cloud
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-simhost ./cmd/cld-simhost
 
 ## generate: regenerate the templ components' Go code (*_templ.go)
 generate:
@@ -53,12 +54,23 @@ check-generated:
 	fi; \
 	echo "generated templ code is up to date"
 
-## deps: install Debian's chromium for the end-to-end test when it is missing
+## deps: install Debian's chromium (end-to-end browser tests) and tinyproxy
+## (proxy tests start their own) when they are missing
 deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "Installing chromium (needed by the dashboard's end-to-end test)"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
+	@if [ ! -x /usr/bin/tinyproxy ]; then \
+		echo "Installing tinyproxy (needed by the tunnel's proxy tests, which start their own)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tinyproxy && \
+		{ $(SUDO) systemctl disable --now tinyproxy >/dev/null 2>&1 || true; \
+		  $(SUDO) systemctl disable tinyproxy >/dev/null 2>&1 || true; \
+		  $(SUDO) update-rc.d tinyproxy disable >/dev/null 2>&1 || true; \
+		  pidf=/run/tinyproxy/tinyproxy.pid; \
+		  if [ -s $$pidf ]; then $(SUDO) kill "$$(cat $$pidf)" 2>/dev/null || true; fi; }; \
 	fi
 
 vet:
