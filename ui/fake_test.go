@@ -31,6 +31,14 @@ type fakeDaemon struct {
 	linkErr       *api.Error // answer to BrowserLink when set
 	statusPanics  bool
 	unlinkPending bool
+	// Tunnels: what a start leads to (default "starting"), the answer to
+	// every tunnel call when set, and the calls made ("start ID", "stop-all").
+	startStatus string
+	startReason string
+	tunnelErr   *api.Error
+	tunnelCalls []string
+	connected   bool
+	refused     int64
 }
 
 var demoAccount = &api.Account{
@@ -119,7 +127,63 @@ func (f *fakeDaemon) handler() http.Handler {
 		f.status.PendingRevocation = f.unlinkPending
 		writeJSON(w, 200, f.status)
 	})
+	mux.HandleFunc(api.RouteTunnels, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, 200, f.tunnelsLocked())
+	})
+	control := func(name string, all bool, start bool) {
+		route := map[string]string{"start": api.RouteTunnelStart, "stop": api.RouteTunnelStop, "start-all": api.RouteTunnelsStartAll, "stop-all": api.RouteTunnelsStopAll}[name]
+		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			id := r.PathValue("id")
+			f.tunnelCalls = append(f.tunnelCalls, strings.TrimSpace(name+" "+id))
+			if f.tunnelErr != nil {
+				writeJSON(w, 409, f.tunnelErr)
+				return
+			}
+			found := false
+			for i := range f.status.Tunnels {
+				t := &f.status.Tunnels[i]
+				if !all && t.ID != id {
+					continue
+				}
+				found = true
+				t.Enabled = start
+				t.Status, t.Reason = api.TunnelStopped, ""
+				if start {
+					t.Status, t.Reason = f.startStatus, f.startReason
+					if t.Status == "" {
+						t.Status = api.TunnelStarting
+					}
+				}
+			}
+			if !all && !found {
+				writeJSON(w, 404, api.Error{Code: api.CodeUnknownTunnel, Message: "There is no tunnel " + id + " on this host; `cld tunnel list` shows them."})
+				return
+			}
+			writeJSON(w, 200, f.tunnelsLocked())
+		})
+	}
+	control("start", false, true)
+	control("stop", false, false)
+	control("start-all", true, true)
+	control("stop-all", true, false)
 	return mux
+}
+
+func (f *fakeDaemon) tunnelsLocked() api.Tunnels {
+	return api.Tunnels{Tunnels: append([]api.Tunnel(nil), f.status.Tunnels...), Connected: f.connected, Refused: f.refused}
+}
+
+// calls returns the tunnel calls made so far and forgets them.
+func (f *fakeDaemon) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.tunnelCalls
+	f.tunnelCalls = nil
+	return c
 }
 
 func (f *fakeDaemon) set(fn func(st *api.Status)) {

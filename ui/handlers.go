@@ -52,11 +52,19 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request, rc *req
 		s.errorPage(w, r, rc, http.StatusServiceUnavailable, "Daemon not reachable", daemonMessage(err))
 		return
 	}
+	var edge *api.Tunnels
+	if rc.debug && st.Linked {
+		if ts, err := s.client.Tunnels(r.Context()); err == nil {
+			edge = &ts
+		} else {
+			s.log.Warn("reading the tunnels", "err", err)
+		}
+	}
 	p := s.page(rc, "CloudLink Daemon")
 	// A failed link's sentence is already the status's reason, shown in
 	// the registration section: do not repeat it as a message.
 	p.Flashes = slices.DeleteFunc(p.Flashes, func(f flash) bool { return st.Reason != "" && f.Text == st.Reason })
-	s.render(w, r, http.StatusOK, dashboardView(p, dashboard{Status: st, Loc: s.loc}))
+	s.render(w, r, http.StatusOK, dashboardView(p, dashboard{Status: st, Loc: s.loc, Edge: edge}))
 }
 
 // renderLogin shows the sign-in form with its double-submit token: the

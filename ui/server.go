@@ -49,6 +49,8 @@ type reqCtx struct {
 	user  string
 	csrf  string
 	debug bool // debug view chosen (cookie)
+	// tunnelID is the {id} of a /tunnels/{id}/… path ("" elsewhere).
+	tunnelID string
 }
 
 // routeTable lists every page of the dashboard, relative to its prefix.
@@ -62,7 +64,26 @@ func (s *server) routeTable() map[string]route {
 		"/unlink":        {methods: map[string]handlerFunc{"GET": s.handleUnlinkConfirm, "POST": s.handleUnlink}},
 		"/licenses":      {methods: map[string]handlerFunc{"GET": s.handleLicenses}},
 		"/terms":         {methods: map[string]handlerFunc{"GET": s.handleTerms}},
+		// Tunnel control; {id} is matched by matchTunnelPath.
+		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
+		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},
+		"/tunnels/start-all":  {methods: map[string]handlerFunc{"POST": s.handleTunnelsStartAll}},
+		"/tunnels/stop-all":   {methods: map[string]handlerFunc{"POST": s.handleTunnelsStopAll}},
 	}
+}
+
+// matchTunnelPath matches /tunnels/{id}/start and /tunnels/{id}/stop: it
+// returns the route table's key and the tunnel ID.
+func matchTunnelPath(p string) (key, id string, ok bool) {
+	rest, ok := strings.CutPrefix(p, "/tunnels/")
+	if !ok {
+		return "", "", false
+	}
+	id, action, ok := strings.Cut(rest, "/")
+	if !ok || id == "" || (action != "start" && action != "stop") {
+		return "", "", false
+	}
+	return "/tunnels/{id}/" + action, id, true
 }
 
 // ServeHTTP routes a request: static files, then the sign-in check, then the
@@ -93,6 +114,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.debug = true
 	}
 	rt, found := s.routes[p]
+	if !found {
+		if key, id, ok := matchTunnelPath(p); ok {
+			rt, found = s.routes[key]
+			rc.tunnelID = id
+		}
+	}
 	if !rt.public {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			if user, csrf, ok := s.sessions.touch(c.Value); ok {

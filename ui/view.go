@@ -43,6 +43,9 @@ func (p page) url(path string) templ.SafeURL { return templ.SafeURL(p.Prefix + p
 type dashboard struct {
 	Status api.Status
 	Loc    *time.Location
+	// Edge is the tunnel list with the edge session's state, read for the
+	// debug view only (nil otherwise or when it could not be read).
+	Edge *api.Tunnels
 }
 
 // time formats t in the dashboard's time zone.

@@ -1,0 +1,184 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/a-h/templ"
+
+	"github.com/cloudlink/cld/agent/api"
+)
+
+// validTunnelID accepts what may name a tunnel in a dashboard path: the
+// daemon decides whether it exists.
+func validTunnelID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// tunnelsHome is the main page at the Tunnels section.
+func tunnelsHome(rc *reqCtx) string { return rc.home() + "#tunnels" }
+
+// tunnelLabel names a tunnel in a message: "Server Manager" (MSL).
+func tunnelLabel(t api.Tunnel) string {
+	if t.Component == "" {
+		return fmt.Sprintf("“%s”", t.Name)
+	}
+	return fmt.Sprintf("“%s” (%s)", t.Name, t.Component)
+}
+
+// findTunnel returns the tunnel with that ID in a list.
+func findTunnel(ts api.Tunnels, id string) (api.Tunnel, bool) {
+	for _, t := range ts.Tunnels {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return api.Tunnel{}, false
+}
+
+func (s *server) handleTunnelStart(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.controlTunnel(w, r, rc, true)
+}
+
+func (s *server) handleTunnelStop(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.controlTunnel(w, r, rc, false)
+}
+
+// controlTunnel starts or stops the tunnel named in the path and goes back
+// to the Tunnels section with a message.
+func (s *server) controlTunnel(w http.ResponseWriter, r *http.Request, rc *reqCtx, start bool) {
+	id := rc.tunnelID
+	if !validTunnelID(id) {
+		s.errorPage(w, r, rc, http.StatusNotFound, "No such tunnel",
+			"There is no tunnel with this name. Go back to the dashboard and use the Start and Stop buttons of the Tunnels section.")
+		return
+	}
+	call, verb := s.client.StopTunnel, "stopping"
+	if start {
+		call, verb = s.client.StartTunnel, "starting"
+	}
+	ts, err := call(r.Context(), id)
+	if err != nil {
+		s.log.Warn(verb+" a tunnel", "tunnel", id, "err", err)
+		s.sessions.addFlash(rc.sid, flash{Kind: "error", Text: daemonMessage(err)})
+		http.Redirect(w, r, tunnelsHome(rc), http.StatusSeeOther)
+		return
+	}
+	t, ok := findTunnel(ts, id)
+	if !ok {
+		t = api.Tunnel{ID: id, Name: id}
+	}
+	s.log.Info(verb+" a tunnel", "tunnel", id, "user", rc.user, "status", t.Status)
+	s.sessions.addFlash(rc.sid, tunnelFlash(t, start))
+	http.Redirect(w, r, tunnelsHome(rc), http.StatusSeeOther)
+}
+
+// tunnelFlash is the message after starting or stopping one tunnel.
+func tunnelFlash(t api.Tunnel, start bool) flash {
+	name := tunnelLabel(t)
+	switch {
+	case !start:
+		return flash{Kind: "success", Text: "The tunnel " + name + " is stopped."}
+	case t.Status == api.TunnelStarted:
+		return flash{Kind: "success", Text: "The tunnel " + name + " is started."}
+	case t.Status == api.TunnelError:
+		msg := "The tunnel " + name + " could not start"
+		if t.Reason != "" {
+			msg += ": " + t.Reason
+		}
+		return flash{Kind: "error", Text: msg + ". The daemon keeps trying while it is switched on."}
+	default:
+		return flash{Kind: "info", Text: "The tunnel " + name + " is starting."}
+	}
+}
+
+func (s *server) handleTunnelsStartAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.controlAll(w, r, rc, s.client.StartAllTunnels, "starting all tunnels", "Starting all tunnels.")
+}
+
+func (s *server) handleTunnelsStopAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.controlAll(w, r, rc, s.client.StopAllTunnels, "stopping all tunnels", "All tunnels are stopped.")
+}
+
+func (s *server) controlAll(w http.ResponseWriter, r *http.Request, rc *reqCtx,
+	call func(context.Context) (api.Tunnels, error), what, done string) {
+	if _, err := call(r.Context()); err != nil {
+		s.log.Warn(what, "err", err)
+		s.sessions.addFlash(rc.sid, flash{Kind: "error", Text: daemonMessage(err)})
+	} else {
+		s.log.Info(what, "user", rc.user)
+		s.sessions.addFlash(rc.sid, flash{Kind: "success", Text: done})
+	}
+	http.Redirect(w, r, tunnelsHome(rc), http.StatusSeeOther)
+}
+
+// tunnelAction is the prefix-aware URL of a tunnel's start or stop form.
+func (p page) tunnelAction(id, action string) templ.SafeURL {
+	return templ.SafeURL(p.Prefix + "/tunnels/" + url.PathEscape(id) + "/" + action)
+}
+
+// tunnelStatusClass styles a tunnel's status (it is also written in words).
+func tunnelStatusClass(status string) string {
+	switch status {
+	case api.TunnelStarted:
+		return "status status-started"
+	case api.TunnelError:
+		return "status status-error"
+	case api.TunnelStarting:
+		return "status status-starting"
+	default:
+		return "status status-stopped"
+	}
+}
+
+// tunnelStatusText is a status as shown; an unknown one as the daemon says.
+func tunnelStatusText(status string) string {
+	if status == "" {
+		return api.TunnelStopped
+	}
+	return status
+}
+
+// anyStarting reports whether a tunnel is still starting (the page offers a
+// refresh).
+func (d dashboard) anyStarting() bool {
+	for _, t := range d.Status.Tunnels {
+		if t.Status == api.TunnelStarting {
+			return true
+		}
+	}
+	return false
+}
+
+// showTunnels tells whether the page has a Tunnels section: always when
+// linked; unlinked only when the host has tunnels (without controls).
+func (d dashboard) showTunnels() bool {
+	return d.Status.Linked || len(d.Status.Tunnels) > 0
+}
+
+// httpURL returns s as a link target when it is an absolute http(s) URL.
+func httpURL(s string) (templ.SafeURL, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", false
+	}
+	return templ.SafeURL(u.String()), true
+}
+
+// edgeState describes the session to the tunnel edge in the debug view.
+func edgeState(ts *api.Tunnels) string {
+	if ts.Connected {
+		return "connected"
+	}
+	return "not connected"
+}
