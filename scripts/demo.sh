@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs the reference cloud and the daemon with its dashboard on this machine,
-# with the cloud's demo accounts, until Ctrl-C. Everything lives in .demo/
-# (fresh each run); logs go to .demo/*.log.
+# Runs the reference cloud (with its tunnel edge), a simulated telephony host
+# (cld-simhost: two management web UIs) and the daemon with its dashboard on
+# this machine, with the cloud's demo accounts, until Ctrl-C. The daemon's
+# config describes a generic platform whose two tunnels lead to the simulated
+# UIs. Everything lives in .demo/ (fresh each run); logs go to .demo/*.log.
 #
-# Environment: CLOUD_ADDR (default 127.0.0.1:8443), DASHBOARD_ADDR
-# (default 127.0.0.1:8087).
+# Environment: CLOUD_ADDR (default 127.0.0.1:8443), EDGE_ADDR (default
+# 127.0.0.1:8444), DASHBOARD_ADDR (default 127.0.0.1:8087), SM_ADDR and
+# MBG_ADDR (the simulated UIs, default 127.0.0.1:9443 and 127.0.0.1:9444).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -12,6 +15,10 @@ root=$(pwd)
 demo="$root/.demo"
 cloud_addr=${CLOUD_ADDR:-127.0.0.1:8443}
 dash_addr=${DASHBOARD_ADDR:-127.0.0.1:8087}
+edge_addr=${EDGE_ADDR:-127.0.0.1:8444}
+sm_addr=${SM_ADDR:-127.0.0.1:9443}
+mbg_addr=${MBG_ADDR:-127.0.0.1:9444}
+edge_domain=edge.localhost
 cloud_port=${cloud_addr##*:}
 cloud_url="https://localhost:${cloud_port}/"
 dash_url="http://${dash_addr}/"
@@ -22,7 +29,7 @@ stop() {
 	trap - INT TERM EXIT
 	if [ ${#pids[@]} -gt 0 ]; then
 		echo
-		echo "Stopping the daemon and the cloud…"
+		echo "Stopping the daemon, the simulated host and the cloud…"
 		kill "${pids[@]}" 2>/dev/null || true
 		wait "${pids[@]}" 2>/dev/null || true
 	fi
@@ -54,28 +61,57 @@ wait_for() {
 	fail "timed out waiting for $what (see the logs in .demo/)"
 }
 
-for a in "$cloud_addr" "$dash_addr"; do
+for a in "$cloud_addr" "$edge_addr" "$dash_addr" "$sm_addr" "$mbg_addr"; do
 	if port_busy "$a"; then
-		fail "$a is already in use; set CLOUD_ADDR / DASHBOARD_ADDR to free addresses"
+		fail "$a is already in use; set CLOUD_ADDR / EDGE_ADDR / DASHBOARD_ADDR / SM_ADDR / MBG_ADDR to free addresses"
 	fi
 done
 
-echo "Building bin/cld and bin/cld-cloud…"
+echo "Building bin/cld, bin/cld-cloud and bin/cld-simhost…"
 make --no-print-directory build >/dev/null
 
 rm -rf "$demo"
-mkdir -p "$demo/cloud" "$demo/state"
+mkdir -p "$demo/cloud" "$demo/state" "$demo/simhost"
 chmod 700 "$demo/state"
 
-echo "Starting the reference cloud on $cloud_url (log: .demo/cloud.log)…"
-bin/cld-cloud serve --data "$demo/cloud" --listen "$cloud_addr" --demo >"$demo/cloud.log" 2>&1 &
+echo "Starting the reference cloud on $cloud_url, its tunnel edge on $edge_addr (log: .demo/cloud.log)…"
+bin/cld-cloud serve --data "$demo/cloud" --listen "$cloud_addr" --demo \
+	--edge-listen "$edge_addr" --edge-domain "$edge_domain" >"$demo/cloud.log" 2>&1 &
 pids+=($!)
 wait_for 30 "the cloud's CA file" test -s "$demo/cloud/ca.pem"
 wait_for 30 "the cloud to answer" curl -fsS --cacert "$demo/cloud/ca.pem" -o /dev/null "${cloud_url}ca.pem"
 
+echo "Starting the simulated host's management UIs (log: .demo/simhost.log)…"
+bin/cld-simhost --listen-server-manager "$sm_addr" --listen-mbg "$mbg_addr" --dir "$demo/simhost" >"$demo/simhost.log" 2>&1 &
+pids+=($!)
+wait_for 30 "the simulated host's certificate" test -s "$demo/simhost/cert.pem"
+wait_for 30 "the simulated Server Manager" curl -fsS --cacert "$demo/simhost/cert.pem" -o /dev/null "https://${sm_addr}/health"
+wait_for 30 "the simulated MBG administration" curl -fsS --cacert "$demo/simhost/cert.pem" -o /dev/null "https://${mbg_addr}/health"
+
 # A short heartbeat, so that a system removed in the portal shows as unlinked
-# on the dashboard within half a minute.
-printf 'heartbeat_interval: 30s\n' >"$demo/cld.yaml"
+# on the dashboard within half a minute; a generic platform whose two tunnels
+# lead to the simulated host's UIs (self-signed certificates, as appliances
+# ship them).
+cat >"$demo/cld.yaml" <<YAML
+heartbeat_interval: 30s
+platform:
+  type: generic
+  name: Simulated PBX host
+  version: "1.0"
+  tunnels:
+    - id: msl-server-manager
+      component: MSL
+      name: Server Manager
+      description: Remote access via Mitel Administration
+      local_address: https://${sm_addr}
+      accept_self_signed: true
+    - id: mbg-admin
+      component: MiVoice Border Gateway
+      name: administration web interface
+      description: Remote access via Mitel Administration
+      local_address: https://${mbg_addr}
+      accept_self_signed: true
+YAML
 
 echo "Starting the daemon with its dashboard on $dash_url (log: .demo/cld.log)…"
 bin/cld run --config "$demo/cld.yaml" --state "$demo/state" --socket "$demo/cld.sock" --cloud "$cloud_url" \
@@ -93,6 +129,10 @@ cat <<MSG
 
   Dashboard       $dash_url
                   user admin, password $password
+
+  Simulated host  MSL Server Manager                     https://${sm_addr}/
+                  MiVoice Border Gateway administration  https://${mbg_addr}/
+                  user admin, password admin (self-signed: .demo/simhost/cert.pem)
 
   Cloud portal    $cloud_url
                   admin@demo.test  administrator of 100001 "Demo Account" and
@@ -112,16 +152,29 @@ cat <<MSG
         --username admin@demo.test --account 100001 --password-stdin
     bin/cld unlink --socket .demo/cld.sock
 
-  Logs            .demo/cloud.log  .demo/cld.log
+  Tunnels         Once linked, start the tunnels on the dashboard (Tunnels:
+                  Start, or Start all tunnels) or with
+                    bin/cld tunnel start-all --socket .demo/cld.sock
+                    bin/cld tunnel list --socket .demo/cld.sock
+                  Each started tunnel gets a public URL
+                    https://<uuid>.<region>.${edge_domain}:${edge_addr##*:}/
+                  shown in the dashboard's debug view ("Switch to debug view")
+                  and on the cloud's systems page. Open it in the browser
+                  (*.localhost resolves to this machine; accept the edge's
+                  certificate as for the portal): the edge asks you to sign in
+                  to the portal (admin@demo.test), then shows the simulated UI
+                  (admin / admin). Stop the tunnel and the URL stops working.
+
+  Logs            .demo/cloud.log  .demo/cld.log  .demo/simhost.log
   Ctrl-C stops everything.
 └──────────────────────────────────────────────────────────────────────────────┘
 MSG
 
-# Wait until Ctrl-C, or until one of the two stops by itself.
+# Wait until Ctrl-C, or until one of them stops by itself.
 set +e
 wait -n "${pids[@]}"
 status=$?
 set -e
 echo "demo: a process stopped by itself (exit status $status); last lines of the logs:" >&2
-tail -n 5 "$demo/cloud.log" "$demo/cld.log" >&2 || true
+tail -n 5 "$demo/cloud.log" "$demo/simhost.log" "$demo/cld.log" >&2 || true
 exit 1
