@@ -260,6 +260,9 @@ type flow struct {
 	page         pageData // with Form set
 	binding      string   // ties a pending sign-in to this use
 	accountID    int64    // an account asked for up front, or 0
+	// preferAccount, when the user is a member of it, is chosen without
+	// asking (the tunnel's account on the way to a tunnel).
+	preferAccount int64
 	requireAdmin bool     // the user must be ACCOUNT_ADMIN of the account
 	done         func(http.ResponseWriter, *http.Request, store.User, store.Membership)
 }
@@ -341,6 +344,13 @@ func (s *Server) withAccount(w http.ResponseWriter, r *http.Request, f flow, use
 		f.page.Error = msgNoAccounts(user.Email)
 		s.render(w, http.StatusOK, "signin.html", f.page)
 		return
+	}
+	if accountID == 0 && f.preferAccount != 0 {
+		for _, x := range ms {
+			if x.Account.ID == f.preferAccount {
+				accountID = x.Account.ID
+			}
+		}
 	}
 	var m *store.Membership
 	switch {

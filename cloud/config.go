@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -22,6 +24,19 @@ type Config struct {
 	// Hostnames are added to the server certificate besides localhost,
 	// 127.0.0.1 and ::1.
 	Hostnames []string
+
+	// EdgeListen is the address of the tunnel edge's public HTTPS listener
+	// (host:port), where https://<uuid>.<region>.<EdgeDomain> is served.
+	// Empty: no public listener (public URLs are then not reported).
+	EdgeListen string
+	// PublicURL is the cloud's base URL as browsers reach it (such as
+	// https://cloud.example.com); the tunnel edge sends browsers to its
+	// portal to sign in. Empty: https://<the address it listens on>.
+	PublicURL string
+	// EdgeDomain is the DNS domain of public tunnel host names. The
+	// default, edge.localhost, resolves to the loopback address in
+	// browsers and curl without any DNS set-up.
+	EdgeDomain string
 
 	// AccessTokenTTL is the lifetime of access tokens.
 	AccessTokenTTL time.Duration
@@ -50,6 +65,8 @@ type Config struct {
 // Defaults.
 const (
 	DefaultListen          = "127.0.0.1:8443"
+	DefaultEdgeListen      = "127.0.0.1:8444"
+	DefaultEdgeDomain      = "edge.localhost"
 	DefaultAccessTokenTTL  = time.Hour
 	DefaultRefreshTokenTTL = 30 * 24 * time.Hour
 	DefaultCodeTTL         = 60 * time.Second
@@ -61,6 +78,8 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Listen:          DefaultListen,
+		EdgeListen:      DefaultEdgeListen,
+		EdgeDomain:      DefaultEdgeDomain,
 		AccessTokenTTL:  DefaultAccessTokenTTL,
 		RefreshTokenTTL: DefaultRefreshTokenTTL,
 		CodeTTL:         DefaultCodeTTL,
@@ -84,6 +103,21 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("listen address %q is not HOST:PORT (for example 127.0.0.1:8443): %w", c.Listen, err))
 		}
+	}
+	if c.EdgeListen != "" {
+		if _, _, err := net.SplitHostPort(c.EdgeListen); err != nil {
+			errs = append(errs, fmt.Errorf("tunnel edge listen address %q is not HOST:PORT (for example 127.0.0.1:8444): %w", c.EdgeListen, err))
+		} else if c.Listen != "" && c.EdgeListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			errs = append(errs, fmt.Errorf("the tunnel edge listen address %s is the cloud's own listen address: give the edge another port", c.EdgeListen))
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("public URL %q must be an https URL without a path, such as https://cloud.example.com", c.PublicURL))
+		}
+	}
+	if err := validEdgeDomain(c.EdgeDomain); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := pki.NormalizeHosts(c.Hostnames); err != nil {
 		errs = append(errs, fmt.Errorf("host names: %w", err))
@@ -118,4 +152,28 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("no logger set"))
 	}
 	return errors.Join(errs...)
+}
+
+// maxEdgeDomainLen leaves room for "<uuid>.<region>." (36+1+32+1) within
+// the 253 characters of a DNS name.
+const maxEdgeDomainLen = 180
+
+// validEdgeDomain checks the tunnel edge's domain.
+func validEdgeDomain(d string) error {
+	switch {
+	case d == "":
+		return errors.New("no tunnel edge domain set: set it (--edge-domain, for example edge.localhost)")
+	case d != strings.ToLower(strings.TrimSpace(d)):
+		return fmt.Errorf("tunnel edge domain %q must be lower case without spaces", d)
+	case len(d) > maxEdgeDomainLen:
+		return fmt.Errorf("tunnel edge domain %q is longer than %d characters", d, maxEdgeDomainLen)
+	case net.ParseIP(d) != nil:
+		return fmt.Errorf("tunnel edge domain %q is an IP address: give a DNS domain such as edge.localhost", d)
+	case strings.Contains(d, "*"):
+		return fmt.Errorf("tunnel edge domain %q must not hold a wildcard: give the domain, such as edge.localhost", d)
+	}
+	if _, err := pki.NormalizeHosts([]string{d}); err != nil {
+		return fmt.Errorf("tunnel edge domain %q is not a valid DNS name (letters, digits, dashes and dots)", d)
+	}
+	return nil
 }

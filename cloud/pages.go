@@ -28,7 +28,7 @@ func loadPages() (*pages, error) {
 		return nil, fmt.Errorf("parse page layout: %w", err)
 	}
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"signin.html", "error.html", "systems.html", "remove.html"} {
+	for _, name := range []string{"signin.html", "error.html", "systems.html", "remove.html", "edge.html"} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
@@ -72,7 +72,22 @@ type pageData struct {
 	Nav     *portalNav
 	Form    *signInForm
 	Systems []store.System
+	Rows    []systemRow // the systems page
 	System  *store.System
+}
+
+// systemRow is a system on the systems page with its tunnel session and
+// tunnels.
+type systemRow struct {
+	store.System
+	Connected bool // its tunnel session is up
+	Tunnels   []tunnelRow
+}
+
+// tunnelRow is one tunnel on the systems page.
+type tunnelRow struct {
+	store.Tunnel
+	PublicURL string // empty without a public listener or for a removed system
 }
 
 // render writes a page; the template runs into a buffer first, so that a

@@ -103,23 +103,40 @@ func (s *Server) handlePortalSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) startPortalSession(w http.ResponseWriter, r *http.Request, user store.User, m store.Membership) {
+	if s.createPortalSession(w, r, user, m) {
+		http.Redirect(w, r, "/portal/systems", http.StatusSeeOther)
+	}
+}
+
+// createPortalSession stores a portal session and sets its cookie; on
+// failure it answers the request and returns false.
+func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request, user store.User, m store.Membership) bool {
 	id := newSecret(32)
 	now := s.now()
 	if err := s.store.InsertSession(r.Context(), store.Session{Hash: hashSecret(id), Kind: store.SessionPortal, UserID: user.ID,
 		AccountID: m.Account.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}); err != nil {
 		s.log.Error("store portal session failed", "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The cloud could not complete the sign-in. Try again later.")
-		return
+		return false
 	}
 	s.log.Info("portal sign-in", "user_id", user.ID, "account_id", m.Account.ID)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/portal/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, "/portal/systems", http.StatusSeeOther)
+	return true
 }
 
 func (s *Server) handlePortalSignOut(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		if err := s.store.DeleteSession(r.Context(), hashSecret(c.Value)); err != nil {
+		ctx := r.Context()
+		h := hashSecret(c.Value)
+		// Signing out of the portal signs the user out of the tunnels too.
+		if se, err := s.store.Session(ctx, h, store.SessionPortal, s.now()); err == nil {
+			if err := s.store.DeleteUserSessions(ctx, se.UserID, store.SessionEdge); err != nil {
+				s.log.Error("delete edge sessions failed", "err", err)
+			}
+			s.edge.sessionsChanged()
+		}
+		if err := s.store.DeleteSession(ctx, h); err != nil {
 			s.log.Error("delete portal session failed", "err", err)
 		}
 	}
@@ -173,7 +190,24 @@ func (s *Server) handlePortalSystems(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, "Portal unavailable", "The cloud could not list the systems. Try again later.")
 		return
 	}
+	tunnels, err := s.store.AccountTunnels(r.Context(), p.member.Account.ID)
+	if err != nil {
+		s.log.Error("list tunnels failed", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Portal unavailable", "The cloud could not list the tunnels. Try again later.")
+		return
+	}
 	d := pageData{Title: "Systems", Nav: p.nav(), Systems: systems}
+	for _, sys := range systems {
+		row := systemRow{System: sys, Connected: !sys.Revoked() && s.edge.tun.Connected(sys.ID)}
+		for _, t := range tunnels[sys.ID] {
+			tr := tunnelRow{Tunnel: t}
+			if !sys.Revoked() {
+				tr.PublicURL = s.edge.publicURL(sys.Account.Region, t.UUID)
+			}
+			row.Tunnels = append(row.Tunnels, tr)
+		}
+		d.Rows = append(d.Rows, row)
+	}
 	if id := r.URL.Query().Get("removed"); id != "" {
 		for _, sys := range systems {
 			if sys.ID == id {

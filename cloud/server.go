@@ -1,7 +1,17 @@
 // Package cloud is the reference CloudLink platform: an OAuth 2.0
 // authorization server (sign-in page, token and revocation endpoints), the
-// system registry the daemons link to, and a small administration portal,
-// served over HTTPS with the cloud's own CA.
+// system registry the daemons link to, a small administration portal, and
+// the tunnel edge, served over HTTPS with the cloud's own CA.
+//
+// The tunnel edge has two sides. Daemons open their tunnel session (package
+// tunnel: a WebSocket carrying a yamux session) at cloudapi.PathTunnelConnect
+// on the cloud's own listener with their device token, and report their
+// tunnels with PUT cloudapi.PathSystemTunnels. The public listener
+// (Config.EdgeListen, ServeEdge) publishes each tunnel at
+// https://<uuid>.<region>.<Config.EdgeDomain>: TLS with a certificate issued
+// on demand for that name, routing by the Host header, sign-in through the
+// portal (only members of the system's account get in), and a reverse proxy
+// that opens one tunnel stream per connection. See edge.go.
 //
 // The wire contract is package cloudapi. Persistent data lives in package
 // store, certificates in package pki. NewTestServer runs the whole cloud in
@@ -18,7 +28,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -48,6 +60,10 @@ type Server struct {
 
 	purgeMu   sync.Mutex
 	lastPurge time.Time
+
+	edge *edge
+	// listenAddr is the address Serve listens on, for PublicURL's default.
+	listenAddr atomic.Pointer[string]
 }
 
 // New opens (or creates) the data directory: the store, the CA and the
@@ -90,12 +106,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pages:     p,
 		dummyHash: dummy,
 	}
+	if s.edge, err = newEdge(s); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
 
-// Close closes the store. Stop serving first.
-func (s *Server) Close() error { return s.store.Close() }
+// Close ends the tunnel sessions and closes the store. Stop serving first.
+func (s *Server) Close() error {
+	s.edge.close()
+	return s.store.Close()
+}
 
 // Store is the server's store (for the admin CLI and tests).
 func (s *Server) Store() *store.Store { return s.store }
@@ -130,7 +153,43 @@ func (s *Server) newHTTPServer() *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelInfo),
+		// The tunnel endpoint tracks each session's connection, so that
+		// removing a system closes its session.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
+}
+
+// setListenAddr records the address the cloud is reached on (for the
+// default PublicURL).
+func (s *Server) setListenAddr(a net.Addr) {
+	u := listenURL(a)
+	s.listenAddr.Store(&u)
+}
+
+// listenURL is the https URL of a bound address.
+func listenURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "https://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+// portalURL is the cloud's base URL as browsers reach it, without a
+// trailing slash.
+func (s *Server) portalURL() string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
+	if u := s.listenAddr.Load(); u != nil {
+		return *u
+	}
+	return "https://" + s.cfg.Listen
 }
 
 // ListenAndServe listens on cfg.Listen and serves until ctx ends.
@@ -145,7 +204,29 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // Serve serves HTTPS on ln until ctx ends, then shuts down gracefully
 // (waiting up to cfg.ShutdownTimeout for requests in flight). It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.setListenAddr(ln.Addr())
 	hs := s.newHTTPServer()
+	return s.serve(ctx, hs, ln, s.edge.closeAllSessions)
+}
+
+// ServeEdge serves the tunnel edge's public HTTPS listener on ln until ctx
+// ends, then shuts it down as Serve does. It closes ln. Public URLs name
+// ln's port.
+func (s *Server) ServeEdge(ctx context.Context, ln net.Listener) error {
+	s.setEdgeAddr(ln.Addr())
+	return s.serve(ctx, s.edge.newPublicServer(), ln, nil)
+}
+
+// setEdgeAddr records the public listener's port for public URLs.
+func (s *Server) setEdgeAddr(a net.Addr) {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		s.edge.port.Store(int32(ta.Port))
+	}
+}
+
+// serve runs hs on ln until ctx ends; atShutdown (if set) runs once the
+// listener is closed, to end hijacked connections.
+func (s *Server) serve(ctx context.Context, hs *http.Server, ln net.Listener, atShutdown func()) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	select {
@@ -155,6 +236,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
+	if atShutdown != nil {
+		hs.RegisterOnShutdown(atShutdown)
+	}
 	err := hs.Shutdown(sctx)
 	if err != nil {
 		hs.Close()
@@ -192,6 +276,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(cloudapi.PathRevoke, s.handleRevoke)
 	mux.HandleFunc(cloudapi.PathSystems, s.handleSystems)
 	mux.HandleFunc(cloudapi.PathSystemSelf, s.handleSystemSelf)
+	mux.HandleFunc(cloudapi.PathSystemTunnels, s.handleSystemTunnels)
+	mux.HandleFunc(cloudapi.PathTunnelConnect, s.handleTunnelConnect)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "not_found", "There is no API endpoint " + r.URL.Path + "."})
 	})
@@ -202,6 +288,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /portal/signout", html(s.handlePortalSignOut))
 	mux.Handle("POST /portal/account", html(s.handlePortalAccount))
 	mux.Handle("GET /portal/systems", html(s.handlePortalSystems))
+	mux.Handle("GET /portal/edge", html(s.handlePortalEdge))
+	mux.Handle("POST /portal/edge", html(s.handlePortalEdge))
 	mux.Handle("GET /portal/systems/{id}/remove", html(s.handlePortalRemove))
 	mux.Handle("POST /portal/systems/{id}/remove", html(s.handlePortalRemove))
 	mux.Handle("/portal/", htmlHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

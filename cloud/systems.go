@@ -188,6 +188,11 @@ func (s *Server) register(ctx context.Context, m store.Membership, req cloudapi.
 	if err != nil {
 		return cloudapi.RegisterResponse{}, err
 	}
+	if replaced {
+		// New device credentials: the old ones' session ends, and the
+		// tunnels wait for the daemon to report them again.
+		s.systemRevoked(ctx, sys, "the system was linked again")
+	}
 	s.log.Info("system registered", "system_id", sys.ID, "account_id", sys.Account.ID, "hostname", sys.Hostname,
 		"replaced", replaced, "user_id", m.UserID)
 	return cloudapi.RegisterResponse{
@@ -232,6 +237,7 @@ func (s *Server) handleSystemSelf(w http.ResponseWriter, r *http.Request) {
 			writeError(w, internalError())
 			return
 		}
+		s.systemRevoked(r.Context(), sys, "the system was unlinked from the host")
 		s.log.Info("system unlinked from the host", "system_id", sys.ID, "account_id", sys.Account.ID)
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -262,5 +268,6 @@ func (s *Server) RevokeSystem(ctx context.Context, systemID, by string) (store.S
 	if !already {
 		s.log.Info("system removed in the portal", "system_id", sys.ID, "account_id", sys.Account.ID, "by", by)
 	}
+	s.systemRevoked(ctx, sys, "the system was removed from its account")
 	return sys, nil
 }

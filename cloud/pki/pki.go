@@ -8,6 +8,9 @@
 //	ca-key.pem      the CA private key (0600)
 //	server.pem      the server certificate chain (0644)
 //	server-key.pem  the server private key (0600)
+//	edge-key.pem    the tunnel edge's private key (0600): every certificate
+//	                the edge issues for a public tunnel host name carries
+//	                this one key, so that its SPKI hash stays the same
 //
 // Certificates are checked by TLS stacks against the real time, so callers
 // pass the real current time here, never a test clock.
@@ -18,9 +21,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -40,6 +45,7 @@ const (
 	CAKeyFile     = "ca-key.pem"
 	ServerFile    = "server.pem"
 	ServerKeyFile = "server-key.pem"
+	EdgeKeyFile   = "edge-key.pem"
 )
 
 // Lifetimes.
@@ -393,4 +399,82 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// LoadOrCreateKey loads the ECDSA P-256 private key (PEM) at path, or
+// creates one (mode 0600) when the file does not exist.
+func LoadOrCreateKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := parseKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("load key %s: %w; remove the file to create a new key", path, err)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(path, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// IssueServerCert issues a TLS server certificate for the DNS names with
+// the given key, valid from an hour before now for validity (never beyond
+// the CA). The returned certificate has Leaf set; it is not written to disk.
+func (ca *CA) IssueServerCert(key crypto.Signer, dnsNames []string, now time.Time, validity time.Duration) (tls.Certificate, error) {
+	if len(dnsNames) == 0 {
+		return tls.Certificate{}, errors.New("issue certificate: no host name")
+	}
+	for _, h := range dnsNames {
+		if !validDNSName(h) {
+			return tls.Certificate{}, fmt.Errorf("issue certificate: %q is not a valid DNS name", h)
+		}
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: dnsNames[0], Organization: []string{"CloudLink reference cloud"}},
+		DNSNames:     slices.Clone(dnsNames),
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("issue certificate for %s: %w", dnsNames[0], err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("parse new certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// SPKIHash is the base64 SHA-256 of the key's SubjectPublicKeyInfo, the
+// form Chromium's --ignore-certificate-errors-spki-list takes.
+func SPKIHash(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("encode public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return base64.StdEncoding.EncodeToString(sum[:]), nil
 }

@@ -114,3 +114,49 @@ func TestNormalizeHosts(t *testing.T) {
 		}
 	}
 }
+
+func TestEdgeKeyAndIssue(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ca, err := LoadOrCreateCA(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, EdgeKeyFile)
+	key, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("edge key mode: %v %v", fi, err)
+	}
+	again, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1, _ := SPKIHash(key.Public())
+	h2, _ := SPKIHash(again.Public())
+	if h1 != h2 || h1 == "" {
+		t.Fatalf("key not stable: %s %s", h1, h2)
+	}
+	name := "0f8fad5b-d9cb-469f-a165-70867728950e.eu.edge.localhost"
+	c, err := ca.IssueServerCert(key, []string{name}, now, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: ca.Pool()}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: "other.eu.edge.localhost", Roots: ca.Pool()}); err == nil {
+		t.Fatal("certificate valid for another name")
+	}
+	if _, err := ca.IssueServerCert(key, []string{"bad name"}, now, time.Hour); err == nil {
+		t.Fatal("bad name accepted")
+	}
+	if err := os.WriteFile(path, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateKey(path); err == nil || !strings.Contains(err.Error(), "remove the file") {
+		t.Fatalf("junk key: %v", err)
+	}
+}

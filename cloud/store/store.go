@@ -1,6 +1,8 @@
 // Package store is the reference cloud's persistent store: accounts, users
-// and their memberships, linked systems, OAuth tokens and codes, and browser
-// sessions, in one SQLite database (modernc.org/sqlite, WAL mode).
+// and their memberships, linked systems and the tunnels they report, OAuth
+// tokens and codes, and browser sessions (portal sessions, tunnel edge
+// sessions and their one-time tickets), in one SQLite database
+// (modernc.org/sqlite, WAL mode).
 //
 // Several processes may open the same database at once (the running server
 // and the admin CLI): WAL, a busy timeout and immediate write transactions
@@ -172,6 +174,23 @@ CREATE TABLE sessions (
 	expires_at INTEGER NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions(expires_at);
+`,
+	// 2: the tunnels each system reports, for the tunnel edge.
+	`
+CREATE TABLE tunnels (
+	system_id   TEXT NOT NULL REFERENCES systems(id) ON DELETE CASCADE,
+	id          TEXT NOT NULL,
+	uuid        TEXT NOT NULL UNIQUE,
+	position    INTEGER NOT NULL,
+	component   TEXT NOT NULL DEFAULT '',
+	name        TEXT NOT NULL DEFAULT '',
+	description TEXT NOT NULL DEFAULT '',
+	status      TEXT NOT NULL,
+	reason      TEXT NOT NULL DEFAULT '',
+	updated_at  INTEGER NOT NULL,
+	PRIMARY KEY (system_id, id)
+);
+CREATE INDEX sessions_user ON sessions(user_id, kind);
 `,
 }
 

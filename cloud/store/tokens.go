@@ -195,6 +195,12 @@ const (
 	// SessionPending is a verified sign-in that still needs an account
 	// number.
 	SessionPending = "pending"
+	// SessionEdge is a browser's session at one public tunnel host name
+	// (Binding is the host name).
+	SessionEdge = "edge"
+	// SessionEdgeTicket is a one-time ticket the portal hands to the edge
+	// to start a SessionEdge (Binding is the host name).
+	SessionEdgeTicket = "edge_ticket"
 )
 
 // Session is a browser session or a pending sign-in, identified by the
@@ -238,6 +244,37 @@ func (s *Store) Session(ctx context.Context, hash, kind string, now time.Time) (
 		return Session{}, fmt.Errorf("session expired: %w", ErrNotFound)
 	}
 	return se, nil
+}
+
+// ConsumeSession deletes the session of the kind with the hash and returns
+// it, so that it can be used only once. It returns ErrNotFound when there
+// is none or it expired at now.
+func (s *Store) ConsumeSession(ctx context.Context, hash, kind string, now time.Time) (Session, error) {
+	var se Session
+	var created, expires int64
+	err := s.db.QueryRowContext(ctx, `DELETE FROM sessions WHERE hash = ? AND kind = ?
+		RETURNING hash, kind, user_id, account_id, binding, created_at, expires_at`, hash, kind).Scan(
+		&se.Hash, &se.Kind, &se.UserID, &se.AccountID, &se.Binding, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, fmt.Errorf("session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("use session: %w", err)
+	}
+	se.CreatedAt, se.ExpiresAt = i2t(created), i2t(expires)
+	if !now.Before(se.ExpiresAt) {
+		return Session{}, fmt.Errorf("session expired: %w", ErrNotFound)
+	}
+	return se, nil
+}
+
+// DeleteUserSessions removes every session of the kind that belongs to the
+// user (such as the tunnel edge sessions at a portal sign-out).
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, kind string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND kind = ?`, userID, kind); err != nil {
+		return fmt.Errorf("delete sessions: %w", err)
+	}
+	return nil
 }
 
 // SetSessionAccount changes a session's chosen account.
