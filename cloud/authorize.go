@@ -257,14 +257,14 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req authReque
 // flow is one use of the two-step sign-in (e-mail and password, then the
 // account number when the e-mail belongs to several accounts).
 type flow struct {
-	page         pageData // with Form set
-	binding      string   // ties a pending sign-in to this use
-	accountID    int64    // an account asked for up front, or 0
+	page      pageData // with Form set
+	binding   string   // ties a pending sign-in to this use
+	accountID int64    // an account asked for up front, or 0
 	// preferAccount, when the user is a member of it, is chosen without
 	// asking (the tunnel's account on the way to a tunnel).
 	preferAccount int64
-	requireAdmin bool     // the user must be ACCOUNT_ADMIN of the account
-	done         func(http.ResponseWriter, *http.Request, store.User, store.Membership)
+	requireAdmin  bool // the user must be ACCOUNT_ADMIN of the account
+	done          func(http.ResponseWriter, *http.Request, store.User, store.Membership)
 }
 
 // signIn runs the POSTed step of a sign-in flow.
