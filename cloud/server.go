@@ -370,3 +370,27 @@ func (s *Server) maybePurge(ctx context.Context) {
 		s.log.Warn("purge expired records failed", "err", err)
 	}
 }
+
+// EdgeSPKIHash is the base64 SHA-256 of the tunnel edge certificates'
+// public key (the same for every public host name and across restarts),
+// as Chromium's --ignore-certificate-errors-spki-list takes it.
+func (s *Server) EdgeSPKIHash() string { return s.edge.spki }
+
+// EdgeTLSConfig is the public listener's TLS configuration.
+func (s *Server) EdgeTLSConfig() *tls.Config { return s.edge.tlsConfig() }
+
+// EdgeHandler is the public listener's handler (without TLS).
+func (s *Server) EdgeHandler() http.Handler { return s.edge.newPublicServer().Handler }
+
+// TunnelConnected reports whether the system has a live tunnel session.
+func (s *Server) TunnelConnected(systemID string) bool { return s.edge.tun.Connected(systemID) }
+
+// PublicURL is the public URL of a system's tunnel, such as
+// https://<uuid>.eu.edge.localhost:8444/ ("" without a public listener).
+func (s *Server) PublicURL(ctx context.Context, systemID, tunnelID string) (string, error) {
+	sys, err := s.store.SystemByID(ctx, systemID)
+	if err != nil {
+		return "", err
+	}
+	return s.edge.publicURL(sys.Account.Region, cloudapi.TunnelUUID(systemID, tunnelID)), nil
+}

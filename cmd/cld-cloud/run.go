@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 
 	"github.com/cloudlink/cld/cloud"
@@ -162,10 +163,13 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdServe(e env, args []string) error {
-	fs := newFlags(e, "serve", "--data DIR [--listen HOST:PORT] [--demo] [--hostname NAME]... [--token-ttl 1h]")
+	fs := newFlags(e, "serve", "--data DIR [--listen HOST:PORT] [--edge-listen HOST:PORT] [--edge-domain DOMAIN] [--demo] [--hostname NAME]... [--token-ttl 1h]")
 	cfg := cloud.DefaultConfig()
 	fs.StringVar(&cfg.DataDir, "data", "", "data directory (database, CA and certificates); created if missing")
 	fs.StringVar(&cfg.Listen, "listen", cloud.DefaultListen, "address to serve HTTPS on (HOST:PORT; port 0 picks a free one)")
+	fs.StringVar(&cfg.EdgeListen, "edge-listen", cloud.DefaultEdgeListen, "address of the tunnel edge's public HTTPS listener (HOST:PORT; \"off\" for none)")
+	fs.StringVar(&cfg.EdgeDomain, "edge-domain", cloud.DefaultEdgeDomain, "DNS domain of public tunnel addresses https://<uuid>.<region>.DOMAIN (names under .localhost reach this machine without DNS)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the cloud's base URL as browsers reach it, for the tunnel edge's sign-in redirects (default: https://<listen address>)")
 	demo := fs.Bool("demo", false, "add the demo accounts and users (idempotent)")
 	var hosts stringList
 	fs.Var(&hosts, "hostname", "extra host name or IP address for the server certificate (repeatable)")
@@ -180,6 +184,9 @@ func cmdServe(e env, args []string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef(fs, "--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	if cfg.EdgeListen == "off" {
+		cfg.EdgeListen = ""
 	}
 	cfg.Hostnames = hosts
 	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && host != "" {
@@ -206,18 +213,52 @@ func cmdServe(e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; choose another --listen address or stop what uses it", cfg.Listen, err)
 	}
+	var edgeLn net.Listener
+	if cfg.EdgeListen != "" {
+		if edgeLn, err = net.Listen("tcp", cfg.EdgeListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s for the tunnel edge: %w; choose another --edge-listen address or stop what uses it", cfg.EdgeListen, err)
+		}
+	}
 	fmt.Fprintf(e.stdout, "CloudLink reference cloud listening on %s\n", listenURL(ln.Addr()))
 	fmt.Fprintf(e.stdout, "CA certificate (give it to daemons to trust): %s\n", srv.CAFile())
+	if edgeLn != nil {
+		_, port, _ := net.SplitHostPort(edgeLn.Addr().String())
+		suffix := ":" + port
+		if port == "443" {
+			suffix = ""
+		}
+		fmt.Fprintf(e.stdout, "Tunnel edge: public tunnel URLs https://<uuid>.<region>.%s%s/ (listener %s)\n", cfg.EdgeDomain, suffix, edgeLn.Addr())
+		fmt.Fprintf(e.stdout, "Tunnel edge certificate key SPKI (sha256, base64): %s\n", srv.EdgeSPKIHash())
+	} else {
+		fmt.Fprintln(e.stdout, "Tunnel edge: no public listener (--edge-listen off)")
+	}
 	if *demo {
 		fmt.Fprintf(e.stdout, "Demo accounts: %d (%s), %d (%s)\n", cloud.DemoAccountID, cloud.DemoAccountName, cloud.DemoSecondAccountID, cloud.DemoSecondAccountName)
 		fmt.Fprintf(e.stdout, "Demo users (password %q): %s (administrator of both accounts), %s (user of %d)\n",
 			cloud.DemoPassword, cloud.DemoAdminEmail, cloud.DemoUserEmail, cloud.DemoAccountID)
 	}
-	if err := srv.Serve(e.ctx, ln); err != nil {
+	if err := serveAll(e.ctx, srv, ln, edgeLn); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "Stopped.")
 	return nil
+}
+
+// serveAll serves the cloud on ln and the tunnel edge on edgeLn (if not
+// nil) until ctx ends or one of them fails.
+func serveAll(ctx context.Context, srv *cloud.Server, ln, edgeLn net.Listener) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(ctx, ln) })
+	if edgeLn != nil {
+		g.Go(func() error {
+			if err := srv.ServeEdge(ctx, edgeLn); err != nil {
+				return fmt.Errorf("tunnel edge: %w", err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // listenURL is the URL to print for the bound address.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,6 +94,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--data", "x", "--listen", "nonsense"}, 2, "HOST:PORT"},
 		{[]string{"serve", "--data", "x", "--token-ttl", "0s"}, 2, "access token lifetime"},
 		{[]string{"serve", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"serve", "--data", "x", "--edge-listen", "8444"}, 2, "tunnel edge listen address"},
+		{[]string{"serve", "--data", "x", "--edge-domain", "Bad_Domain"}, 2, "tunnel edge domain"},
 		{[]string{"account", "add", "--data", "x"}, 2, "--id is required"},
 		{[]string{"account", "add", "--data", "x", "--id", "5", "--name", "n", "--region", "EU!"}, 2, "region"},
 		{[]string{"account", "add", "--data", "x", "--id", "-5", "--name", "n", "--region", "eu"}, 2, "positive"},
@@ -167,6 +170,8 @@ func checkPassword(t *testing.T, dir, email, password string) {
 
 var urlRE = regexp.MustCompile(`listening on (https://\S+)`)
 
+var edgeRE = regexp.MustCompile(`Tunnel edge: public tunnel URLs \S+ \(listener (\S+)\)`)
+
 func waitFor(t *testing.T, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -215,7 +220,7 @@ func TestServeInProcess(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- runEnv(env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errb,
-			isTerminal: func() bool { return false }}, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--demo", "--hostname", "cloud.lab"})
+			isTerminal: func() bool { return false }}, []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--edge-listen", "off", "--demo", "--hostname", "cloud.lab"})
 	}()
 	var base string
 	waitFor(t, "the listen URL", func() bool {
@@ -286,7 +291,7 @@ func TestServeBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := filepath.Join(tmp, "data")
-	cmd := exec.Command(bin, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--demo")
+	cmd := exec.Command(bin, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--edge-listen", "127.0.0.1:0", "--demo")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -298,11 +303,15 @@ func TestServeBinary(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	urls := make(chan string, 1)
+	edges := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
+			}
+			if m := edgeRE.FindStringSubmatch(sc.Text()); m != nil {
+				edges <- m[1]
 			}
 		}
 		exited <- cmd.Wait()
@@ -331,6 +340,29 @@ func TestServeBinary(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || res.TLS == nil || len(res.TLS.VerifiedChains) == 0 {
 		t.Fatalf("healthz: %d %+v", res.StatusCode, res.TLS)
+	}
+	// The tunnel edge's public listener answers for any tunnel address
+	// under edge.localhost, with a certificate from the same CA.
+	var edgeAddr string
+	select {
+	case edgeAddr = <-edges:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no tunnel edge line in the output")
+	}
+	ec := caClient(t, caFile)
+	defer ec.CloseIdleConnections()
+	ec.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, edgeAddr)
+	}
+	_, port, _ := net.SplitHostPort(edgeAddr)
+	res, err = ec.Get("https://0f8fad5b-d9cb-469f-a165-70867728950e.eu.edge.localhost:" + port + "/")
+	if err != nil {
+		t.Fatalf("tunnel edge request: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "No tunnel at this address") {
+		t.Fatalf("unknown tunnel: %d %s", res.StatusCode, body)
 	}
 
 	add := exec.Command(bin, "user", "add", "--data", dir, "--email", "bin@demo.test", "--account", "100001", "--admin", "--password-stdin")
