@@ -38,35 +38,32 @@ const (
 	cloudPassword = "demo-password"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // TestDashboardEndToEnd signs in to the dashboard behind a reverse proxy
 // under /cld, is refused linking as a non-admin, links as an admin of two
 // accounts (choosing 100001 on the cloud's account step), checks the
 // dashboard and `cld status --json` agree, then disconnects.
 func TestDashboardEndToEnd(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("skipping the dashboard's end-to-end test: %s is not installed (run `make deps`; in CI this test must run)", chromiumPath)
-		}
-		t.Fatalf("CI is set but %s is missing: %v (`make test` installs it with `make deps`)", chromiumPath, err)
-	}
-	st := startStack(t)
+	requireChromium(t)
+	st := startStack(t, stackOptions{})
 	b := newChromium(t, st.spki)
 
 	// Sign in to the dashboard through the proxy.
-	b.navigate(st.proxyURL + "/")
-	b.waitVisible(chromedp.CSS("#username"))
-	if loc := b.location(); loc != st.proxyURL+"/login" {
-		t.Fatalf("signed out, the dashboard sent the browser to %s, want %s/login", loc, st.proxyURL)
-	}
-	b.do(
-		chromedp.SendKeys(chromedp.CSS("#username"), dashUser),
-		chromedp.SendKeys(chromedp.CSS("#password"), dashPassword),
-	)
-	b.clickAndLoad(chromedp.CSS(`form[action="/cld/login"] button[type=submit]`))
+	b.dashboardSignIn(st)
 	b.waitVisible(chromedp.CSS("#link-button"))
-	b.expectLocation(st.proxyURL + "/")
 	b.expectText("body", "Standard view", "Linking your system to CloudLink allows you", "Link to CloudLink")
 
 	// A user without administrator rights is refused on the cloud's page.
@@ -125,6 +122,34 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 }
 
+// requireChromium skips the test without Chromium, except in CI.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("skipping the end-to-end browser test: %s is not installed (run `make deps`; in CI this test must run)", chromiumPath)
+		}
+		t.Fatalf("CI is set but %s is missing: %v (`make test` installs it with `make deps`)", chromiumPath, err)
+	}
+}
+
+// dashboardSignIn signs in to the dashboard through the proxy, from a
+// signed-out browser.
+func (b *chromium) dashboardSignIn(st *stack) {
+	b.t.Helper()
+	b.navigate(st.proxyURL + "/")
+	b.waitVisible(chromedp.CSS("#username"))
+	if loc := b.location(); loc != st.proxyURL+"/login" {
+		b.t.Fatalf("signed out, the dashboard sent the browser to %s, want %s/login", loc, st.proxyURL)
+	}
+	b.do(
+		chromedp.SendKeys(chromedp.CSS("#username"), dashUser),
+		chromedp.SendKeys(chromedp.CSS("#password"), dashPassword),
+	)
+	b.clickAndLoad(chromedp.CSS(`form[action="/cld/login"] button[type=submit]`))
+	b.expectLocation(st.proxyURL + "/")
+}
+
 // Fields of the cloud's sign-in page.
 var (
 	emailField    = chromedp.CSS(`input[type=email], input[name=email], input[name=username]`)
@@ -136,7 +161,9 @@ var (
 type stack struct {
 	t        *testing.T
 	bin      string
+	dir      string
 	cloudURL string // https://localhost:PORT/
+	cloudCA  string // the cloud's CA certificate file (PEM)
 	spki     string // base64 SHA-256 of the cloud server certificate's public key
 	sock     string
 	proxyURL string // http://127.0.0.1:PORT/cld
@@ -152,20 +179,28 @@ func (s *stack) strays() []string {
 	return s.stray
 }
 
+// stackOptions adds to the stack's processes.
+type stackOptions struct {
+	cloudArgs []string // more arguments of `cld-cloud serve`
+	config    string   // the daemon's config file (YAML), when not empty
+}
+
 // startStack builds the binaries and starts the cloud, the daemon (with a
 // dashboard user) and a reverse proxy that mounts the dashboard under /cld.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, opts stackOptions) *stack {
 	s := &stack{t: t, bin: buildBinaries(t)}
 	dir := t.TempDir()
+	s.dir = dir
 
 	// The reference cloud, on HTTPS with its own CA.
 	cloudAddr := freeAddr(t)
 	cloudData := filepath.Join(dir, "cloud")
-	cloud := startProcess(t, "cld-cloud", filepath.Join(dir, "cloud.log"),
-		filepath.Join(s.bin, "cld-cloud"), "serve", "--data", cloudData, "--listen", cloudAddr, "--demo")
+	cloud := startProcess(t, "cld-cloud", filepath.Join(dir, "cloud.log"), append([]string{
+		filepath.Join(s.bin, "cld-cloud"), "serve", "--data", cloudData, "--listen", cloudAddr, "--demo"}, opts.cloudArgs...)...)
 	_, port, _ := net.SplitHostPort(cloudAddr)
 	s.cloudURL = "https://localhost:" + port + "/"
 	caFile := filepath.Join(cloudData, "ca.pem")
+	s.cloudCA = caFile
 	var leaf *x509.Certificate
 	waitFor(t, cloud, 60*time.Second, "the cloud to serve TLS with its CA", func() error {
 		pem, err := os.ReadFile(caFile)
@@ -194,9 +229,16 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.sock = filepath.Join(dir, "cld.sock")
-	daemon := startProcess(t, "cld", filepath.Join(dir, "cld.log"),
-		filepath.Join(s.bin, "cld"), "run", "--state", state, "--socket", s.sock,
-		"--cloud", s.cloudURL, "--cloud-ca", caFile, "--listen", dashAddr)
+	argv := []string{filepath.Join(s.bin, "cld"), "run", "--state", state, "--socket", s.sock,
+		"--cloud", s.cloudURL, "--cloud-ca", caFile, "--listen", dashAddr}
+	if opts.config != "" {
+		cfgFile := filepath.Join(dir, "cld.yaml")
+		if err := os.WriteFile(cfgFile, []byte(opts.config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		argv = append(argv, "--config", cfgFile)
+	}
+	daemon := startProcess(t, "cld", filepath.Join(dir, "cld.log"), argv...)
 	waitFor(t, daemon, 60*time.Second, "the daemon's socket and dashboard", func() error {
 		if _, err := os.Stat(s.sock); err != nil {
 			return err
@@ -293,20 +335,40 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-// buildBinaries builds cld and cld-cloud with the race detector.
+// Binaries built once for all the package's tests (removed by TestMain).
+var (
+	buildOnce sync.Once
+	builtDir  string
+	buildErr  error
+)
+
+// buildBinaries builds cld, cld-cloud and cld-simhost with the race
+// detector, once per test binary.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build the binaries: %v", err)
+	root := moduleRoot(t)
+	buildOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("the go command is needed to build the binaries: %w", err)
+			return
+		}
+		dir, err := os.MkdirTemp("", "cld-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtDir = dir
+		cmd := exec.Command(goBin, "build", "-race", "-o", dir+string(filepath.Separator), "./cmd/cld", "./cmd/cld-cloud", "./cmd/cld-simhost")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build -race ./cmd/cld ./cmd/cld-cloud ./cmd/cld-simhost: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	cmd := exec.Command(goBin, "build", "-race", "-o", dir+string(filepath.Separator), "./cmd/cld", "./cmd/cld-cloud")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build -race ./cmd/cld ./cmd/cld-cloud: %v\n%s", err, out)
-	}
-	return dir
+	return builtDir
 }
 
 // freeAddr returns a loopback address with a port free at the time.
