@@ -160,10 +160,11 @@ cat <<MSG
                     https://<uuid>.<region>.${edge_domain}:${edge_addr##*:}/
                   shown in the dashboard's debug view ("Switch to debug view")
                   and on the cloud's systems page. Open it in the browser
-                  (*.localhost resolves to this machine; accept the edge's
-                  certificate as for the portal): the edge asks you to sign in
-                  to the portal (admin@demo.test), then shows the simulated UI
-                  (admin / admin). Stop the tunnel and the URL stops working.
+                  (*.localhost resolves to this machine; the cloud CA above
+                  also issues the edge's certificates): the edge asks you to
+                  sign in to the portal (admin@demo.test), then shows the
+                  simulated UI (admin / admin). Stop the tunnel and the URL
+                  shows the edge's "Tunnel not started" page.
 
   Logs            .demo/cloud.log  .demo/cld.log  .demo/simhost.log
   Ctrl-C stops everything.

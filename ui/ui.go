@@ -14,9 +14,13 @@
 // path or already stripped by the proxy; every link, form and redirect the
 // dashboard emits carries the prefix.
 //
-// Each section of the main page (Warnings, About, CloudLink Registration, …)
-// is a component of its own in a section_*.templ file; the page puts them in
-// the product's order.
+// Each section of the main page (Warnings, About, CloudLink Registration, …,
+// Tunnels) is a component of its own in a section_*.templ file; the page
+// puts them in the product's order. The Tunnels section's Start and Stop
+// buttons (one per tunnel, and "Start all tunnels" / "Stop all tunnels")
+// are forms posting to /tunnels/{id}/start, /tunnels/{id}/stop,
+// /tunnels/start-all and /tunnels/stop-all, which answer with a message
+// and a redirect back to the section.
 package ui
 
 import (
