@@ -32,6 +32,8 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/atomicfile"
 	"github.com/cloudlink/cld/agent/build"
+	"github.com/cloudlink/cld/platforms"
+	"github.com/cloudlink/cld/tunnel"
 )
 
 // Warning codes the agent raises.
@@ -48,19 +50,24 @@ const cloneReason = "This host's machine-id changed since it was linked (was it 
 
 // Agent is the daemon's core. Its methods are safe for concurrent use.
 type Agent struct {
-	cfg        Config
-	log        *slog.Logger // component=agent
-	baseLog    *slog.Logger // as given, for other components
-	clock      clockwork.Clock
-	hc         *http.Client
-	ownHC      bool
-	build      api.Build
-	hostname   string
-	machineID  string // "" when unreadable
-	subsystems []Subsystem
-	users      *dashUsers
-	lockFile   *os.File
-	bcryptCost int
+	cfg         Config
+	log         *slog.Logger // component=agent
+	baseLog     *slog.Logger // as given, for other components
+	clock       clockwork.Clock
+	hc          *http.Client
+	ownHC       bool
+	proxy       *proxySetup // nil with WithHTTPClient
+	build       api.Build
+	hostname    string
+	machineID   string // "" when unreadable
+	subsystems  []Subsystem
+	platform    platforms.Platform
+	tunnelGate  TunnelGate
+	tunnelServe serveFunc // tunnel.Serve; tests replace it
+	tunnels     *tunnelManager
+	users       *dashUsers
+	lockFile    *os.File
+	bcryptCost  int
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 	// revokeMu keeps a revocation of old credentials from landing in the
@@ -115,15 +122,16 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:        cfg,
-		log:        slog.Default(),
-		clock:      clockwork.NewRealClock(),
-		build:      build.Info(),
-		bcryptCost: bcrypt.DefaultCost,
-		warnings:   map[string]api.Warning{},
-		browser:    map[string]*browserPending{},
-		sessionCh:  make(chan chan struct{}),
-		pendingCh:  make(chan struct{}, 1),
+		cfg:         cfg,
+		log:         slog.Default(),
+		clock:       clockwork.NewRealClock(),
+		build:       build.Info(),
+		bcryptCost:  bcrypt.DefaultCost,
+		warnings:    map[string]api.Warning{},
+		browser:     map[string]*browserPending{},
+		sessionCh:   make(chan chan struct{}),
+		pendingCh:   make(chan struct{}, 1),
+		tunnelServe: tunnel.Serve,
 	}
 	for _, o := range opts {
 		o(a)
@@ -137,11 +145,14 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		}
 	}
 	if a.hc == nil {
-		hc, err := newHTTPClient(cfg.CloudCA)
+		hc, ps, err := newHTTPClient(cfg)
 		if err != nil {
 			return nil, err
 		}
-		a.hc, a.ownHC = hc, true
+		a.hc, a.ownHC, a.proxy = hc, true, ps
+		if p := ps.describe(cfg.Cloud); p != "" {
+			a.log.Info("using an HTTP proxy for the cloud", "proxy", p, "from_config", ps.fromConfig)
+		}
 	}
 	if err := a.prepareStateDir(); err != nil {
 		return nil, err
@@ -153,6 +164,12 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	err := a.loadLinkState()
 	if err == nil {
 		a.users, err = openDashUsers(a.cfg.StateDir, a.baseLog, a.clock, a.bcryptCost)
+	}
+	if err == nil {
+		a.tunnels, err = newTunnelManager(a, a.platform, a.tunnelServe, a.tunnelGate)
+		if err == nil {
+			a.subsystems = append(a.subsystems, a.tunnels)
+		}
 	}
 	if err != nil {
 		a.Close()
@@ -369,6 +386,12 @@ func watchdog(ctx context.Context, log *slog.Logger) error {
 
 // Status returns the daemon's state as the CLI and dashboard show it.
 func (a *Agent) Status(context.Context) api.Status {
+	s := a.linkStatus()
+	s.Tunnels = a.tunnels.list(s.State).Tunnels
+	return s
+}
+
+func (a *Agent) linkStatus() api.Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := api.Status{

@@ -43,8 +43,9 @@ func (e *CloudError) Error() string {
 var ErrCloudUnreachable = errors.New("cloud unreachable")
 
 // newHTTPClient returns the client for the cloud: system roots plus the PEM
-// certificates in caFile, the environment's proxy, sane timeouts.
-func newHTTPClient(caFile string) (*http.Client, error) {
+// certificates in cfg.CloudCA, the proxy (see proxy.go), sane timeouts.
+func newHTTPClient(cfg Config) (*http.Client, *proxySetup, error) {
+	caFile := cfg.CloudCA
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -52,14 +53,21 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: cloud_ca: %w; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, err)
+			return nil, nil, fmt.Errorf("%w: cloud_ca: %w; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, err)
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: cloud_ca: %s holds no PEM certificate; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, caFile)
+			return nil, nil, fmt.Errorf("%w: cloud_ca: %s holds no PEM certificate; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, caFile)
 		}
 	}
+	ps, err := newProxySetup(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = http.ProxyFromEnvironment
+	tr.Proxy = ps.proxyFor
+	tr.OnProxyConnectResponse = ps.onConnectResponse
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr.DialContext = ps.wrapDial(dialer.DialContext)
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 30 * time.Second
@@ -71,7 +79,7 @@ func newHTTPClient(caFile string) (*http.Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // API calls never follow redirects
 		},
-	}, nil
+	}, ps, nil
 }
 
 // cloudClient speaks the cloudapi contract to one cloud.
@@ -299,6 +307,10 @@ func (c *cloudClient) do(req *http.Request, out any) error {
 func describeUnreachable(cloud string, err error) string {
 	cause := err.Error()
 	cause = strings.TrimPrefix(cause, ErrCloudUnreachable.Error()+": ")
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("Could not reach CloudLink at %s: %s.", cloud, pe.Error())
+	}
 	hint := "Check the network, proxy and --cloud URL, then try again."
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cloudlink/cld/platforms"
 )
 
 // DefaultConfigFile is read by `cld run` when --config is not given, and only
@@ -43,6 +45,18 @@ type Config struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// MachineIDFile identifies the host; a change means a cloned host.
 	MachineIDFile string `yaml:"machine_id_file"`
+	// Proxy is the HTTP proxy for every connection to the cloud (linking,
+	// heartbeat, tunnels), http://[user:password@]host:port; CONNECT is
+	// used for https, with basic credentials from the URL. Empty: the
+	// environment's HTTPS_PROXY/https_proxy and NO_PROXY apply.
+	Proxy string `yaml:"proxy"`
+	// NoProxy lists hosts reached without the configured Proxy: host names
+	// (a name also matches its subdomains; ".example.com" only them), IP
+	// addresses and CIDRs, separated by commas; "*" means none use it.
+	NoProxy string `yaml:"no_proxy"`
+	// Platform describes the host platform when it is not detected (e.g.
+	// type: generic with its tunnels; see platforms/generic).
+	Platform platforms.Config `yaml:"platform"`
 
 	// Source is the config file the values were read from ("" when none);
 	// error messages name it.
@@ -74,7 +88,7 @@ func DefaultConfig() Config {
 var ErrConfig = errors.New("configuration error")
 
 // configKeys lists the YAML keys for messages about unknown keys.
-const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file"
+const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform"
 
 var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
 
@@ -97,6 +111,7 @@ func LoadConfigFile(path string, explicit bool) (Config, error) {
 		return cfg, err
 	}
 	cfg.Source = path
+	cfg.Platform.Source = path
 	return cfg, nil
 }
 
@@ -194,6 +209,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MachineIDFile == "" {
 		bad("machine_id_file is empty; %s", c.where("machine_id_file: /etc/machine-id", ""))
+	}
+	if c.Proxy != "" {
+		if _, err := ParseProxyURL(c.Proxy); err != nil {
+			bad("proxy: %v; %s", err, c.where("proxy: http://user:password@proxy.example:3128", ""))
+		}
+	}
+	if _, err := parseNoProxy(c.NoProxy); err != nil {
+		bad("no_proxy: %v; %s", err, c.where("no_proxy: \"intranet.example, 10.0.0.0/8\"", ""))
 	}
 	if len(errs) == 0 {
 		return nil

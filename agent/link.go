@@ -352,8 +352,10 @@ func (a *Agent) Unlink(ctx context.Context) (api.Status, error) {
 	a.log.Info("unlinked locally", "system_id", l.SystemID, "revoke", revoke)
 
 	// Stop the session and everything that runs while linked (tunnels)
-	// before the credentials are revoked.
+	// before the credentials are revoked; the tunnels stay stopped (a new
+	// link starts with every tunnel off).
 	a.syncSession()
+	a.tunnels.disableAll("unlink")
 
 	if revoke {
 		if err := a.revoke(ctx, rev); err != nil {

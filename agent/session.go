@@ -406,6 +406,7 @@ func (a *Agent) onRevoked(gen uint64, desc string) {
 	delete(a.warnings, WarnCloudUnreachable)
 	delete(a.warnings, WarnCloudError)
 	a.log.Warn("CloudLink revoked this system; the host is now unlinked", "system_id", systemID, "reason", desc)
+	a.tunnels.disableAll("the system was revoked")
 }
 
 // onRejected handles refused device credentials (unknown client): the link

@@ -31,6 +31,11 @@ type Backend interface {
 	Unlink(ctx context.Context) (api.Status, error)
 	SetDashboardUser(ctx context.Context, u api.DashboardUser) error
 	DashboardLogin(ctx context.Context, l api.DashboardLogin) error
+	Tunnels(ctx context.Context) api.Tunnels
+	StartTunnel(ctx context.Context, id string) (api.Tunnels, error)
+	StopTunnel(ctx context.Context, id string) (api.Tunnels, error)
+	StartAllTunnels(ctx context.Context) (api.Tunnels, error)
+	StopAllTunnels(ctx context.Context) (api.Tunnels, error)
 }
 
 // MaxBodyBytes limits request bodies.
@@ -84,6 +89,28 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 			h.answer(w, r, func() (any, error) { return nil, b.DashboardLogin(r.Context(), req) })
 		}
 	})
+	mux.HandleFunc(api.RouteTunnels, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Tunnels(r.Context()))
+	})
+	tunnelOp := func(op func(ctx context.Context, id string) (api.Tunnels, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			id := r.PathValue("id")
+			if h.decodeOptional(w, r) {
+				h.answer(w, r, func() (any, error) { return op(r.Context(), id) })
+			}
+		}
+	}
+	allOp := func(op func(ctx context.Context) (api.Tunnels, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if h.decodeOptional(w, r) {
+				h.answer(w, r, func() (any, error) { return op(r.Context()) })
+			}
+		}
+	}
+	mux.HandleFunc(api.RouteTunnelStart, tunnelOp(b.StartTunnel))
+	mux.HandleFunc(api.RouteTunnelStop, tunnelOp(b.StopTunnel))
+	mux.HandleFunc(api.RouteTunnelsStartAll, allOp(b.StartAllTunnels))
+	mux.HandleFunc(api.RouteTunnelsStopAll, allOp(b.StopAllTunnels))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &api.Error{Code: api.CodeBadRequest,
 			Message: fmt.Sprintf("%s %s is not a route of the local API; is the CLI the same version as the daemon?", r.Method, r.URL.Path)})
@@ -209,7 +236,7 @@ func StatusFor(code string) int {
 		return http.StatusUnauthorized
 	case api.CodeNotAdmin:
 		return http.StatusForbidden
-	case api.CodeUnknownAccount:
+	case api.CodeUnknownAccount, api.CodeUnknownTunnel:
 		return http.StatusNotFound
 	case api.CodeAlreadyLinked, api.CodeNotLinked, api.CodeBusy:
 		return http.StatusConflict

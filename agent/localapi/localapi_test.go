@@ -24,9 +24,60 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fake is a Backend that records calls and returns err when set.
 type fake struct {
-	mu   sync.Mutex
-	err  error
-	link api.LinkRequest
+	mu      sync.Mutex
+	err     error
+	link    api.LinkRequest
+	tunnels map[string]bool // enabled per ID ("a", "b")
+	calls   []string
+}
+
+func (f *fake) Tunnels(context.Context) api.Tunnels {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := api.Tunnels{Tunnels: []api.Tunnel{}}
+	for _, id := range []string{"a", "b"} {
+		st := api.TunnelStopped
+		if f.tunnels[id] {
+			st = api.TunnelStarting
+		}
+		out.Tunnels = append(out.Tunnels, api.Tunnel{ID: id, Enabled: f.tunnels[id], Status: st})
+	}
+	return out
+}
+
+func (f *fake) setTunnel(op, id string, on bool) (api.Tunnels, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, op+" "+id)
+	if f.err != nil {
+		f.mu.Unlock()
+		return api.Tunnels{}, f.err
+	}
+	if f.tunnels == nil {
+		f.tunnels = map[string]bool{}
+	}
+	switch id {
+	case "a", "b":
+		f.tunnels[id] = on
+	case "*":
+		f.tunnels["a"], f.tunnels["b"] = on, on
+	default:
+		f.mu.Unlock()
+		return api.Tunnels{}, &api.Error{Code: api.CodeUnknownTunnel, Message: "This host has no tunnel " + id + "; its tunnels are: a, b"}
+	}
+	f.mu.Unlock()
+	return f.Tunnels(context.Background()), nil
+}
+func (f *fake) StartTunnel(_ context.Context, id string) (api.Tunnels, error) {
+	return f.setTunnel("start", id, true)
+}
+func (f *fake) StopTunnel(_ context.Context, id string) (api.Tunnels, error) {
+	return f.setTunnel("stop", id, false)
+}
+func (f *fake) StartAllTunnels(context.Context) (api.Tunnels, error) {
+	return f.setTunnel("start-all", "*", true)
+}
+func (f *fake) StopAllTunnels(context.Context) (api.Tunnels, error) {
+	return f.setTunnel("stop-all", "*", false)
 }
 
 func (f *fake) Status(context.Context) api.Status {
@@ -88,11 +139,65 @@ func TestClientInProcess(t *testing.T) {
 	}
 }
 
+func TestTunnelRoutes(t *testing.T) {
+	f := &fake{}
+	c := client.NewHandler(NewHandler(f, quiet()))
+	ctx := context.Background()
+	ts, err := c.Tunnels(ctx)
+	if err != nil || len(ts.Tunnels) != 2 || ts.Tunnels[0].Enabled {
+		t.Fatalf("Tunnels = %+v, %v", ts, err)
+	}
+	ts, err = c.StartTunnel(ctx, "a")
+	if err != nil || !ts.Tunnels[0].Enabled || ts.Tunnels[1].Enabled {
+		t.Fatalf("StartTunnel = %+v, %v", ts, err)
+	}
+	ts, err = c.StartAllTunnels(ctx)
+	if err != nil || !ts.Tunnels[1].Enabled {
+		t.Fatalf("StartAllTunnels = %+v, %v", ts, err)
+	}
+	ts, err = c.StopTunnel(ctx, "a")
+	if err != nil || ts.Tunnels[0].Enabled || !ts.Tunnels[1].Enabled {
+		t.Fatalf("StopTunnel = %+v, %v", ts, err)
+	}
+	ts, err = c.StopAllTunnels(ctx)
+	if err != nil || ts.Tunnels[1].Enabled {
+		t.Fatalf("StopAllTunnels = %+v, %v", ts, err)
+	}
+	// An ID with characters that need escaping reaches the backend intact.
+	_, err = c.StartTunnel(ctx, "x/../y z")
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeUnknownTunnel || !strings.Contains(ae.Message, "a, b") {
+		t.Fatalf("unknown tunnel: %v", err)
+	}
+	want := []string{"start a", "start-all *", "stop a", "stop-all *", "start x/../y z"}
+	if strings.Join(f.calls, "|") != strings.Join(want, "|") {
+		t.Errorf("calls = %q, want %q", f.calls, want)
+	}
+	// Status code and method checks.
+	h := NewHandler(f, quiet())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/tunnels/nope/start", nil))
+	if rec.Code != 404 || !strings.Contains(rec.Body.String(), `"error":"unknown_tunnel"`) {
+		t.Errorf("unknown tunnel: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/tunnels/a/start", nil))
+	if rec.Code != 405 {
+		t.Errorf("GET start: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/tunnels/start-all", strings.NewReader(`{"x":1}`)))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "takes no body") {
+		t.Errorf("start-all with a body: %d %s", rec.Code, rec.Body)
+	}
+}
+
 func TestErrorStatuses(t *testing.T) {
 	for code, status := range map[string]int{
 		api.CodeBadRequest: 400, api.CodeWrongPassword: 401, api.CodeNotAdmin: 403, api.CodeUnknownAccount: 404,
 		api.CodeAccountNeeded: 400, api.CodeAlreadyLinked: 409, api.CodeNotLinked: 409, api.CodeBusy: 409,
 		api.CodeCloudDown: 503, api.CodeCloudError: 502, api.CodeBadState: 400, api.CodeUnauthorized: 401, api.CodeInternal: 500,
+		api.CodeUnknownTunnel: 404,
 	} {
 		f := &fake{err: &api.Error{Code: code, Message: "msg " + code}}
 		h := NewHandler(f, quiet())

@@ -19,6 +19,8 @@ import (
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/client"
 	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/platforms"
+	"github.com/cloudlink/cld/platforms/generic"
 	"github.com/cloudlink/cld/ui"
 )
 
@@ -114,7 +116,16 @@ func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
-	a, err := agent.New(cfg, agent.WithLogger(log))
+	plat, err := platforms.Open(cfg.Platform, "/", generic.Adapter{})
+	if err != nil {
+		return err
+	}
+	if plat != nil {
+		log.Info("host platform", "component", "main", "type", plat.Type(), "name", plat.Name(), "version", plat.Version(), "tunnels", len(plat.Tunnels()))
+	} else {
+		log.Info("no host platform detected or configured; no tunnels", "component", "main")
+	}
+	a, err := agent.New(cfg, agent.WithLogger(log), agent.WithPlatform(plat))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,255 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// Proxy rules (documented for operators):
+//
+//   - `proxy:` in the config file, when set, is used for every connection
+//     to the cloud — linking, token refresh, heartbeat, tunnel reports and
+//     the tunnel session — except hosts listed in `no_proxy:`. Loopback
+//     addresses are not exempt: the setting is explicit.
+//   - Without it, the environment decides with Go's usual semantics
+//     (http.ProxyFromEnvironment): HTTPS_PROXY/https_proxy for the cloud's
+//     https URLs, NO_PROXY/no_proxy exempting hosts; localhost and loopback
+//     addresses never use an environment proxy.
+//   - https URLs go through the proxy with CONNECT; basic credentials come
+//     from the proxy URL's user and password (percent-encode special
+//     characters). The password is never logged and never shown: logs and
+//     messages carry the proxy's host:port only, or the URL redacted.
+
+// ParseProxyURL checks a proxy URL: http or https, a host, an optional
+// user:password, no path, query or fragment.
+func ParseProxyURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		// url.Parse's error quotes the input, password and all.
+		return nil, errors.New("it is not a URL such as http://user:password@proxy.example:3128 (special characters in the password must be percent-encoded)")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q must start with http:// or https://", u.Redacted())
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%q has no host", u.Redacted())
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%q must be scheme://[user:password@]host:port without a path", u.Redacted())
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// noProxy is a parsed no_proxy list.
+type noProxy struct {
+	all      bool
+	prefixes []netip.Prefix
+	names    []string // lower case; a leading dot means subdomains only
+}
+
+func parseNoProxy(s string) (*noProxy, error) {
+	np := &noProxy{}
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		switch {
+		case f == "*":
+			np.all = true
+		case strings.Contains(f, "/"):
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", f)
+			}
+			np.prefixes = append(np.prefixes, p.Masked())
+		default:
+			if ip, err := netip.ParseAddr(strings.Trim(f, "[]")); err == nil {
+				np.prefixes = append(np.prefixes, netip.PrefixFrom(ip, ip.BitLen()))
+				continue
+			}
+			if strings.ContainsAny(f, ":@?#") {
+				return nil, fmt.Errorf("%q is not a host name, IP address or CIDR", f)
+			}
+			np.names = append(np.names, strings.ToLower(f))
+		}
+	}
+	return np, nil
+}
+
+// match reports whether host (a name or IP, without port) bypasses the proxy.
+func (np *noProxy) match(host string) bool {
+	if np.all {
+		return true
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if ip, err := netip.ParseAddr(host); err == nil {
+		for _, p := range np.prefixes {
+			if p.Contains(ip.Unmap()) || p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range np.names {
+		if strings.HasPrefix(n, ".") {
+			if strings.HasSuffix(host, n) {
+				return true
+			}
+			continue
+		}
+		if host == n || strings.HasSuffix(host, "."+n) {
+			return true
+		}
+	}
+	return false
+}
+
+// proxySetup is the proxy decision of one daemon's cloud client.
+type proxySetup struct {
+	fromConfig bool
+	fixed      *url.URL // the configured proxy, nil for the environment
+	np         *noProxy
+	hint       string // the remedy for a refusal, naming the setting
+
+	mu   sync.Mutex
+	used map[string]bool // proxy host:ports handed to the transport
+}
+
+func newProxySetup(cfg Config) (*proxySetup, error) {
+	ps := &proxySetup{used: map[string]bool{}}
+	file := cfg.Source
+	if file == "" {
+		file = DefaultConfigFile
+	}
+	if cfg.Proxy != "" {
+		u, err := ParseProxyURL(cfg.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("%w: proxy: %v", ErrConfig, err)
+		}
+		np, err := parseNoProxy(cfg.NoProxy)
+		if err != nil {
+			return nil, fmt.Errorf("%w: no_proxy: %v", ErrConfig, err)
+		}
+		ps.fromConfig, ps.fixed, ps.np = true, u, np
+		ps.hint = "check proxy: (host, port, user and password) in " + file
+	} else {
+		ps.hint = "check HTTPS_PROXY (and its user and password) in cld's environment, or set proxy: in " + file
+	}
+	return ps, nil
+}
+
+// proxyFor is the transport's Proxy function.
+func (ps *proxySetup) proxyFor(req *http.Request) (*url.URL, error) {
+	var u *url.URL
+	if ps.fixed != nil {
+		if !ps.np.match(req.URL.Hostname()) {
+			u = ps.fixed
+		}
+	} else {
+		var err error
+		if u, err = http.ProxyFromEnvironment(req); err != nil {
+			return nil, err
+		}
+	}
+	if u != nil {
+		ps.mu.Lock()
+		ps.used[canonicalProxyAddr(u)] = true
+		ps.mu.Unlock()
+	}
+	return u, nil
+}
+
+// describe says which proxy a URL uses, redacted, for the log ("" for none).
+func (ps *proxySetup) describe(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		if ps.fixed != nil {
+			return ps.fixed.Redacted()
+		}
+		return ""
+	}
+	p, _ := ps.proxyFor(&http.Request{URL: u, Header: http.Header{}})
+	if p == nil {
+		return ""
+	}
+	return p.Redacted()
+}
+
+func canonicalProxyAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+func (ps *proxySetup) isProxy(addr string) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.used[addr]
+}
+
+// ProxyError means the HTTP proxy did not open the way to the cloud: it
+// refused the CONNECT (Status, e.g. "407 Proxy Authentication Required") or
+// could not be reached (Err).
+type ProxyError struct {
+	Proxy  string // host:port; never the credentials
+	Status string
+	Err    error
+	Hint   string // what to check
+}
+
+func (e *ProxyError) Error() string {
+	cause := e.Status
+	if cause == "" && e.Err != nil {
+		cause = e.Err.Error()
+		var oe *net.OpError
+		if errors.As(e.Err, &oe) && oe.Err != nil {
+			cause = oe.Err.Error()
+			var se interface{ Unwrap() error }
+			if errors.As(oe.Err, &se) {
+				if inner := se.Unwrap(); inner != nil {
+					cause = inner.Error()
+				}
+			}
+		}
+	}
+	s := fmt.Sprintf("the HTTP proxy at %s refused the connection: %s", e.Proxy, cause)
+	if e.Hint != "" {
+		s += " — " + e.Hint
+	}
+	return s
+}
+
+func (e *ProxyError) Unwrap() error { return e.Err }
+
+// onConnectResponse turns a refused CONNECT into a *ProxyError.
+func (ps *proxySetup) onConnectResponse(_ context.Context, proxyURL *url.URL, _ *http.Request, resp *http.Response) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	hint := ps.hint
+	if resp.StatusCode == http.StatusForbidden {
+		hint = "check that the proxy allows CONNECT to the cloud's host and port 443, and " + ps.hint
+	}
+	return &ProxyError{Proxy: canonicalProxyAddr(proxyURL), Status: resp.Status, Hint: hint}
+}
+
+// wrapDial marks failures to reach the proxy itself as *ProxyError.
+func (ps *proxySetup) wrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil && ps.isProxy(addr) && ctx.Err() == nil {
+			return nil, &ProxyError{Proxy: addr, Err: err, Hint: ps.hint + ", and that the proxy is running"}
+		}
+		return c, err
+	}
+}
