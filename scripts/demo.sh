@@ -76,7 +76,7 @@ chmod 700 "$demo/state"
 
 echo "Starting the reference cloud on $cloud_url, its tunnel edge on $edge_addr (log: .demo/cloud.log)…"
 bin/cld-cloud serve --data "$demo/cloud" --listen "$cloud_addr" --demo \
-	--edge-listen "$edge_addr" --edge-domain "$edge_domain" >"$demo/cloud.log" 2>&1 &
+	--edge-listen "$edge_addr" --edge-domain "$edge_domain" --public-url "$cloud_url" >"$demo/cloud.log" 2>&1 &
 pids+=($!)
 wait_for 30 "the cloud's CA file" test -s "$demo/cloud/ca.pem"
 wait_for 30 "the cloud to answer" curl -fsS --cacert "$demo/cloud/ca.pem" -o /dev/null "${cloud_url}ca.pem"

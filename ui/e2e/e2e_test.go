@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -195,10 +196,17 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	// The reference cloud, on HTTPS with its own CA.
 	cloudAddr := freeAddr(t)
 	cloudData := filepath.Join(dir, "cloud")
-	cloud := startProcess(t, "cld-cloud", filepath.Join(dir, "cloud.log"), append([]string{
-		filepath.Join(s.bin, "cld-cloud"), "serve", "--data", cloudData, "--listen", cloudAddr, "--demo"}, opts.cloudArgs...)...)
 	_, port, _ := net.SplitHostPort(cloudAddr)
 	s.cloudURL = "https://localhost:" + port + "/"
+	// The portal's address for the tunnel edge's sign-in redirects is the
+	// one the daemon and the browser use. Without an edge address of the
+	// test's own, no edge listener (its default port may be taken).
+	cloudArgv := []string{filepath.Join(s.bin, "cld-cloud"), "serve", "--data", cloudData, "--listen", cloudAddr, "--demo",
+		"--public-url", s.cloudURL}
+	if !slices.Contains(opts.cloudArgs, "--edge-listen") {
+		cloudArgv = append(cloudArgv, "--edge-listen", "off")
+	}
+	cloud := startProcess(t, "cld-cloud", filepath.Join(dir, "cloud.log"), append(cloudArgv, opts.cloudArgs...)...)
 	caFile := filepath.Join(cloudData, "ca.pem")
 	s.cloudCA = caFile
 	var leaf *x509.Certificate
