@@ -34,6 +34,7 @@ Commands:
   status          show the link state (--json for the API's JSON)
   link            link this host to a CloudLink account
   unlink          disconnect this host from CloudLink
+  tunnel          list, start and stop the host's tunnels (cld tunnel help)
   dashboard-user  create a dashboard account or change its password
   version         show the version of this cld
 
@@ -63,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdLink(rest)
 	case "unlink":
 		return c.cmdUnlink(rest)
+	case "tunnel", "tunnels":
+		return c.cmdTunnel(rest)
 	case "dashboard-user":
 		return c.cmdDashboardUser(rest)
 	case "version", "--version":
@@ -209,6 +212,16 @@ func printStatus(w io.Writer, st api.Status) {
 	row("Version", v)
 	if st.PendingRevocation {
 		row("Pending revocation", "yes (retried in the background)")
+	}
+	if len(st.Tunnels) > 0 {
+		fmt.Fprintln(w, "Tunnels:")
+		for _, t := range st.Tunnels {
+			line := fmt.Sprintf("  %-24s %-9s %s / %s", t.ID, t.Status, oneLine(t.Component), oneLine(t.Name))
+			if t.Reason != "" {
+				line += " — " + oneLine(t.Reason)
+			}
+			fmt.Fprintln(w, line)
+		}
 	}
 	if len(st.Warnings) > 0 {
 		fmt.Fprintln(w, "Warnings:")
