@@ -20,6 +20,8 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sync"
+	"time"
 )
 
 // Subprotocol is the WebSocket subprotocol both sides must agree on; its
@@ -92,6 +94,16 @@ type AgentConfig struct {
 	OnRefused func(tunnelID string, code ReplyCode)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Session tunes the yamux session (keep-alives, windows); zero fields
+	// mean the defaults.
+	Session SessionConfig
+	// HandshakeTimeout bounds connecting to the edge; zero means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// LocalDialTimeout bounds dialing a tunnel's local address; zero means
+	// DefaultLocalDialTimeout.
+	LocalDialTimeout time.Duration
 }
 
 // RefusalError is returned by AgentConfig.Resolve to refuse a stream.
@@ -107,8 +119,12 @@ func (e *RefusalError) Error() string { return e.Message }
 // session is established. It returns nil only when ctx ended; otherwise an
 // error that says why the session could not be made or ended (an HTTP status
 // from the edge or the proxy, a TLS failure, a dead path).
+//
+// Every goroutine Serve started has ended when it returns. The errors wrap
+// ErrTokenRefused, ErrProxy, ErrTLS, ErrProtocol, ErrDeadPath, ErrReplaced,
+// ErrEdgeClosed or ErrConnectionLost where they apply.
 func Serve(ctx context.Context, cfg AgentConfig, onConnected func()) error {
-	return errors.New("tunnel.Serve: not implemented yet")
+	return serve(ctx, cfg, onConnected)
 }
 
 // EdgeConfig configures the edge side.
@@ -118,6 +134,17 @@ type EdgeConfig struct {
 	Authenticate func(r *http.Request) (systemID string, err error)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// OnSession, when set, is called when a system's session comes up
+	// (true) and when the system has no session any more (false); a
+	// takeover by the same system reports up again and never down. Calls
+	// are made one at a time, in order; they must not block for long.
+	OnSession func(systemID string, up bool)
+	// Session tunes the yamux sessions; zero fields mean the defaults.
+	Session SessionConfig
+	// OpenTimeout bounds Open's wait for the agent's reply; zero means
+	// DefaultOpenTimeout.
+	OpenTimeout time.Duration
 }
 
 // Edge accepts daemon sessions (ServeHTTP, the WebSocket endpoint) and opens
@@ -125,25 +152,45 @@ type EdgeConfig struct {
 // session, which is closed.
 type Edge struct {
 	cfg EdgeConfig
+
+	once     sync.Once
+	log      *slog.Logger
+	mu       sync.Mutex // guards sessions and closed
+	sessions map[string]*edgeSession
+	closed   bool
+	notifyMu sync.Mutex     // orders OnSession calls
+	wg       sync.WaitGroup // ServeHTTP calls in progress
 }
 
 // NewEdge returns an edge.
-func NewEdge(cfg EdgeConfig) *Edge { return &Edge{cfg: cfg} }
-
-// ServeHTTP upgrades an authenticated daemon's request to the tunnel
-// session and holds it until it ends.
-func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, "not implemented yet", http.StatusNotImplemented)
+func NewEdge(cfg EdgeConfig) *Edge {
+	e := &Edge{cfg: cfg}
+	e.init()
+	return e
 }
 
+// ServeHTTP upgrades an authenticated daemon's request to the tunnel
+// session and holds it until it ends. A request that Authenticate refuses
+// is answered 401 (or AuthError's status) with a JSON error body; one that
+// does not offer the subprotocol, 426.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.serveHTTP(w, r) }
+
 // Open opens a stream to the tunnel of the connected system and returns it
-// once the agent accepted; client is the public client's address.
+// once the agent accepted; client is the public client's address. A
+// refusal wraps ErrRefused and a *RefusalError with the agent's code and
+// message; a system without a session gives ErrNotConnected. The returned
+// conn supports CloseWrite (half-close); Close ends both directions.
+//
+// ctx bounds the wait for the agent's answer (and DefaultOpenTimeout);
+// opening the yamux stream itself waits only while more than
+// SessionConfig.AcceptBacklog opens are unanswered.
 func (e *Edge) Open(ctx context.Context, systemID, tunnelID, client string) (net.Conn, error) {
-	return nil, ErrNotConnected
+	return e.open(ctx, systemID, tunnelID, client)
 }
 
 // Connected reports whether the system has a live session.
-func (e *Edge) Connected(systemID string) bool { return false }
+func (e *Edge) Connected(systemID string) bool { return e.connected(systemID) }
 
-// Close ends every session.
-func (e *Edge) Close() error { return nil }
+// Close ends every session (WebSocket close 1001), refuses new ones, and
+// waits until every ServeHTTP call has returned.
+func (e *Edge) Close() error { return e.close() }

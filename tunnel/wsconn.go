@@ -1,0 +1,325 @@
+package tunnel
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// WebSocket close codes this package sends (spec.md, "Errors a peer can
+// read"). 1000 and 1001 are the standard ones.
+const (
+	// CloseReplaced: the edge closed a session because the same system
+	// opened a newer one (session takeover).
+	CloseReplaced websocket.StatusCode = 4000
+	// CloseDisconnected: the edge's operator ended the system's session
+	// (Edge.Disconnect), e.g. because the system was removed.
+	CloseDisconnected websocket.StatusCode = 4001
+)
+
+// wsConn adapts a WebSocket to the byte stream that carries the yamux
+// session (a net.Conn). Message boundaries carry no meaning; reads take
+// binary messages in order. Writes coalesce each yamux frame (header and
+// body, which yamux writes apart) into one WebSocket message.
+type wsConn struct {
+	ws *websocket.Conn
+	// hardClose closes the transport under the WebSocket at once.
+	hardClose func() error
+	// cork, on the dialing side, gathers a message's writes into one write
+	// to TLS (nil on the accepting side, whose buffer is already large).
+	cork          *corkConn
+	local, remote net.Addr
+
+	rmu    sync.Mutex
+	gate   chan struct{} // when not nil, reads wait until it is closed
+	reader io.Reader
+	rerr   error
+
+	wmu sync.Mutex
+	co  coalescer
+
+	statusMu sync.Mutex
+	code     websocket.StatusCode
+	reason   string
+
+	peerClose atomic.Pointer[websocket.CloseError]
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newWSConn(ws *websocket.Conn, hardClose func() error, cork *corkConn, local, remote net.Addr) *wsConn {
+	ws.SetReadLimit(-1) // messages are read as a stream; their size does not matter
+	c := &wsConn{ws: ws, hardClose: hardClose, cork: cork, local: local, remote: remote, closed: make(chan struct{})}
+	c.co.emit = c.writeMessage
+	return c
+}
+
+// Read reads the byte stream. A close frame from the peer reads as io.EOF;
+// PeerClose tells its code and reason.
+func (c *wsConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
+	if c.gate != nil {
+		select {
+		case <-c.gate:
+			c.gate = nil
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	for {
+		if c.reader == nil {
+			typ, r, err := c.ws.Reader(context.Background())
+			if err != nil {
+				var ce websocket.CloseError
+				if errors.As(err, &ce) {
+					c.peerClose.Store(&ce)
+					err = io.EOF
+				}
+				c.rerr = err
+				return 0, err
+			}
+			if typ != websocket.MessageBinary {
+				c.SetCloseStatus(websocket.StatusUnsupportedData, "text message on a "+Subprotocol+" session")
+				c.rerr = errors.New("the peer sent a text message; the tunnel session carries binary messages only")
+				return 0, c.rerr
+			}
+			c.reader = r
+		}
+		n, err := c.reader.Read(p)
+		if err == io.EOF {
+			c.reader = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+// holdReads makes reads wait until the returned function is called; the
+// edge registers a session before its yamux reads anything.
+func (c *wsConn) holdReads() (release func()) {
+	gate := make(chan struct{})
+	c.gate = gate
+	var once sync.Once
+	return func() { once.Do(func() { close(gate) }) }
+}
+
+// Write writes the byte stream.
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.co.Write(p)
+}
+
+// writeMessage sends one WebSocket message.
+func (c *wsConn) writeMessage(p []byte) error {
+	if c.cork == nil {
+		return c.ws.Write(context.Background(), websocket.MessageBinary, p)
+	}
+	c.cork.Cork()
+	err := c.ws.Write(context.Background(), websocket.MessageBinary, p)
+	if ferr := c.cork.Uncork(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// SetCloseStatus sets the code and reason Close sends; the first call wins.
+func (c *wsConn) SetCloseStatus(code websocket.StatusCode, reason string) {
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	if c.code == 0 {
+		c.code, c.reason = code, truncateUTF8(reason, 123)
+	}
+}
+
+// PeerClose returns the close frame the peer sent, or nil.
+func (c *wsConn) PeerClose() *websocket.CloseError { return c.peerClose.Load() }
+
+// Close sends a close frame (SetCloseStatus, else 1001) and waits briefly
+// for the peer's; then it closes the transport. It waits for nothing else.
+func (c *wsConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.statusMu.Lock()
+		code, reason := c.code, c.reason
+		c.statusMu.Unlock()
+		if code == 0 {
+			code, reason = websocket.StatusGoingAway, "session ended"
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = c.ws.Close(code, reason)
+		}()
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-done:
+		case <-t.C:
+			_ = c.hardClose()
+			<-done
+		}
+		t.Stop()
+		_ = c.hardClose()
+		close(c.closed)
+	})
+	return nil
+}
+
+func (c *wsConn) LocalAddr() net.Addr  { return c.local }
+func (c *wsConn) RemoteAddr() net.Addr { return c.remote }
+
+// Deadlines are not used by yamux and not supported.
+func (c *wsConn) SetDeadline(time.Time) error      { return errNoDeadline }
+func (c *wsConn) SetReadDeadline(time.Time) error  { return errNoDeadline }
+func (c *wsConn) SetWriteDeadline(time.Time) error { return errNoDeadline }
+
+var errNoDeadline = errors.New("tunnel: the session transport has no deadlines")
+
+// yamux frame layout (hashicorp/yamux spec.md): version(1) type(1)
+// flags(2) stream ID(4) length(4), big-endian; a Data frame's length bytes
+// of body follow.
+const (
+	yamuxHeaderLen = 12
+	yamuxVersion   = 0
+	yamuxTypeData  = 0
+	yamuxTypeMax   = 3 // GoAway
+
+	// maxMessage bounds a coalesced message: a longer frame body goes out
+	// in several messages (their boundaries carry no meaning).
+	maxMessage = 256 << 10
+)
+
+// yamuxBodyLen parses a yamux frame header and returns how many body bytes
+// follow it.
+func yamuxBodyLen(h []byte) (uint32, error) {
+	if len(h) < yamuxHeaderLen {
+		return 0, fmt.Errorf("short yamux frame header (%d bytes)", len(h))
+	}
+	if h[0] != yamuxVersion {
+		return 0, fmt.Errorf("yamux frame version %d, want %d", h[0], yamuxVersion)
+	}
+	if h[1] > yamuxTypeMax {
+		return 0, fmt.Errorf("unknown yamux frame type %d", h[1])
+	}
+	if h[1] != yamuxTypeData {
+		return 0, nil // the length field of other types is not a body length
+	}
+	return binary.BigEndian.Uint32(h[8:12]), nil
+}
+
+// coalescer turns yamux's writes into WebSocket messages of whole frames:
+// it parses the frame headers in the byte stream and holds a Data frame's
+// header until its body has arrived.
+type coalescer struct {
+	emit   func([]byte) error
+	buf    []byte // the frame being gathered
+	inBody bool   // the header in buf is complete
+	need   uint32 // body bytes still to come
+	err    error  // sticky: after an error the stream is out of step
+}
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	total := len(p)
+	for len(p) > 0 {
+		if !c.inBody {
+			k := min(yamuxHeaderLen-len(c.buf), len(p))
+			c.buf = append(c.buf, p[:k]...)
+			p = p[k:]
+			if len(c.buf) < yamuxHeaderLen {
+				break
+			}
+			need, err := yamuxBodyLen(c.buf)
+			if err != nil {
+				c.err = fmt.Errorf("tunnel: writing the session: %w", err)
+				return total - len(p), c.err
+			}
+			c.inBody, c.need = true, need
+		}
+		k := min(uint64(c.need), uint64(len(p)), uint64(maxMessage-len(c.buf)))
+		c.buf = append(c.buf, p[:k]...)
+		p = p[k:]
+		c.need -= uint32(k)
+		if c.need == 0 || len(c.buf) >= maxMessage {
+			if err := c.emit(c.buf); err != nil {
+				c.err = err
+				return total - len(p), err
+			}
+			c.buf = c.buf[:0]
+			if c.need == 0 {
+				c.inBody = false
+			}
+		}
+	}
+	return total, nil
+}
+
+// corkConn is the dialing side's transport under the WebSocket library. The
+// library masks a client's payload into a 4 KiB buffer and flushes it each
+// time it fills: one TLS record and one write(2) per 4 KiB. While corked,
+// corkConn gathers those writes; Uncork sends them as one write.
+type corkConn struct {
+	rwc    io.ReadWriteCloser
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+const maxCork = 256 << 10
+
+func (c *corkConn) Read(p []byte) (int, error) { return c.rwc.Read(p) }
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked && len(c.buf)+len(p) <= maxCork {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.rwc.Write(p)
+}
+
+// Cork starts gathering writes.
+func (c *corkConn) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// Uncork sends what was gathered and stops gathering.
+func (c *corkConn) Uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	return c.flushLocked()
+}
+
+func (c *corkConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.rwc.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+func (c *corkConn) Close() error { return c.rwc.Close() }
