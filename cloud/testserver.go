@@ -22,7 +22,11 @@ import (
 
 // TestServer is a reference cloud running in process for tests: a
 // temporary data directory with the demo data (see the Demo constants),
-// HTTPS on 127.0.0.1 with its own CA.
+// HTTPS on 127.0.0.1 with its own CA, and the tunnel edge: daemons connect
+// to TunnelURL, and the public listener on EdgeAddr serves
+// https://<uuid>.<region>.edge.localhost:<port>/ (PublicURL). EdgeClient
+// and EdgeTransport reach it without DNS; Stop and Start cover both
+// listeners.
 type TestServer struct {
 	// URL is the base URL, such as https://127.0.0.1:41234.
 	URL string
@@ -39,14 +43,28 @@ type TestServer struct {
 	// Server is the cloud itself.
 	Server *Server
 
+	// EdgeAddr is the tunnel edge's public listener (127.0.0.1:port); Start
+	// listens on it again.
+	EdgeAddr string
+	// EdgeDomain is the domain of public tunnel host names (edge.localhost).
+	EdgeDomain string
+	// EdgeCAPool verifies the public listener's certificates (the same CA
+	// as CAPool).
+	EdgeCAPool *x509.CertPool
+	// EdgeSPKI is the base64 SHA-256 of the edge certificates' key, for
+	// Chromium's --ignore-certificate-errors-spki-list.
+	EdgeSPKI string
+
 	t      testing.TB
 	mu     sync.Mutex
 	hs     *http.Server
+	ehs    *http.Server
 	served chan struct{}
-	// closeConns closes every connection of the running server.
+	// closeConns closes every connection of the running servers.
 	closeConns func()
 	closed     bool
 	clients    []*http.Client
+	transports []*http.Transport
 }
 
 // TestOption changes a TestServer.
@@ -68,6 +86,9 @@ func WithTokenTTL(d time.Duration) TestOption {
 // WithLogger sends the cloud's logs to l (they are discarded by default).
 func WithLogger(l *slog.Logger) TestOption { return func(cfg *Config) { cfg.Logger = l } }
 
+// WithEdgeDomain sets the domain of public tunnel host names.
+func WithEdgeDomain(d string) TestOption { return func(cfg *Config) { cfg.EdgeDomain = d } }
+
 // WithHostnames adds names to the server certificate.
 func WithHostnames(names ...string) TestOption {
 	return func(cfg *Config) { cfg.Hostnames = append(cfg.Hostnames, names...) }
@@ -80,6 +101,7 @@ func NewTestServer(t testing.TB, opts ...TestOption) *TestServer {
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.EdgeListen = "127.0.0.1:0"
 	cfg.BcryptCost = bcrypt.MinCost
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.ShutdownTimeout = time.Second
@@ -100,24 +122,38 @@ func NewTestServer(t testing.TB, opts ...TestOption) *TestServer {
 		srv.Close()
 		t.Fatalf("cloud.NewTestServer: listen: %v", err)
 	}
-	ts := &TestServer{
-		Addr:    ln.Addr().String(),
-		DataDir: cfg.DataDir,
-		CAFile:  srv.CAFile(),
-		CAPool:  srv.CA().Pool(),
-		Clock:   cfg.Clock,
-		Server:  srv,
-		t:       t,
+	eln, err := net.Listen("tcp", cfg.EdgeListen)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		t.Fatalf("cloud.NewTestServer: listen for the tunnel edge: %v", err)
 	}
+	ts := &TestServer{
+		Addr:       ln.Addr().String(),
+		DataDir:    cfg.DataDir,
+		CAFile:     srv.CAFile(),
+		CAPool:     srv.CA().Pool(),
+		Clock:      cfg.Clock,
+		Server:     srv,
+		EdgeAddr:   eln.Addr().String(),
+		EdgeDomain: cfg.EdgeDomain,
+		EdgeSPKI:   srv.EdgeSPKIHash(),
+		t:          t,
+	}
+	ts.EdgeCAPool = ts.CAPool
 	ts.URL = "https://" + ts.Addr
-	ts.serve(ln)
+	srv.setListenAddr(ln.Addr())
+	srv.setEdgeAddr(eln.Addr())
+	ts.serve(ln, eln)
 	t.Cleanup(ts.Close)
 	return ts
 }
 
-func (ts *TestServer) serve(ln net.Listener) {
+func (ts *TestServer) serve(ln, eln net.Listener) {
 	hs := ts.Server.newHTTPServer()
 	hs.ErrorLog = log.New(io.Discard, "", 0)
+	ehs := ts.Server.edge.newPublicServer()
+	ehs.ErrorLog = log.New(io.Discard, "", 0)
 	// Track connections so that Stop also closes hijacked ones (such as
 	// WebSockets), which http.Server.Close leaves alone.
 	conns := map[net.Conn]bool{}
@@ -132,6 +168,7 @@ func (ts *TestServer) serve(ln net.Listener) {
 			delete(conns, c)
 		}
 	}
+	ehs.ConnState = hs.ConnState
 	ts.closeConns = func() {
 		connMu.Lock()
 		defer connMu.Unlock()
@@ -141,15 +178,26 @@ func (ts *TestServer) serve(ln net.Listener) {
 		clear(conns)
 	}
 	served := make(chan struct{})
-	ts.hs, ts.served = hs, served
+	ts.hs, ts.ehs, ts.served = hs, ehs, served
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(served)
+		defer wg.Done()
 		hs.ServeTLS(ln, "", "")
+	}()
+	go func() {
+		defer wg.Done()
+		ehs.ServeTLS(eln, "", "")
+	}()
+	go func() {
+		wg.Wait()
+		close(served)
 	}()
 }
 
-// Stop closes the listener and every connection, as if the cloud were
-// down. Start brings it back on the same address.
+// Stop closes both listeners and every connection (tunnel sessions too),
+// as if the cloud and its edge were down. Start brings them back on the
+// same addresses.
 func (ts *TestServer) Stop() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -161,13 +209,16 @@ func (ts *TestServer) stopLocked() {
 		return
 	}
 	ts.hs.Close()
+	ts.ehs.Close()
 	ts.closeConns()
 	<-ts.served
-	ts.hs, ts.served, ts.closeConns = nil, nil, nil
+	ts.Server.edge.closeAllSessions()
+	ts.Server.edge.transport.CloseIdleConnections()
+	ts.hs, ts.ehs, ts.served, ts.closeConns = nil, nil, nil, nil
 }
 
-// Start listens again on the same address after Stop. It fails the test
-// when the address cannot be had back.
+// Start listens again on the same addresses after Stop. It fails the
+// test when an address cannot be had back.
 func (ts *TestServer) Start() {
 	ts.t.Helper()
 	ts.mu.Lock()
@@ -178,18 +229,25 @@ func (ts *TestServer) Start() {
 	if ts.hs != nil {
 		return
 	}
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the port may linger a moment after Stop
-		if ln, err = net.Listen("tcp", ts.Addr); err == nil {
-			break
+	listen := func(addr string) net.Listener {
+		var ln net.Listener
+		var err error
+		for i := 0; i < 50; i++ { // the port may linger a moment after Stop
+			if ln, err = net.Listen("tcp", addr); err == nil {
+				return ln
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
+		ts.t.Fatalf("cloud.TestServer.Start: listen on %s again: %v", addr, err)
+		return nil
 	}
-	if err != nil {
-		ts.t.Fatalf("cloud.TestServer.Start: listen on %s again: %v", ts.Addr, err)
+	ln := listen(ts.Addr)
+	eln := listen(ts.EdgeAddr)
+	if eln == nil {
+		ln.Close()
+		return
 	}
-	ts.serve(ln)
+	ts.serve(ln, eln)
 }
 
 // Close stops the server and closes its store and the clients it made.
@@ -204,6 +262,9 @@ func (ts *TestServer) Close() {
 	ts.stopLocked()
 	for _, c := range ts.clients {
 		c.CloseIdleConnections()
+	}
+	for _, tr := range ts.transports {
+		tr.CloseIdleConnections()
 	}
 	if err := ts.Server.Close(); err != nil {
 		ts.t.Errorf("cloud.TestServer: close store: %v", err)
