@@ -1,8 +1,18 @@
-// Package e2e holds the dashboard's end-to-end test: it builds the real cld
-// and cld-cloud binaries, runs the reference cloud (HTTPS with its own CA)
-// and the daemon as processes, mounts the dashboard behind a reverse proxy
-// under /cld, and drives headless Chromium through sign-in, linking with the
-// cloud's sign-in page, and disconnecting.
+// Package e2e holds the dashboard's end-to-end tests. They build the real
+// cld, cld-cloud and cld-simhost binaries (with the race detector; the
+// tunnel test, which measures a download, optimized as shipped), run the
+// reference cloud (HTTPS with its own CA, and its tunnel edge) and the
+// daemon as processes, mount the dashboard behind a reverse proxy under
+// /cld, and drive headless Chromium:
 //
-// The package has no code besides its test.
+//   - TestDashboardEndToEnd: sign-in, linking with the cloud's sign-in
+//     page, the debug view, disconnecting.
+//   - TestTunnelEndToEnd: a generic platform whose tunnels lead to the
+//     simulated host's UIs; a tunnel started on the dashboard, its public
+//     URL opened from the debug view (portal sign-in, the UI's own sign-in
+//     and redirect, a WebSocket echo), a 1 GiB download through it checked
+//     by SHA-256 (64 MiB with -short; CLD_E2E_DOWNLOAD_BYTES overrides),
+//     and the edge's page for a stopped tunnel.
+//
+// The package has no code besides its tests.
 package e2e

@@ -41,8 +41,10 @@ const (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtDir != "" {
-		_ = os.RemoveAll(builtDir)
+	for _, b := range []*binSet{&raceBins, &fastBins} {
+		if b.dir != "" {
+			_ = os.RemoveAll(b.dir)
+		}
 	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -182,6 +184,7 @@ func (s *stack) strays() []string {
 
 // stackOptions adds to the stack's processes.
 type stackOptions struct {
+	bin       string   // directory of the binaries ("": buildBinaries)
 	cloudArgs []string // more arguments of `cld-cloud serve`
 	config    string   // the daemon's config file (YAML), when not empty
 }
@@ -189,7 +192,10 @@ type stackOptions struct {
 // startStack builds the binaries and starts the cloud, the daemon (with a
 // dashboard user) and a reverse proxy that mounts the dashboard under /cld.
 func startStack(t *testing.T, opts stackOptions) *stack {
-	s := &stack{t: t, bin: buildBinaries(t)}
+	s := &stack{t: t, bin: opts.bin}
+	if s.bin == "" {
+		s.bin = buildBinaries(t)
+	}
 	dir := t.TempDir()
 	s.dir = dir
 
@@ -343,40 +349,54 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-// Binaries built once for all the package's tests (removed by TestMain).
-var (
-	buildOnce sync.Once
-	builtDir  string
-	buildErr  error
-)
+// A set of binaries built once for all the package's tests (removed by
+// TestMain): with the race detector, or optimized as shipped.
+type binSet struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+var raceBins, fastBins binSet
 
 // buildBinaries builds cld, cld-cloud and cld-simhost with the race
 // detector, once per test binary.
-func buildBinaries(t *testing.T) string {
+func buildBinaries(t *testing.T) string { return raceBins.build(t, true) }
+
+// buildFastBinaries builds them without the race detector, for tests that
+// measure throughput (the race detector slows the tunnel's byte pumps about
+// tenfold); the same code runs with the race detector in the unit tests.
+func buildFastBinaries(t *testing.T) string { return fastBins.build(t, false) }
+
+func (b *binSet) build(t *testing.T, race bool) string {
 	t.Helper()
 	root := moduleRoot(t)
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			buildErr = fmt.Errorf("the go command is needed to build the binaries: %w", err)
+			b.err = fmt.Errorf("the go command is needed to build the binaries: %w", err)
 			return
 		}
 		dir, err := os.MkdirTemp("", "cld-e2e-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		builtDir = dir
-		cmd := exec.Command(goBin, "build", "-race", "-o", dir+string(filepath.Separator), "./cmd/cld", "./cmd/cld-cloud", "./cmd/cld-simhost")
+		b.dir = dir
+		args := []string{"build", "-o", dir + string(filepath.Separator), "./cmd/cld", "./cmd/cld-cloud", "./cmd/cld-simhost"}
+		if race {
+			args = slices.Insert(args, 1, "-race")
+		}
+		cmd := exec.Command(goBin, args...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build -race ./cmd/cld ./cmd/cld-cloud ./cmd/cld-simhost: %w\n%s", err, out)
+			b.err = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return builtDir
+	return b.dir
 }
 
 // freeAddr returns a loopback address with a port free at the time.
