@@ -115,6 +115,7 @@ type proxySetup struct {
 	fixed      *url.URL // the configured proxy, nil for the environment
 	np         *noProxy
 	hint       string // the remedy for a refusal, naming the setting
+	hint407    string // the remedy for 407 Proxy Authentication Required
 
 	mu   sync.Mutex
 	used map[string]bool // proxy host:ports handed to the transport
@@ -136,9 +137,11 @@ func newProxySetup(cfg Config) (*proxySetup, error) {
 			return nil, fmt.Errorf("%w: no_proxy: %v", ErrConfig, err)
 		}
 		ps.fromConfig, ps.fixed, ps.np = true, u, np
-		ps.hint = "check proxy: (host, port, user and password) in " + file
+		ps.hint = "check proxy: in " + file
+		ps.hint407 = "check proxy: user and password in " + file
 	} else {
-		ps.hint = "check HTTPS_PROXY (and its user and password) in cld's environment, or set proxy: in " + file
+		ps.hint = "check HTTPS_PROXY in cld's environment, or set proxy: in " + file
+		ps.hint407 = "check the user and password of HTTPS_PROXY in cld's environment, or set proxy: in " + file
 	}
 	return ps, nil
 }
@@ -164,20 +167,29 @@ func (ps *proxySetup) proxyFor(req *http.Request) (*url.URL, error) {
 	return u, nil
 }
 
-// describe says which proxy a URL uses, redacted, for the log ("" for none).
-func (ps *proxySetup) describe(rawURL string) string {
+// proxyURLFor is the proxy a URL (https://… or wss://…) goes through; nil
+// for none.
+func (ps *proxySetup) proxyURLFor(rawURL string) *url.URL {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		if ps.fixed != nil {
-			return ps.fixed.Redacted()
-		}
-		return ""
+		return ps.fixed
+	}
+	switch u.Scheme {
+	case "wss":
+		u.Scheme = "https"
+	case "ws":
+		u.Scheme = "http"
 	}
 	p, _ := ps.proxyFor(&http.Request{URL: u, Header: http.Header{}})
-	if p == nil {
-		return ""
+	return p
+}
+
+// describe says which proxy a URL uses, redacted, for the log ("" for none).
+func (ps *proxySetup) describe(rawURL string) string {
+	if p := ps.proxyURLFor(rawURL); p != nil {
+		return p.Redacted()
 	}
-	return p.Redacted()
+	return ""
 }
 
 func canonicalProxyAddr(u *url.URL) string {
@@ -237,8 +249,11 @@ func (ps *proxySetup) onConnectResponse(_ context.Context, proxyURL *url.URL, _ 
 		return nil
 	}
 	hint := ps.hint
-	if resp.StatusCode == http.StatusForbidden {
-		hint = "check that the proxy allows CONNECT to the cloud's host and port 443, and " + ps.hint
+	switch resp.StatusCode {
+	case http.StatusProxyAuthRequired:
+		hint = ps.hint407
+	case http.StatusForbidden:
+		hint = "check that the proxy allows CONNECT to the cloud's host and port, and " + ps.hint
 	}
 	return &ProxyError{Proxy: canonicalProxyAddr(proxyURL), Status: resp.Status, Hint: hint}
 }

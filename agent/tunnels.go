@@ -753,50 +753,101 @@ func (m *tunnelManager) onDisconnected(err error, s *Session) (hard bool) {
 	return hard
 }
 
-// describeSessionErr turns a failed session into the tunnels' reason.
+// describeSessionErr turns a failed session into the tunnels' reason, and
+// says whether a quick retry cannot help (hard).
 func (m *tunnelManager) describeSessionErr(err error, s *Session) (reason string, hard bool) {
 	const retrying = " cld keeps retrying."
-	var pe *ProxyError
-	if errors.As(err, &pe) {
+	edge := s.CloudURL()
+	if pe := m.proxyError(err, edge); pe != nil {
 		return capitalize(pe.Error()) + "." + retrying, pe.Status != ""
-	}
-	if strings.Contains(err.Error(), "Proxy Authentication Required") {
-		// A proxy refusal that lost its type on the way.
-		hint := ""
-		if m.a.proxy != nil {
-			hint = " — " + m.a.proxy.hint
-		}
-		return "The HTTP proxy refused the connection: 407 Proxy Authentication Required" + hint + "." + retrying, true
 	}
 	var ce *CloudError
 	if errors.As(err, &ce) {
 		if ce.Status == http.StatusUnauthorized {
 			s.invalidate()
 		}
-		return fmt.Sprintf("CloudLink at %s refused the tunnel session: %s.%s", s.CloudURL(), strings.TrimSuffix(ce.Error(), "."), retrying), true
+		return fmt.Sprintf("CloudLink at %s refused the device token for the tunnel session: %s.%s", edge, strings.TrimSuffix(ce.Error(), "."), retrying), true
 	}
 	if errors.Is(err, ErrCloudUnreachable) {
-		return describeUnreachable(s.CloudURL(), err) + retrying, false
+		return describeUnreachable(edge, err) + retrying, false
+	}
+	switch {
+	case errors.Is(err, tunnel.ErrTokenRefused):
+		s.invalidate()
+		return fmt.Sprintf("The tunnel edge at %s refused this host's credentials: %v. If this lasts, link the host again.%s", edge, err, retrying), true
+	case errors.Is(err, tunnel.ErrTLS):
+		return fmt.Sprintf("Could not reach the tunnel edge at %s: %v. Check cloud_ca (or --cloud-ca) and whether a proxy intercepts TLS.%s", edge, err, retrying), true
+	case errors.Is(err, tunnel.ErrProtocol):
+		return fmt.Sprintf("The tunnel edge at %s does not accept this cld's tunnel protocol: %v. Update cld.%s", edge, err, retrying), true
+	case errors.Is(err, tunnel.ErrDeadPath):
+		return fmt.Sprintf("The path to the tunnel edge at %s went dead: %v.%s", edge, err, retrying), false
+	case errors.Is(err, tunnel.ErrReplaced):
+		return fmt.Sprintf("Another session of this system replaced this one at the tunnel edge (%v); if this repeats, a copy of this host may be running with the same identity.%s", err, retrying), false
+	case errors.Is(err, tunnel.ErrEdgeClosed), errors.Is(err, tunnel.ErrConnectionLost):
+		return fmt.Sprintf("The tunnel session to %s ended: %v.%s", edge, err, retrying), false
 	}
 	if status := httpStatusIn(err.Error()); status != 0 {
 		if status == http.StatusUnauthorized {
 			s.invalidate()
 		}
-		return fmt.Sprintf("The tunnel edge at %s refused the session: %v.%s", s.CloudURL(), err, retrying), status != http.StatusServiceUnavailable && status != http.StatusBadGateway && status != http.StatusGatewayTimeout
+		return fmt.Sprintf("The tunnel edge at %s refused the session: %v.%s", edge, err, retrying), status != http.StatusServiceUnavailable && status != http.StatusBadGateway && status != http.StatusGatewayTimeout
 	}
 	var ne net.Error
 	var oe *net.OpError
 	var dnse *net.DNSError
-	if errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &dnse) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return fmt.Sprintf("Could not reach the tunnel edge at %s: %v. Check the network and proxy.%s", s.CloudURL(), err, retrying), false
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &dnse) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		strings.Contains(err.Error(), "cannot connect to the edge") {
+		return fmt.Sprintf("Could not reach the tunnel edge at %s: %v. Check the network and proxy.%s", edge, err, retrying), false
 	}
-	return fmt.Sprintf("The tunnel session to %s ended: %v.%s", s.CloudURL(), err, retrying), false
+	return fmt.Sprintf("The tunnel session to %s ended: %v.%s", edge, err, retrying), false
+}
+
+// proxyError finds a refusal of the HTTP proxy in a session error: a
+// *ProxyError of our transport, or the tunnel library's ErrProxy (whose
+// status it carries in words); nil when the proxy is not to blame.
+func (m *tunnelManager) proxyError(err error, cloudURL string) *ProxyError {
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	msg := err.Error()
+	if !errors.Is(err, tunnel.ErrProxy) && !strings.Contains(msg, "Proxy Authentication Required") {
+		return nil
+	}
+	pe = &ProxyError{Proxy: "(unknown)"}
+	if ps := m.a.proxy; ps != nil {
+		pe.Hint = ps.hint
+		if p := ps.proxyURLFor(cloudURL); p != nil {
+			pe.Proxy = canonicalProxyAddr(p)
+		}
+	}
+	switch status := httpStatusIn(msg); {
+	case status == http.StatusProxyAuthRequired || strings.Contains(msg, "Proxy Authentication Required"):
+		pe.Status = "407 Proxy Authentication Required"
+		if ps := m.a.proxy; ps != nil {
+			pe.Hint = ps.hint407
+		}
+	case status == http.StatusForbidden:
+		pe.Status = "403 Forbidden"
+		if ps := m.a.proxy; ps != nil {
+			pe.Hint = "check that the proxy allows CONNECT to the cloud's host and port, and " + ps.hint
+		}
+	case status != 0:
+		pe.Status = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	default:
+		pe.Err = errors.Unwrap(err)
+		if pe.Err == nil {
+			pe.Err = err
+		}
+		pe.Status = strings.TrimPrefix(msg, tunnel.ErrProxy.Error()+": ")
+	}
+	return pe
 }
 
 // httpStatusIn finds an HTTP error status quoted in an error message such
 // as "… status 403 …" or "… 401 Unauthorized"; 0 when none.
 func httpStatusIn(msg string) int {
-	for _, code := range []int{400, 401, 403, 404, 405, 426, 429, 500, 502, 503, 504} {
+	for _, code := range []int{400, 401, 403, 404, 405, 407, 426, 429, 500, 502, 503, 504} {
 		text := http.StatusText(code)
 		if strings.Contains(msg, fmt.Sprintf("%d %s", code, text)) || strings.Contains(msg, fmt.Sprintf("status %d", code)) ||
 			strings.Contains(msg, fmt.Sprintf("status code %d", code)) || strings.Contains(msg, fmt.Sprintf("HTTP %d", code)) ||

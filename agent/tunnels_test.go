@@ -34,7 +34,8 @@ import (
 // password and device tokens, registration, the system's record, its
 // revocation and the tunnel reports (recorded; the answer gives public URLs).
 type fakeCloud struct {
-	srv *httptest.Server
+	srv  *httptest.Server
+	edge *tunnel.Edge // serves PathTunnelConnect for device-token sessions of "sys-1"
 
 	mu        sync.Mutex
 	reports   [][]cloudapi.TunnelInfo
@@ -107,10 +108,21 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 		}
 		json.NewEncoder(w).Encode(resp)
 	})
+	fc.edge = tunnel.NewEdge(tunnel.EdgeConfig{
+		Authenticate: func(r *http.Request) (string, error) {
+			if r.Header.Get("Authorization") != "Bearer device-token" {
+				return "", errors.New("invalid token")
+			}
+			return "sys-1", nil
+		},
+		Logger: testLogger(t),
+	})
+	mux.Handle("GET "+cloudapi.PathTunnelConnect, fc.edge)
 	fc.srv = httptest.NewUnstartedServer(mux)
 	fc.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	fc.srv.StartTLS()
 	t.Cleanup(fc.srv.Close)
+	t.Cleanup(func() { fc.edge.Close() })
 	return fc
 }
 
@@ -814,7 +826,15 @@ func TestDescribeSessionErr(t *testing.T) {
 		{&ProxyError{Proxy: "p:3128", Err: errors.New("connection refused")}, "The HTTP proxy at p:3128 refused the connection: connection refused", false},
 		{errors.New("failed to WebSocket dial: Proxy Authentication Required"), "407 Proxy Authentication Required", true},
 		{fmt.Errorf("%w: dial tcp: connection refused", ErrCloudUnreachable), "Could not reach CloudLink at " + s.CloudURL(), false},
-		{&CloudError{Status: 401, Code: "invalid_client"}, "refused the tunnel session", true},
+		{&CloudError{Status: 401, Code: "invalid_client"}, "refused the device token for the tunnel session", true},
+		{fmt.Errorf("%w: the proxy 127.0.0.1:3128 refused CONNECT with 407 Proxy Authentication Required: check", tunnel.ErrProxy), "The HTTP proxy at (unknown) refused the connection: 407 Proxy Authentication Required", true},
+		{fmt.Errorf("%w: the proxy p:1 refused CONNECT to h with 403 Forbidden", tunnel.ErrProxy), "refused the connection: 403 Forbidden", true},
+		{fmt.Errorf("%w (HTTP 401): token expired", tunnel.ErrTokenRefused), "refused this host's credentials", true},
+		{fmt.Errorf("%w: x509: unknown authority", tunnel.ErrTLS), "cloud_ca", true},
+		{fmt.Errorf("%w (no answer within 10s)", tunnel.ErrDeadPath), "went dead", false},
+		{fmt.Errorf("%w (takeover)", tunnel.ErrReplaced), "same identity", false},
+		{fmt.Errorf("%w: EOF", tunnel.ErrConnectionLost), "ended", false},
+		{errors.New("tunnel: cannot connect to the edge at h: dial tcp: connection refused"), "Could not reach the tunnel edge", false},
 		{errors.New("failed to WebSocket dial: expected handshake response status code 101 but got 403"), "The tunnel edge at " + s.CloudURL() + " refused the session", true},
 		{errors.New("edge answered 503 Service Unavailable"), "refused the session", false},
 		{&net.OpError{Op: "dial", Err: errors.New("i/o timeout")}, "Could not reach the tunnel edge", false},
@@ -841,5 +861,121 @@ func TestNoPlatformNoTunnels(t *testing.T) {
 	wantAPIError(t, err, api.CodeUnknownTunnel, "defines no tunnels", "platform:")
 	if _, err := r.StartAllTunnels(ctx); err != nil {
 		t.Errorf("start all without tunnels: %v", err)
+	}
+}
+
+// countingListener accepts and counts connections (a service that must
+// never be dialed through a tunnel).
+type countingListener struct {
+	net.Listener
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingListener) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func newCountingListener(t *testing.T) *countingListener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cl.mu.Lock()
+			cl.n++
+			cl.mu.Unlock()
+			c.Close()
+		}
+	}()
+	return cl
+}
+
+// TestTunnelsThroughRealSession runs the real tunnel.Serve against a
+// tunnel.Edge inside the fake cloud: a started tunnel reaches its TLS
+// origin (self-signed, accepted because the tunnel says so), while a
+// stopped tunnel, unknown IDs and a stopped-again tunnel are refused and the
+// other local service is never dialed.
+func TestTunnelsThroughRealSession(t *testing.T) {
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "origin %s %s", r.Host, r.URL.Path)
+	}))
+	origin.Config.ErrorLog = log.New(io.Discard, "", 0)
+	origin.StartTLS()
+	defer origin.Close()
+	bystander := newCountingListener(t)
+	p, err := generic.New("Test host", "", []platforms.Tunnel{
+		{ID: "sm", Component: "MSL", Name: "Server Manager", LocalAddress: "https://" + origin.Listener.Addr().String(), AcceptSelfSigned: true},
+		{ID: "mbg", Component: "MBG", Name: "MBG", LocalAddress: "http://" + bystander.Addr().String()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := newTunnelRig(t, withServe(tunnel.Serve), WithPlatform(p))
+	ctx := context.Background()
+	rig.link(t)
+	if _, err := rig.api.StartTunnel(ctx, "sm"); err != nil {
+		t.Fatal(err)
+	}
+	rig.waitStatus(t, "sm", api.TunnelStarted)
+	if !rig.cloud.edge.Connected("sys-1") {
+		t.Fatal("the edge has no session")
+	}
+
+	get := func(id string) (string, error) {
+		c, err := rig.cloud.edge.Open(ctx, "sys-1", id, "203.0.113.9:5555")
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /admin HTTP/1.1\r\nHost: public.example\r\nConnection: close\r\n\r\n")
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	body, err := get("sm")
+	if err != nil || !strings.Contains(body, "200 OK") || !strings.Contains(body, "origin public.example /admin") {
+		t.Fatalf("through the tunnel: %q %v", body, err)
+	}
+	wantRefused := func(id string, code tunnel.ReplyCode) {
+		t.Helper()
+		_, err := get(id)
+		var re *tunnel.RefusalError
+		if !errors.Is(err, tunnel.ErrRefused) || !errors.As(err, &re) || re.Code != code {
+			t.Errorf("open %q: %v, want refusal %v", id, err, code)
+		}
+	}
+	wantRefused("mbg", tunnel.ReplyStopped)
+	wantRefused("nope", tunnel.ReplyUnknownTunnel)
+	wantRefused("127-0-0-1", tunnel.ReplyUnknownTunnel)
+	// An address never even leaves the edge.
+	if _, err := get(bystander.Addr().String()); err == nil {
+		t.Error("an address was accepted as a tunnel ID")
+	}
+	if _, err := rig.api.StopTunnel(ctx, "sm"); err != nil {
+		t.Fatal(err)
+	}
+	// Stopping the last tunnel ends the session; start mbg so that one
+	// is up, then sm is refused as stopped.
+	if _, err := rig.api.StartTunnel(ctx, "mbg"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the session is back", func() bool { return rig.cloud.edge.Connected("sys-1") && rig.tunnel(t, "mbg").Status == api.TunnelStarted })
+	wantRefused("sm", tunnel.ReplyStopped)
+	// mbg's own service is the only one mbg may reach; before that, nothing
+	// dialed it.
+	if n := bystander.count(); n != 1 { // the start's local check
+		t.Errorf("the stopped tunnel's service was dialed %d times, want only the start's check", n)
+	}
+	if ts, _ := rig.api.Tunnels(ctx); ts.Refused < 4 {
+		t.Errorf("refused = %d, want >= 4", ts.Refused)
 	}
 }
