@@ -968,7 +968,9 @@ func TestTunnelsThroughRealSession(t *testing.T) {
 	if _, err := rig.api.StartTunnel(ctx, "mbg"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the session is back", func() bool { return rig.cloud.edge.Connected("sys-1") && rig.tunnel(t, "mbg").Status == api.TunnelStarted })
+	eventually(t, "the session is back", func() bool {
+		return rig.cloud.edge.Connected("sys-1") && rig.tunnel(t, "mbg").Status == api.TunnelStarted
+	})
 	wantRefused("sm", tunnel.ReplyStopped)
 	// mbg's own service is the only one mbg may reach; before that, nothing
 	// dialed it.
