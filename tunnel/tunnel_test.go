@@ -223,7 +223,7 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	for _, hdr := range [][]byte{
-		append([]byte{2, 1, 0, 16}, `{"tunnel":"web"}`...),     // version 2
+		append([]byte{2, 1, 0, 16}, `{"tunnel":"web"}`...),       // version 2
 		append([]byte{Version, 2, 0, 16}, `{"tunnel":"web"}`...), // unknown type
 		{Version, headerTypeOpen, 0xff, 0xff},                    // too long
 	} {

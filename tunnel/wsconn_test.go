@@ -1,0 +1,148 @@
+package tunnel
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+func yamuxHdr(typ byte, flags uint16, id, length uint32) []byte {
+	h := make([]byte, yamuxHeaderLen)
+	h[0], h[1] = yamuxVersion, typ
+	binary.BigEndian.PutUint16(h[2:], flags)
+	binary.BigEndian.PutUint32(h[4:], id)
+	binary.BigEndian.PutUint32(h[8:], length)
+	return h
+}
+
+type msgRecorder struct{ msgs [][]byte }
+
+func (m *msgRecorder) emit(p []byte) error {
+	m.msgs = append(m.msgs, bytes.Clone(p))
+	return nil
+}
+
+func TestCoalescer(t *testing.T) {
+	var rec msgRecorder
+	c := coalescer{emit: rec.emit}
+	body := bytes.Repeat([]byte("d"), 1000)
+	// yamux's pattern: header, then body, in separate writes.
+	c.Write(yamuxHdr(0, 0, 1, uint32(len(body))))
+	if len(rec.msgs) != 0 {
+		t.Fatal("a Data header went out before its body")
+	}
+	c.Write(body)
+	// A window update and a ping: header only, out at once.
+	c.Write(yamuxHdr(1, 0, 1, 65536))
+	c.Write(yamuxHdr(2, 1, 0, 7))
+	// A Data frame with an empty body (a FIN) goes out at once.
+	c.Write(yamuxHdr(0, 4, 1, 0))
+	// Split arbitrarily.
+	all := append(yamuxHdr(0, 0, 3, 5), "hello"...)
+	for _, b := range all {
+		c.Write([]byte{b})
+	}
+	want := [][]byte{
+		append(yamuxHdr(0, 0, 1, 1000), body...),
+		yamuxHdr(1, 0, 1, 65536),
+		yamuxHdr(2, 1, 0, 7),
+		yamuxHdr(0, 4, 1, 0),
+		all,
+	}
+	if len(rec.msgs) != len(want) {
+		t.Fatalf("%d messages, want %d", len(rec.msgs), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(rec.msgs[i], want[i]) {
+			t.Errorf("message %d = %x…, want %x…", i, rec.msgs[i][:12], want[i][:12])
+		}
+	}
+
+	// A frame longer than maxMessage goes out in pieces.
+	rec.msgs = nil
+	big := make([]byte, maxMessage*2+100)
+	c.Write(yamuxHdr(0, 0, 5, uint32(len(big))))
+	c.Write(big)
+	var total int
+	for _, m := range rec.msgs {
+		if len(m) > maxMessage {
+			t.Fatalf("message of %d bytes", len(m))
+		}
+		total += len(m)
+	}
+	if total != len(big)+yamuxHeaderLen || len(rec.msgs) != 3 {
+		t.Fatalf("%d messages, %d bytes", len(rec.msgs), total)
+	}
+
+	// Garbage is an error, and stays one.
+	if _, err := c.Write(make([]byte, 12)); err != nil {
+		t.Fatal("a zero header is a valid empty Data frame")
+	}
+	bad := yamuxHdr(9, 0, 0, 0)
+	if _, err := c.Write(bad); err == nil {
+		t.Fatal("type 9 accepted")
+	}
+	if _, err := c.Write(yamuxHdr(1, 0, 0, 0)); err == nil {
+		t.Fatal("no error after an error")
+	}
+	c2 := coalescer{emit: func([]byte) error { return errors.New("boom") }}
+	if _, err := c2.Write(yamuxHdr(1, 0, 0, 0)); err == nil {
+		t.Fatal("emit error lost")
+	}
+}
+
+// FuzzCoalescer feeds a byte stream in arbitrary pieces: the messages
+// concatenate to the input, no message is longer than maxMessage, and every
+// complete frame ends a message.
+func FuzzCoalescer(f *testing.F) {
+	f.Add(append(yamuxHdr(0, 0, 1, 3), "abc"...), uint8(5))
+	f.Add(append(yamuxHdr(1, 0, 1, 3), yamuxHdr(2, 0, 0, 0)...), uint8(1))
+	f.Add(yamuxHdr(0, 0, 1, 1<<31), uint8(200))
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		var out [][]byte
+		c := coalescer{emit: func(p []byte) error {
+			if len(p) > maxMessage {
+				t.Fatalf("message of %d bytes", len(p))
+			}
+			out = append(out, bytes.Clone(p))
+			return nil
+		}}
+		s := int(step)%37 + 1
+		consumed := 0
+		var err error
+		for i := 0; i < len(in) && err == nil; i += s {
+			var n int
+			n, err = c.Write(in[i:min(i+s, len(in))])
+			consumed += n
+		}
+		joined := bytes.Join(out, nil)
+		if !bytes.HasPrefix(in, joined) {
+			t.Fatal("messages are not the input")
+		}
+		if err == nil && consumed != len(in) {
+			t.Fatalf("consumed %d of %d without an error", consumed, len(in))
+		}
+		// Re-parse the input: each complete frame's end is a message end.
+		ends := map[int]bool{}
+		pos := 0
+		for _, m := range out {
+			pos += len(m)
+			ends[pos] = true
+		}
+		for off := 0; off+yamuxHeaderLen <= len(joined); {
+			n, perr := yamuxBodyLen(joined[off:])
+			if perr != nil {
+				t.Fatalf("emitted an invalid frame header at %d: %v", off, perr)
+			}
+			end := off + yamuxHeaderLen + int(n)
+			if end > len(joined) {
+				break
+			}
+			if !ends[end] {
+				t.Fatalf("frame ending at %d is not the end of a message", end)
+			}
+			off = end
+		}
+	})
+}
