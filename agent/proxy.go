@@ -250,7 +250,9 @@ func (ps *proxySetup) onConnectResponse(_ context.Context, proxyURL *url.URL, _ 
 	}
 	hint := ps.hint
 	switch resp.StatusCode {
-	case http.StatusProxyAuthRequired:
+	case http.StatusProxyAuthRequired, http.StatusUnauthorized:
+		// 407 asks for credentials; some proxies (tinyproxy) answer wrong
+		// ones with 401.
 		hint = ps.hint407
 	case http.StatusForbidden:
 		hint = "check that the proxy allows CONNECT to the cloud's host and port, and " + ps.hint

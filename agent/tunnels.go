@@ -827,6 +827,11 @@ func (m *tunnelManager) proxyError(err error, cloudURL string) *ProxyError {
 		if ps := m.a.proxy; ps != nil {
 			pe.Hint = ps.hint407
 		}
+	case status == http.StatusUnauthorized:
+		pe.Status = "401 Unauthorized"
+		if ps := m.a.proxy; ps != nil {
+			pe.Hint = ps.hint407
+		}
 	case status == http.StatusForbidden:
 		pe.Status = "403 Forbidden"
 		if ps := m.a.proxy; ps != nil {
