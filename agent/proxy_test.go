@@ -1,0 +1,350 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/cloud"
+)
+
+func TestParseProxyURL(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, wantErr string
+	}{
+		{in: "http://proxy.example:3128", want: "http://proxy.example:3128"},
+		{in: "http://user:p%40ss@10.0.0.1:8080/", want: "http://user:xxxxx@10.0.0.1:8080"},
+		{in: "https://proxy.example", want: "https://proxy.example"},
+		{in: "socks5://proxy:1080", wantErr: "must start with http:// or https://"},
+		{in: "proxy.example:3128", wantErr: "must start with http://"},
+		{in: "http://", wantErr: "has no host"},
+		{in: "http://user:secret@proxy:3128/path", wantErr: "without a path"},
+		{in: "http://user:se cret%zz@proxy:3128", wantErr: "not a URL"},
+	} {
+		u, err := ParseProxyURL(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: %v, want %q", tc.in, err, tc.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("%q: the error shows the password: %v", tc.in, err)
+			}
+			continue
+		}
+		if err != nil || u.Redacted() != tc.want {
+			t.Errorf("%q = %v, %v; want %s", tc.in, u, err, tc.want)
+		}
+	}
+}
+
+func TestConfigProxyValidation(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Proxy = "ftp://user:topsecret@proxy:21"
+	cfg.NoProxy = "10.0.0.0/33"
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "proxy:") || !strings.Contains(err.Error(), "no_proxy:") || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("Validate: %v", err)
+	}
+	// The keys exist in the file format.
+	p := filepath.Join(t.TempDir(), "cld.yaml")
+	writeFile(t, p, "proxy: http://u:p@proxy.example:3128\nno_proxy: intranet.example, 10.0.0.0/8\n")
+	cfg, err = LoadConfigFile(p, true)
+	if err != nil || cfg.Proxy != "http://u:p@proxy.example:3128" || cfg.NoProxy != "intranet.example, 10.0.0.0/8" {
+		t.Errorf("file: %+v %v", cfg, err)
+	}
+}
+
+func TestNoProxy(t *testing.T) {
+	np, err := parseNoProxy("intranet.example, .corp.example 10.0.0.0/8,192.168.1.5 [::1]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"intranet.example": true, "a.intranet.example": true, "INTRANET.example.": true, "xintranet.example": false,
+		"corp.example": false, "x.corp.example": true, "10.1.2.3": true, "11.0.0.1": false, "192.168.1.5": true,
+		"192.168.1.6": false, "::1": true, "cloud.example": false, "127.0.0.1": false,
+	} {
+		if got := np.match(host); got != want {
+			t.Errorf("match(%q) = %v", host, got)
+		}
+	}
+	all, _ := parseNoProxy("*")
+	if !all.match("anything") {
+		t.Error("* does not match")
+	}
+	if _, err := parseNoProxy("http://x"); err == nil {
+		t.Error("a URL was accepted")
+	}
+}
+
+func TestProxySetup(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Source = "/etc/cld/cld.yaml"
+	cfg.Proxy = "http://user:topsecret@proxy.example:3128"
+	cfg.NoProxy = "direct.example"
+	ps, err := newProxySetup(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(u string) *http.Request {
+		r, _ := http.NewRequest("GET", u, nil)
+		return r
+	}
+	if p, _ := ps.proxyFor(req("https://127.0.0.1:8443/x")); p == nil || p.Host != "proxy.example:3128" {
+		t.Errorf("configured proxy for loopback: %v", p)
+	}
+	if p, _ := ps.proxyFor(req("https://direct.example/x")); p != nil {
+		t.Errorf("no_proxy host proxied: %v", p)
+	}
+	if d := ps.describe("wss://cloud.example/tunnel"); d != "http://user:xxxxx@proxy.example:3128" {
+		t.Errorf("describe = %q", d)
+	}
+	// A refused CONNECT names the proxy, the status and the remedy, never the password.
+	err = ps.onConnectResponse(context.Background(), ps.fixed, nil, &http.Response{StatusCode: 407, Status: "407 Proxy Authentication Required"})
+	want := "the HTTP proxy at proxy.example:3128 refused the connection: 407 Proxy Authentication Required — check proxy: user and password in /etc/cld/cld.yaml"
+	if err == nil || err.Error() != want {
+		t.Errorf("407: %v\nwant %s", err, want)
+	}
+	err = ps.onConnectResponse(context.Background(), ps.fixed, nil, &http.Response{StatusCode: 403, Status: "403 Forbidden"})
+	if err == nil || !strings.Contains(err.Error(), "403 Forbidden — check that the proxy allows CONNECT") {
+		t.Errorf("403: %v", err)
+	}
+	if ps.onConnectResponse(context.Background(), ps.fixed, nil, &http.Response{StatusCode: 200}) != nil {
+		t.Error("200 refused")
+	}
+	// The environment's proxy when none is configured.
+	t.Setenv("HTTPS_PROXY", "http://envuser:envpass@envproxy.example:8080")
+	t.Setenv("NO_PROXY", "")
+	cfg.Proxy, cfg.NoProxy = "", ""
+	ps, err = newProxySetup(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (http.ProxyFromEnvironment reads the environment once per process,
+	// so only the hint is checked here; the rules are Go's.)
+	if !strings.Contains(ps.hint407, "HTTPS_PROXY") {
+		t.Errorf("environment hint: %q", ps.hint407)
+	}
+}
+
+// --- against a real HTTP proxy (tinyproxy) ---------------------------------------
+
+// tinyproxy is a running tinyproxy started by a test.
+type tinyproxy struct {
+	addr string
+	log  string
+}
+
+// connects counts the CONNECT requests in its log.
+func (p *tinyproxy) connects(t *testing.T) int {
+	b, _ := os.ReadFile(p.log)
+	return strings.Count(string(b), "CONNECT 127.0.0.1")
+}
+
+// startTinyproxy runs Debian's tinyproxy in the foreground with basic
+// credentials user:pass, allowing CONNECT to the given ports only. Without
+// tinyproxy the test is skipped, unless CI is set (then it fails: `make
+// deps` installs it).
+func startTinyproxy(t *testing.T, user, pass string, connectPorts ...string) *tinyproxy {
+	t.Helper()
+	bin, err := exec.LookPath("tinyproxy")
+	if err != nil {
+		for _, p := range []string{"/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"} {
+			if _, serr := os.Stat(p); serr == nil {
+				bin, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("tinyproxy is not installed (CI is set, so the proxy tests must run): install it with `make deps` or apt-get install tinyproxy")
+		}
+		t.Skip("tinyproxy is not installed; skipping the real-proxy tests (apt-get install tinyproxy, or `make deps`)")
+	}
+	dir := t.TempDir()
+	port := strconv.Itoa(freeTCPPort(t))
+	p := &tinyproxy{addr: "127.0.0.1:" + port, log: filepath.Join(dir, "tinyproxy.log")}
+	conf := fmt.Sprintf("Port %s\nListen 127.0.0.1\nTimeout 60\nLogFile %q\nLogLevel Info\nPidFile %q\nMaxClients 100\nAllow 127.0.0.1\nDisableViaHeader Yes\n",
+		port, p.log, filepath.Join(dir, "tinyproxy.pid"))
+	if user != "" {
+		conf += fmt.Sprintf("BasicAuth %s %s\n", user, pass)
+	}
+	for _, cp := range connectPorts {
+		conf += "ConnectPort " + cp + "\n"
+	}
+	confFile := filepath.Join(dir, "tinyproxy.conf")
+	writeFile(t, confFile, conf)
+	cmd := exec.Command(bin, "-d", "-c", confFile)
+	out := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting tinyproxy: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", p.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("tinyproxy exited: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tinyproxy does not listen on %s: %v\n%s", p.addr, err, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func cloudPort(t *testing.T, ts *cloud.TestServer) string {
+	_, port, err := net.SplitHostPort(ts.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// TestProxyWithCredentials links, keeps the link and runs a tunnel with
+// every cloud connection going through tinyproxy with basic credentials;
+// the password appears in no log and no status.
+func TestProxyWithCredentials(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	proxy := startTinyproxy(t, "cld", "pr0xy-s3cret", cloudPort(t, ts))
+	web, admin := newOrigin(t, "web"), newOrigin(t, "admin")
+	cfg := cloudConfig(t, ts)
+	cfg.Proxy = "http://cld:pr0xy-s3cret@" + proxy.addr
+	var logs logBuffer
+	a, err := New(cfg, WithLogger(logs.logger()), fastHash, WithPlatform(originPlatform(t, web, admin)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, a)
+	ctx := context.Background()
+	if _, err := r.Link(ctx, adminLogin); err != nil {
+		t.Fatalf("link through the proxy: %v", err)
+	}
+	linkConnects := proxy.connects(t)
+	if linkConnects == 0 {
+		t.Fatal("the link did not go through the proxy")
+	}
+	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	x := waitTunnel(t, r.Agent, "web", api.TunnelStarted)
+	code, body, err := publicGet(ts.EdgeClient(t, cloud.DemoAdminEmail), strings.TrimSuffix(x.PublicURL, "/")+"/via-proxy")
+	if err != nil || code != 200 || !strings.HasSuffix(body, "/via-proxy") {
+		t.Fatalf("through the tunnel: %d %q %v", code, body, err)
+	}
+	if n := proxy.connects(t); n <= linkConnects {
+		t.Errorf("the tunnel session did not go through the proxy (%d CONNECTs, %d before)", n, linkConnects)
+	}
+	st := r.Status(ctx)
+	js, _ := json.Marshal(st)
+	for what, s := range map[string]string{"log": logs.String(), "status": string(js)} {
+		if strings.Contains(s, "pr0xy-s3cret") {
+			t.Errorf("the proxy password is in the %s", what)
+		}
+	}
+	if !strings.Contains(logs.String(), "using an HTTP proxy") || !strings.Contains(logs.String(), "cld:xxxxx@"+proxy.addr) {
+		t.Errorf("the proxy in use is not logged (redacted)")
+	}
+}
+
+// TestProxyRefuses: wrong or missing credentials, and a proxy that is not
+// there, each give a clear reason — at linking and on the tunnels.
+func TestProxyRefuses(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	proxy := startTinyproxy(t, "cld", "right-pass", cloudPort(t, ts))
+	web, admin := newOrigin(t, "web"), newOrigin(t, "admin")
+	ctx := context.Background()
+	cfg := cloudConfig(t, ts)
+	cfg.Source = "/etc/cld/cld.yaml"
+
+	// Linked directly first, so that the tunnels have credentials.
+	r := mustAgent(t, cfg, WithPlatform(originPlatform(t, web, admin)))
+	if _, err := r.Link(ctx, adminLogin); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+
+	for _, tc := range []struct {
+		name, proxy string
+		want        []string
+	}{
+		{"wrong password", "http://cld:wrong-pass@" + proxy.addr,
+			[]string{"The HTTP proxy at " + proxy.addr + " refused the connection: 401 Unauthorized — check proxy: user and password in /etc/cld/cld.yaml"}},
+		{"no credentials", "http://" + proxy.addr,
+			[]string{"The HTTP proxy at " + proxy.addr + " refused the connection: 407 Proxy Authentication Required — check proxy: user and password in /etc/cld/cld.yaml"}},
+		{"proxy down", "http://cld:right-pass@127.0.0.1:" + strconv.Itoa(freeTCPPort(t)),
+			[]string{"The HTTP proxy at 127.0.0.1:", "refused the connection: connection refused — check proxy: in /etc/cld/cld.yaml, and that the proxy is running"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := cfg
+			cfg.Proxy = tc.proxy
+			var logs logBuffer
+			a, err := New(cfg, WithLogger(logs.logger()), fastHash, WithPlatform(originPlatform(t, web, admin)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := start(t, a)
+			if _, err := r.StartTunnel(ctx, "web"); err != nil {
+				t.Fatal(err)
+			}
+			x := waitTunnel(t, r.Agent, "web", api.TunnelError, tc.want...)
+			t.Logf("reason: %s", x.Reason)
+			if strings.Contains(logs.String(), "-pass") || strings.Contains(x.Reason, "-pass") {
+				t.Error("the proxy password was shown")
+			}
+			// The link's keep-alive says the same in its warning.
+			eventually(t, "the link warning", func() bool {
+				for _, w := range r.Status(ctx).Warnings {
+					if w.Code == WarnCloudUnreachable && strings.Contains(w.Text, "refused the connection") {
+						return true
+					}
+				}
+				return false
+			})
+			if _, err := r.StopAllTunnels(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r.stop()
+		})
+	}
+
+	// Linking through a refusing proxy says why.
+	cfg2 := cloudConfig(t, ts)
+	cfg2.Source = "/etc/cld/cld.yaml"
+	cfg2.Proxy = "http://cld:wrong-pass@" + proxy.addr
+	r2 := mustAgent(t, cfg2)
+	_, err := r2.Link(ctx, adminLogin)
+	wantAPIError(t, err, api.CodeCloudDown, "Could not reach CloudLink at "+ts.URL, "the HTTP proxy at "+proxy.addr+" refused the connection: 401 Unauthorized — check proxy: user and password in /etc/cld/cld.yaml")
+}
