@@ -382,20 +382,41 @@ func (e *edge) untrack(c net.Conn) {
 	e.connMu.Unlock()
 }
 
-// closeSessions closes the connections of the system's tunnel sessions and
-// reports how many there were.
-func (e *edge) closeSessions(systemID string) int {
+// closeSessions ends the system's tunnel session, telling the agent why,
+// and closes any connection of the system still on its way to a session
+// (authenticated before the removal, not yet registered). It reports
+// whether there was anything to end.
+func (e *edge) closeSessions(systemID, reason string) bool {
+	ended := e.tun.Disconnect(systemID, reason)
+	var pending []net.Conn
 	e.connMu.Lock()
-	defer e.connMu.Unlock()
-	n := 0
 	for c, id := range e.conns {
 		if id == systemID {
-			closeNow(c)
-			delete(e.conns, c)
-			n++
+			pending = append(pending, c)
 		}
 	}
-	return n
+	e.connMu.Unlock()
+	if len(pending) == 0 {
+		return ended
+	}
+	closeIfTracked := func() {
+		e.connMu.Lock()
+		defer e.connMu.Unlock()
+		for _, c := range pending {
+			if _, ok := e.conns[c]; ok {
+				closeNow(c)
+				delete(e.conns, c)
+			}
+		}
+	}
+	if !ended {
+		closeIfTracked()
+		return true
+	}
+	// The ended session's connection goes away by itself once the agent
+	// has read why; whatever is left after a moment is closed.
+	time.AfterFunc(time.Second, closeIfTracked)
+	return true
 }
 
 func (e *edge) closeAllSessions() {

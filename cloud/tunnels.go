@@ -258,7 +258,7 @@ func (s *Server) systemRevoked(ctx context.Context, sys store.System, reason str
 		s.log.Error("stop tunnels of a removed system failed", "system_id", sys.ID, "err", err)
 	}
 	s.edge.tunnelsChanged()
-	if n := s.edge.closeSessions(sys.ID); n > 0 {
+	if s.edge.closeSessions(sys.ID, reason) {
 		s.log.Info("tunnel session closed", "system_id", sys.ID, "reason", reason)
 	}
 }
