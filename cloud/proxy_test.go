@@ -383,4 +383,3 @@ func TestEdgeRevokedSession(t *testing.T) {
 		})
 	}
 }
-
