@@ -66,6 +66,12 @@ const (
 	edgeSessionRecheck = 30 * time.Second
 	// edgeOpenTimeout bounds opening a tunnel stream.
 	edgeOpenTimeout = 30 * time.Second
+	// edgeFlushInterval is how long a proxied response's bytes may wait in
+	// the edge's buffer. Streaming responses (no Content-Length, or
+	// text/event-stream) are flushed on every write regardless; a fixed
+	// interval keeps a fast small response to one write (a negative one
+	// would flush the headers apart from the body).
+	edgeFlushInterval = 50 * time.Millisecond
 	// maxEdgeCache bounds each in-memory cache; a full cache is cleared.
 	maxEdgeCache = 10000
 	// maxReturnLen bounds the return path of the sign-in redirects.
@@ -154,7 +160,7 @@ func newEdge(s *Server) (*edge, error) {
 	e.proxy = &httputil.ReverseProxy{
 		Rewrite:        e.rewrite,
 		Transport:      e.transport,
-		FlushInterval:  -1,
+		FlushInterval:  edgeFlushInterval,
 		BufferPool:     proxyBuffers{},
 		ModifyResponse: e.modifyResponse,
 		ErrorHandler:   e.proxyError,

@@ -383,3 +383,54 @@ func TestEdgeRevokedSession(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkEdgeRequests compares small requests through a tunnel's public
+// URL with requests straight to the origin.
+func BenchmarkEdgeRequests(b *testing.B) {
+	ts := NewTestServer(b)
+	origin := newOrigin(&testing.T{})
+	defer origin.Close()
+	sys := linkSystem(b, ts, DemoAccountID, installA, "pbx-alpha")
+	public := putTunnelsOK(b, ts, sys.token, demoTunnels).Tunnels[0].PublicURL
+	ctx, cancel := context.WithCancel(context.Background())
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ts.CAPool}}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tunnel.Serve(ctx, tunnel.AgentConfig{URL: ts.TunnelURL(), HTTPClient: client,
+			Token: func(context.Context) (string, error) { return sys.token, nil },
+			Resolve: func(string) (tunnel.Target, error) {
+				return tunnel.Target{Address: origin.Listener.Addr().String()}, nil
+			}, Logger: discardLogger()}, nil)
+	}()
+	defer func() { cancel(); <-done; client.CloseIdleConnections() }()
+	waitUntil(b, "the tunnel session", func() bool { return ts.Server.TunnelConnected(sys.SystemID) })
+	edge := &http.Client{Transport: ts.EdgeTransport()}
+	ck := ts.EdgeCookie(b, DemoUserEmail, public)
+	direct := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+	defer direct.CloseIdleConnections()
+	run := func(b *testing.B, c *http.Client, u string, cookie *http.Cookie) {
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, _ := http.NewRequest("GET", u, nil)
+				if cookie != nil {
+					req.AddCookie(cookie)
+				}
+				res, err := c.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					b.Errorf("status %d", res.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	b.Run("direct", func(b *testing.B) { run(b, direct, origin.URL+"/echo?i=1", nil) })
+	b.Run("tunnel", func(b *testing.B) { run(b, edge, public+"echo?i=1", ck) })
+}
