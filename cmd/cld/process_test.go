@@ -169,8 +169,14 @@ var (
 	caRE     = regexp.MustCompile(`CA certificate[^:]*: (\S+)`)
 )
 
-func startCloud(data string) (*cloudProc, error) {
-	cmd := exec.Command(cloudBin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--demo", "--log-level", "warn")
+// startCloud runs `cld-cloud serve --demo`; extra flags follow (the shared
+// cloud has no public tunnel listener, so that it never competes for the
+// default port).
+func startCloud(data string, extra ...string) (*cloudProc, error) {
+	if len(extra) == 0 {
+		extra = []string{"--listen", "127.0.0.1:0", "--edge-listen", "off"}
+	}
+	cmd := exec.Command(cloudBin, append([]string{"serve", "--data", data, "--demo", "--log-level", "warn"}, extra...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
