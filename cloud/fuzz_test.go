@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/cloudlink/cld/tunnel"
 )
 
 func FuzzDecodeRegisterRequest(f *testing.F) {
@@ -95,5 +97,74 @@ func FuzzParseAuthRequest(f *testing.F) {
 		if redirErr == nil && (req.Method != "S256" || len(req.CodeChallenge) != 43 || req.ResponseType != "code") {
 			t.Fatalf("accepted %+v", req)
 		}
+	})
+}
+
+func FuzzDecodeTunnelsRequest(f *testing.F) {
+	f.Add(`{"tunnels":[{"id":"msl-server-manager","component":"MSL","name":"Server Manager","status":"started"}]}`)
+	f.Add(`{"tunnels":[{"id":"127.0.0.1:443","name":"x","status":"started"}]}`)
+	f.Add(`{"tunnels":[{"id":"a","name":"x","status":"running"}]}`)
+	f.Add(`{"tunnels":null}`)
+	f.Add(`{"tunnels":[{"id":"a","name":"\u0000"}]}`)
+	f.Add(`[]`)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, body string) {
+		req, aerr := decodeTunnelsRequest(http.MaxBytesReader(nil, io.NopCloser(strings.NewReader(body)), maxTunnelsBodyBytes))
+		if aerr != nil {
+			if aerr.Status != http.StatusBadRequest || aerr.Code != "invalid_request" || aerr.Description == "" || !utf8.ValidString(aerr.Description) {
+				t.Fatalf("bad error %+v", aerr)
+			}
+			return
+		}
+		if len(req.Tunnels) > MaxTunnels {
+			t.Fatalf("accepted %d tunnels", len(req.Tunnels))
+		}
+		seen := map[string]bool{}
+		for _, tu := range req.Tunnels {
+			if !tunnel.ValidTunnelID(tu.ID) || seen[tu.ID] || tu.Name == "" {
+				t.Fatalf("accepted tunnel %+v", tu)
+			}
+			seen[tu.ID] = true
+			switch tu.Status {
+			case "stopped", "starting", "started", "error":
+			default:
+				t.Fatalf("accepted status %q", tu.Status)
+			}
+		}
+	})
+}
+
+func FuzzEdgeInput(f *testing.F) {
+	f.Add("0f8fad5b-d9cb-469f-a165-70867728950e.eu.edge.localhost:8444", "/a?b=c", "http://127.0.0.1/x", "a=1; Domain=x")
+	f.Add("EVIL.example", "//evil", "https://[::1]:8/", "domain")
+	f.Add("x.eu.edge.localhost.", "/\\x", "//h/p", "=; domain=; Domain")
+	f.Add("[::1]:1", "", "%zz", "")
+	e := &edge{domain: "edge.localhost"}
+	f.Fuzz(func(t *testing.T, host, ret, loc, cookie string) {
+		hostname, id, region, kind := e.parseHost(host)
+		if kind == hostTunnel {
+			if _, err := uuid.Parse(id); err != nil || !regionPattern.MatchString(region) || hostname != id+"."+region+".edge.localhost" {
+				t.Fatalf("parseHost(%q) = %q %q %q", host, hostname, id, region)
+			}
+		}
+		if safeReturn(ret) {
+			u, err := url.Parse(ret)
+			if err != nil || u.Host != "" || u.Scheme != "" || !strings.HasPrefix(ret, "/") || strings.HasPrefix(ret, "//") {
+				t.Fatalf("safeReturn(%q) = true", ret)
+			}
+			// A browser resolves it on the same host.
+			base, _ := url.Parse("https://a.eu.edge.localhost/")
+			if r, err := base.Parse(ret); err != nil || r.Host != base.Host {
+				t.Fatalf("safeReturn(%q) leads to %v", ret, r)
+			}
+		}
+		if nl, ok := rewriteLocation(loc, "a.eu.edge.localhost:8444"); ok && !strings.HasPrefix(nl, "https://a.eu.edge.localhost:8444") {
+			t.Fatalf("rewriteLocation(%q) = %q", loc, nl)
+		}
+		if c := stripCookieDomain(cookie); strings.Contains(strings.ToLower(c), "; domain=") && !strings.Contains(strings.ToLower(cookie), "domain=") {
+			t.Fatalf("stripCookieDomain(%q) = %q", cookie, c)
+		}
+		h := http.Header{"Cookie": {cookie}}
+		stripCookies(h)
 	})
 }

@@ -298,3 +298,94 @@ func TestSystemsRegisterRevoke(t *testing.T) {
 		t.Fatalf("%+v %v", list, err)
 	}
 }
+
+func TestTunnels(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	a, u := seed(t, s)
+	sys, _, err := s.RegisterSystem(ctx, System{Account: a, InstallationID: "i1", Hostname: "h1", ClientID: "sys-1", SecretHash: "x",
+		UserID: u.ID, UserEmail: u.Email, Role: RoleAccountAdmin}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := []Tunnel{
+		{ID: "b", UUID: "u-b", Component: "C", Name: "B", Description: "d", Status: "started"},
+		{ID: "a", UUID: "u-a", Name: "A", Status: "stopped", Reason: "r"},
+	}
+	if err := s.SetTunnels(ctx, sys.ID, list, t0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Tunnels(ctx, sys.ID)
+	if err != nil || len(got) != 2 || got[0].ID != "b" || got[1].ID != "a" || got[0].SystemID != sys.ID || !got[1].UpdatedAt.Equal(t0) || got[1].Reason != "r" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	tun, owner, err := s.TunnelByUUID(ctx, "u-b")
+	if err != nil || tun.ID != "b" || tun.Status != "started" || owner.ID != sys.ID || owner.Account.Region != "eu" {
+		t.Fatalf("%+v %+v %v", tun, owner, err)
+	}
+	if _, _, err := s.TunnelByUUID(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown uuid: %v", err)
+	}
+	// Replacing the list drops tunnels no longer reported.
+	if err := s.SetTunnels(ctx, sys.ID, list[1:], t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.TunnelByUUID(ctx, "u-b"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("dropped tunnel found: %v", err)
+	}
+	if err := s.SetTunnelsStatus(ctx, sys.ID, "stopped", "removed", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	byID, err := s.AccountTunnels(ctx, a.ID)
+	if err != nil || len(byID[sys.ID]) != 1 || byID[sys.ID][0].Reason != "removed" {
+		t.Fatalf("%+v %v", byID, err)
+	}
+	if err := s.SetTunnels(ctx, "no-system", list, t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown system: %v", err)
+	}
+	dup := []Tunnel{{ID: "x", UUID: "u-x", Status: "stopped"}, {ID: "x", UUID: "u-y", Status: "stopped"}}
+	if err := s.SetTunnels(ctx, sys.ID, dup, t0); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate id: %v", err)
+	}
+	if got, _ := s.Tunnels(ctx, sys.ID); len(got) != 1 {
+		t.Errorf("a failed replacement changed the list: %+v", got)
+	}
+}
+
+func TestConsumeAndDeleteUserSessions(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	a, u := seed(t, s)
+	for _, se := range []Session{
+		{Hash: "t1", Kind: SessionEdgeTicket, UserID: u.ID, AccountID: a.ID, Binding: "h", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)},
+		{Hash: "t2", Kind: SessionEdgeTicket, UserID: u.ID, AccountID: a.ID, Binding: "h", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)},
+		{Hash: "e1", Kind: SessionEdge, UserID: u.ID, AccountID: a.ID, Binding: "h", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+		{Hash: "p1", Kind: SessionPortal, UserID: u.ID, AccountID: a.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+	} {
+		if err := s.InsertSession(ctx, se); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ConsumeSession(ctx, "t1", SessionEdge, t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("wrong kind: %v", err)
+	}
+	got, err := s.ConsumeSession(ctx, "t1", SessionEdgeTicket, t0)
+	if err != nil || got.Binding != "h" || got.UserID != u.ID || got.AccountID != a.ID {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if _, err := s.ConsumeSession(ctx, "t1", SessionEdgeTicket, t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("used twice: %v", err)
+	}
+	if _, err := s.ConsumeSession(ctx, "t2", SessionEdgeTicket, t0.Add(time.Minute)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired ticket: %v", err)
+	}
+	if err := s.DeleteUserSessions(ctx, u.ID, SessionEdge); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, "e1", SessionEdge, t0); !errors.Is(err, ErrNotFound) {
+		t.Error("edge session survives")
+	}
+	if _, err := s.Session(ctx, "p1", SessionPortal, t0); err != nil {
+		t.Errorf("portal session deleted: %v", err)
+	}
+}
