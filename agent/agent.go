@@ -2,12 +2,17 @@
 // persisted state in the state directory, the link state machine (unlinked,
 // linking, linked, link_error), the device-token and heartbeat loop that
 // keeps a link alive, the background revocation of credentials after an
-// unlink that could not reach the cloud, the dashboard's local accounts and
-// the health warnings that the CLI and the dashboard show.
+// unlink that could not reach the cloud, the dashboard's local accounts,
+// the reverse tunnels of the host's platform (tunnels.go: the chosen state
+// in tunnels.json, one session to the cloud's tunnel edge, reports to the
+// cloud, streams answered only from the host's own tunnel table), the HTTP
+// proxy used for every cloud connection (proxy.go) and the health warnings
+// that the CLI and the dashboard show.
 //
 // An Agent is made with New and run with Run; the local API
-// (agent/localapi) calls its methods. Subsystems that run only while the host
-// is linked (tunnels, inventory) plug in with WithSubsystem.
+// (agent/localapi) calls its methods. The platform comes in with
+// WithPlatform; subsystems that run only while the host is linked
+// (inventory, updates) plug in with WithSubsystem, as the tunnels do.
 package agent
 
 import (

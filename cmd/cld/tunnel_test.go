@@ -156,3 +156,41 @@ func TestPrintTunnelsEmpty(t *testing.T) {
 		t.Errorf("%q", b.String())
 	}
 }
+
+func TestRunRejectsBadPlatform(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "cld.yaml")
+	os.WriteFile(cfgFile, []byte(`
+listen: ""
+platform:
+  type: generic
+  tunnels:
+    - {id: "Server Manager", component: MSL, name: SM, local_address: "https://10.0.0.5:443"}
+    - {id: b, component: MSL, name: B, local_address: "https://127.0.0.1:444", colour: red}
+`), 0o600)
+	_, errOut, code := runCLI(t, "", "run", "--config", cfgFile, "--state", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "cld.sock"))
+	if code != exitFail {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{cfgFile + " line 7: unknown key \"colour\" in platform.tunnels[1]"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	os.WriteFile(cfgFile, []byte(`
+listen: ""
+platform:
+  type: generic
+  tunnels:
+    - {id: "Server Manager", component: MSL, name: SM, local_address: "https://10.0.0.5:443"}
+`), 0o600)
+	_, errOut, code = runCLI(t, "", "run", "--config", cfgFile, "--state", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "cld.sock"))
+	if code != exitFail || !strings.Contains(errOut, `id "Server Manager" is not valid`) || !strings.Contains(errOut, "not a loopback address") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+	os.WriteFile(cfgFile, []byte("platform: {type: msl9}\n"), 0o600)
+	_, errOut, code = runCLI(t, "", "run", "--config", cfgFile, "--state", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "cld.sock"))
+	if code != exitFail || !strings.Contains(errOut, `platform.type "msl9" is unknown; known types: generic`) {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}

@@ -138,3 +138,28 @@ func TestNewDefaultsAndCAFile(t *testing.T) {
 		t.Errorf("empty platform: %v %v", p, err)
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"valid.yaml", "bad-address.yaml", "unknown-key.yaml", "not-a-list.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var doc struct {
+			Platform platforms.Config `yaml:"platform"`
+		}
+		if yaml.Unmarshal(data, &doc) != nil || doc.Platform.Node == nil {
+			return
+		}
+		p, err := Parse(doc.Platform.Node, "fuzz.yaml")
+		if err != nil {
+			return
+		}
+		if err := platforms.ValidateTunnels(p.Tunnels()); err != nil {
+			t.Fatalf("Parse accepted invalid tunnels: %v", err)
+		}
+	})
+}
