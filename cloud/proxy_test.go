@@ -25,8 +25,21 @@ import (
 )
 
 // origin is a management UI on the host, reached through a tunnel.
+// /stream sends one line and holds the response open until release is
+// closed (or the client goes).
 func newOrigin(t *testing.T) *httptest.Server {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
 	mux := http.NewServeMux()
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "first line\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "origin", Value: "1", Path: "/", Domain: "127.0.0.1", HttpOnly: true})
 		w.Header().Set("Content-Type", "text/plain")
@@ -241,6 +254,21 @@ func TestEdgeProxy(t *testing.T) {
 			}
 		}
 		ws.Close(websocket.StatusNormalClosure, "")
+	})
+	t.Run("streaming", func(t *testing.T) {
+		// A response without a length reaches the client as it comes.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", public+"stream", nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		buf := make([]byte, len("first line\n"))
+		if _, err := io.ReadFull(res.Body, buf); err != nil || string(buf) != "first line\n" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
 	})
 	t.Run("download", func(t *testing.T) {
 		size := int64(256 << 20)
