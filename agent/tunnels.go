@@ -782,7 +782,9 @@ func (m *tunnelManager) describeSessionErr(err error, s *Session) (reason string
 	case errors.Is(err, tunnel.ErrDeadPath):
 		return fmt.Sprintf("The path to the tunnel edge at %s went dead: %v.%s", edge, err, retrying), false
 	case errors.Is(err, tunnel.ErrReplaced):
-		return fmt.Sprintf("Another session of this system replaced this one at the tunnel edge (%v); if this repeats, a copy of this host may be running with the same identity.%s", err, retrying), false
+		// Our own reconnects never replace a live session of ours: another
+		// copy of this host is connected, so do not fight it quickly.
+		return fmt.Sprintf("Another session of this system replaced this one at the tunnel edge (%v); if this repeats, a copy of this host may be running with the same identity.%s", err, retrying), true
 	case errors.Is(err, tunnel.ErrEdgeClosed), errors.Is(err, tunnel.ErrConnectionLost):
 		return fmt.Sprintf("The tunnel session to %s ended: %v.%s", edge, err, retrying), false
 	}

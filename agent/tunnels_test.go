@@ -832,7 +832,7 @@ func TestDescribeSessionErr(t *testing.T) {
 		{fmt.Errorf("%w (HTTP 401): token expired", tunnel.ErrTokenRefused), "refused this host's credentials", true},
 		{fmt.Errorf("%w: x509: unknown authority", tunnel.ErrTLS), "cloud_ca", true},
 		{fmt.Errorf("%w (no answer within 10s)", tunnel.ErrDeadPath), "went dead", false},
-		{fmt.Errorf("%w (takeover)", tunnel.ErrReplaced), "same identity", false},
+		{fmt.Errorf("%w (takeover)", tunnel.ErrReplaced), "same identity", true},
 		{fmt.Errorf("%w: EOF", tunnel.ErrConnectionLost), "ended", false},
 		{errors.New("tunnel: cannot connect to the edge at h: dial tcp: connection refused"), "Could not reach the tunnel edge", false},
 		{errors.New("failed to WebSocket dial: expected handshake response status code 101 but got 403"), "The tunnel edge at " + s.CloudURL() + " refused the session", true},
