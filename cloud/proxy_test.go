@@ -271,9 +271,14 @@ func TestEdgeProxy(t *testing.T) {
 		}
 	})
 	t.Run("download", func(t *testing.T) {
+		// 256 MiB; under the race detector (ten times slower) 64 MiB, and
+		// 16 MiB with -short.
 		size := int64(256 << 20)
-		if testing.Short() {
+		switch {
+		case testing.Short():
 			size = 16 << 20
+		case raceEnabled:
+			size = 64 << 20
 		}
 		want := sha256.New()
 		io.Copy(want, io.LimitReader(newPattern(), size))
