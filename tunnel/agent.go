@@ -310,7 +310,7 @@ func (t *corkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return resp, nil // websocket.Dial reports it
 	}
-	cc := &corkConn{rwc: rwc}
+	cc := newCorkConn(rwc)
 	t.mu.Lock()
 	t.conn = cc
 	t.mu.Unlock()
@@ -338,8 +338,29 @@ func dialEdge(ctx context.Context, cfg *AgentConfig) (*wsConn, error) {
 		rt = http.DefaultTransport
 	}
 	ps := &proxyStatus{}
+	var batch struct {
+		sync.Mutex
+		c *batchConn
+	}
 	if t, ok := rt.(*http.Transport); ok {
 		t = t.Clone()
+		if t.Dial == nil && t.DialTLS == nil && t.DialTLSContext == nil {
+			dial := t.DialContext
+			if dial == nil {
+				dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+			}
+			t.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+				c, err := dial(ctx, network, address)
+				if err != nil {
+					return nil, err
+				}
+				bc := newBatchConn(c)
+				batch.Lock()
+				batch.c = bc // the last one dialed carries the session
+				batch.Unlock()
+				return bc, nil
+			}
+		}
 		prev := t.OnProxyConnectResponse
 		t.OnProxyConnectResponse = func(ctx context.Context, proxyURL *url.URL, req *http.Request, resp *http.Response) error {
 			ps.mu.Lock()
@@ -385,7 +406,10 @@ func dialEdge(ctx context.Context, cfg *AgentConfig) (*wsConn, error) {
 		ws.CloseNow()
 		return nil, errors.New("tunnel: the HTTP client did not hand over the upgraded connection")
 	}
-	return newWSConn(ws, cc.Close, cc, addr("agent"), addr(host)), nil
+	batch.Lock()
+	bc := batch.c
+	batch.Unlock()
+	return newWSConn(ws, cc.Close, cc, bc, addr("agent"), addr(host)), nil
 }
 
 // dialError turns a failed WebSocket dial into a sentence.

@@ -133,7 +133,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		ws.CloseNow()
 		return
 	}
-	conn := newWSConn(ws, hw.conn.Close, nil, hw.conn.LocalAddr(), hw.conn.RemoteAddr())
+	conn := newWSConn(ws, hw.conn.Close, nil, nil, hw.conn.LocalAddr(), hw.conn.RemoteAddr())
 	// The session is registered before it reads anything, so that once the
 	// agent has its first ping answered, Open finds it.
 	release := conn.holdReads()
@@ -205,7 +205,11 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = nc
-	return nc, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(nc, serverWriteBuffer)), nil
+	size := serverWriteBuffer
+	if tune.serverBuf != 0 {
+		size = tune.serverBuf
+	}
+	return nc, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(nc, size)), nil
 }
 
 // register makes s the system's session; an earlier one is closed.

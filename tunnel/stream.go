@@ -66,8 +66,9 @@ func (c *streamConn) LocalAddr() net.Addr  { return c.local }
 func (c *streamConn) RemoteAddr() net.Addr { return c.remote }
 
 // copyBufSize is the size of the pooled buffers that pipe streams; it also
-// bounds the size of the yamux Data frames the agent writes.
-const copyBufSize = 64 << 10
+// bounds the size of the yamux Data frames the agent writes. (A variable
+// for measurements only.)
+var copyBufSize = 32 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 

@@ -33,10 +33,15 @@ type wsConn struct {
 	ws *websocket.Conn
 	// hardClose closes the transport under the WebSocket at once.
 	hardClose func() error
-	// cork, on the dialing side, gathers a message's writes into one write
-	// to TLS (nil on the accepting side, whose buffer is already large).
+	// On the dialing side, cork gathers a message's writes into one write
+	// to TLS, and batch (when the HTTP client's dialer could be wrapped)
+	// gathers the TLS records into one write(2). Both nil on the accepting
+	// side, whose buffered writer is already large.
 	cork          *corkConn
+	batch         *batchConn
 	local, remote net.Addr
+
+	tune tuning // copied at creation
 
 	rmu    sync.Mutex
 	gate   chan struct{} // when not nil, reads wait until it is closed
@@ -55,10 +60,12 @@ type wsConn struct {
 	closed    chan struct{}
 }
 
-func newWSConn(ws *websocket.Conn, hardClose func() error, cork *corkConn, local, remote net.Addr) *wsConn {
+func newWSConn(ws *websocket.Conn, hardClose func() error, cork *corkConn, batch *batchConn, local, remote net.Addr) *wsConn {
 	ws.SetReadLimit(-1) // messages are read as a stream; their size does not matter
-	c := &wsConn{ws: ws, hardClose: hardClose, cork: cork, local: local, remote: remote, closed: make(chan struct{})}
+	c := &wsConn{ws: ws, hardClose: hardClose, cork: cork, batch: batch, local: local, remote: remote, closed: make(chan struct{})}
+	c.tune = tune
 	c.co.emit = c.writeMessage
+	c.co.off = c.tune.noCoalesce
 	return c
 }
 
@@ -127,16 +134,34 @@ func (c *wsConn) Write(p []byte) (int, error) {
 
 // writeMessage sends one WebSocket message.
 func (c *wsConn) writeMessage(p []byte) error {
-	if c.cork == nil {
-		return c.ws.Write(context.Background(), websocket.MessageBinary, p)
+	if c.batch != nil && !c.tune.noBatch {
+		c.batch.Cork()
 	}
-	c.cork.Cork()
+	if c.cork != nil && !c.tune.noCork {
+		c.cork.Cork()
+	}
 	err := c.ws.Write(context.Background(), websocket.MessageBinary, p)
-	if ferr := c.cork.Uncork(); err == nil {
-		err = ferr
+	if c.cork != nil {
+		if ferr := c.cork.Uncork(); err == nil {
+			err = ferr
+		}
+	}
+	if c.batch != nil {
+		if ferr := c.batch.Uncork(); err == nil {
+			err = ferr
+		}
 	}
 	return err
 }
+
+// tuning switches optimizations off, for measurements in tests only; a
+// session takes the value of tune when it starts.
+type tuning struct {
+	noCoalesce, noCork, noBatch bool
+	serverBuf                   int
+}
+
+var tune tuning
 
 // SetCloseStatus sets the code and reason Close sends; the first call wins.
 func (c *wsConn) SetCloseStatus(code websocket.StatusCode, reason string) {
@@ -230,11 +255,18 @@ type coalescer struct {
 	inBody bool   // the header in buf is complete
 	need   uint32 // body bytes still to come
 	err    error  // sticky: after an error the stream is out of step
+	off    bool   // one message per write (measurements only)
 }
 
 func (c *coalescer) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if c.off {
+		if err := c.emit(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	total := len(p)
 	for len(p) > 0 {
@@ -270,22 +302,18 @@ func (c *coalescer) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-// corkConn is the dialing side's transport under the WebSocket library. The
-// library masks a client's payload into a 4 KiB buffer and flushes it each
-// time it fills: one TLS record and one write(2) per 4 KiB. While corked,
-// corkConn gathers those writes; Uncork sends them as one write.
-type corkConn struct {
-	rwc    io.ReadWriteCloser
+// corker gathers writes while corked and sends them as one write when
+// uncorked. Writes while not corked pass straight through.
+type corker struct {
+	w      io.Writer
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
 }
 
-const maxCork = 256 << 10
+const maxCork = 512 << 10
 
-func (c *corkConn) Read(p []byte) (int, error) { return c.rwc.Read(p) }
-
-func (c *corkConn) Write(p []byte) (int, error) {
+func (c *corker) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.corked && len(c.buf)+len(p) <= maxCork {
@@ -295,31 +323,64 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if err := c.flushLocked(); err != nil {
 		return 0, err
 	}
-	return c.rwc.Write(p)
+	return c.w.Write(p)
 }
 
 // Cork starts gathering writes.
-func (c *corkConn) Cork() {
+func (c *corker) Cork() {
 	c.mu.Lock()
 	c.corked = true
 	c.mu.Unlock()
 }
 
 // Uncork sends what was gathered and stops gathering.
-func (c *corkConn) Uncork() error {
+func (c *corker) Uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
 	return c.flushLocked()
 }
 
-func (c *corkConn) flushLocked() error {
+func (c *corker) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	_, err := c.rwc.Write(c.buf)
+	_, err := c.w.Write(c.buf)
 	c.buf = c.buf[:0]
 	return err
 }
 
-func (c *corkConn) Close() error { return c.rwc.Close() }
+// corkConn is the dialing side's plaintext transport under the WebSocket
+// library (the upgraded HTTP connection). The library masks a client's
+// payload into a 4 KiB buffer and flushes it each time it fills: one TLS
+// record (and, without batchConn, one write(2)) per 4 KiB. Corked around a
+// message, those become one TLS write, cut into records of up to 16 KiB.
+type corkConn struct {
+	rwc io.ReadWriteCloser
+	corker
+}
+
+func newCorkConn(rwc io.ReadWriteCloser) *corkConn {
+	c := &corkConn{rwc: rwc}
+	c.w = rwc
+	return c
+}
+
+func (c *corkConn) Read(p []byte) (int, error) { return c.rwc.Read(p) }
+func (c *corkConn) Close() error               { return c.rwc.Close() }
+
+// batchConn is the dialing side's TCP connection under TLS. crypto/tls
+// writes each record with its own write(2); corked around a message, the
+// records go out in one.
+type batchConn struct {
+	net.Conn
+	corker
+}
+
+func newBatchConn(c net.Conn) *batchConn {
+	b := &batchConn{Conn: c}
+	b.w = c
+	return b
+}
+
+func (b *batchConn) Write(p []byte) (int, error) { return b.corker.Write(p) }
