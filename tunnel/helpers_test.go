@@ -83,7 +83,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	mux := http.NewServeMux()
 	mux.Handle(pathConnect, h.edge)
 	h.srv = httptest.NewUnstartedServer(mux)
-	h.srv.Config.ErrorLog = nil
+	h.srv.EnableHTTP2 = true // as a cloud serving browsers would: the upgrade must still be HTTP/1.1
 	h.srv.StartTLS()
 	h.relay = newRelay(t, h.srv.Listener.Addr().String())
 	h.url = "wss://" + h.relay.Addr() + pathConnect

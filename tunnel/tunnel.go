@@ -120,7 +120,8 @@ func (e *RefusalError) Error() string { return e.Message }
 // error that says why the session could not be made or ended (an HTTP status
 // from the edge or the proxy, a TLS failure, a dead path).
 //
-// Every goroutine Serve started has ended when it returns. The errors wrap
+// The goroutines Serve started have ended when it returns (yamux's own
+// timer goroutines end on their own moments later). The errors wrap
 // ErrTokenRefused, ErrProxy, ErrTLS, ErrProtocol, ErrDeadPath, ErrReplaced,
 // ErrEdgeClosed or ErrConnectionLost where they apply.
 func Serve(ctx context.Context, cfg AgentConfig, onConnected func()) error {
