@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"os"
 	"slices"
 	"sort"
@@ -33,6 +35,7 @@ type benchEnv struct {
 	direct    *http.Client
 	tunneled  *http.Client
 	publicURL string
+	proxyURL  string // the same reverse proxy dialing the origin directly
 }
 
 func newBenchEnv(tb testing.TB, tuning string) *benchEnv {
@@ -79,7 +82,14 @@ func newBenchEnv(tb testing.TB, tuning string) *benchEnv {
 	mk := func() *http.Client {
 		return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
 	}
-	e := &benchEnv{h: h, bulkAddr: ln.Addr().String(), origin: o.URL, direct: mk(), tunneled: mk(), publicURL: pub.URL}
+	plain := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", o.Listener.Addr().String()
+		},
+		Transport: &http.Transport{MaxIdleConnsPerHost: 100},
+	})
+	tb.Cleanup(plain.Close)
+	e := &benchEnv{h: h, bulkAddr: ln.Addr().String(), origin: o.URL, direct: mk(), tunneled: mk(), publicURL: pub.URL, proxyURL: plain.URL}
 	tb.Cleanup(func() {
 		e.direct.CloseIdleConnections()
 		e.tunneled.CloseIdleConnections()
@@ -117,10 +127,13 @@ func (e *benchEnv) bulk(tunneled bool, n int64) (float64, error) {
 
 // requests runs small GETs from conc clients for d and returns the rate
 // and the 50th and 99th percentile latencies.
-func (e *benchEnv) requests(tunneled bool, conc int, d time.Duration) (rps float64, p50, p99 time.Duration, err error) {
+func (e *benchEnv) requests(mode string, conc int, d time.Duration) (rps float64, p50, p99 time.Duration, err error) {
 	client, url := e.direct, e.origin+"/small"
-	if tunneled {
+	switch mode {
+	case "tunnel":
 		client, url = e.tunneled, e.publicURL+"/small"
+	case "proxy":
+		url = e.proxyURL + "/small"
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -271,6 +284,7 @@ func TestMeasure(t *testing.T) {
 	p99 := make([][]float64, len(configs))
 	cpuB := make([][]float64, len(configs)) // CPU time per MiB, tunnel/direct
 	cpuR := make([][]float64, len(configs)) // CPU time per request, tunnel/direct
+	var proxied []float64                   // request rate through the reverse proxy alone, to direct
 	for r := range rounds {
 		c0 := cpuTime()
 		d, err := envs[0].bulk(false, n)
@@ -278,11 +292,16 @@ func TestMeasure(t *testing.T) {
 			t.Fatal(err)
 		}
 		c1 := cpuTime()
-		dr, _, dp99, err := envs[0].requests(false, 16, time.Second)
+		dr, _, dp99, err := envs[0].requests("direct", 16, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c2 := cpuTime()
+		pr, _, _, err := envs[0].requests("proxy", 16, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxied = append(proxied, pr/dr)
 		dcpuB := float64(c1-c0) / float64(n>>20)
 		dcpuR := float64(c2-c1) / (dr * 1)
 		line := fmt.Sprintf("round %d: direct %.0f MB/s %.0f req/s p99 %s", r, d/1e6, dr, dp99.Round(time.Microsecond))
@@ -293,7 +312,7 @@ func TestMeasure(t *testing.T) {
 				t.Fatal(err)
 			}
 			c1 := cpuTime()
-			tr, _, tp99, err := e.requests(true, 16, time.Second)
+			tr, _, tp99, err := e.requests("tunnel", 16, time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,6 +326,7 @@ func TestMeasure(t *testing.T) {
 		}
 		t.Log(line)
 	}
+	t.Logf("median request rate through the reverse proxy alone (no tunnel), to direct: %.2f", median(proxied))
 	for i, c := range configs {
 		t.Logf("median ratios to direct over %d rounds [%s]: bulk %.2f, request rate %.2f, p99 latency %.2f; CPU per MiB %.1f×, per request %.1f×",
 			rounds, c, median(bulk[i]), median(rps[i]), median(p99[i]), median(cpuB[i]), median(cpuR[i]))
