@@ -71,9 +71,9 @@ func TestTunnelsSection(t *testing.T) {
 	dbg := section(t, b.get("/cld/?view=debug").body, "tunnels")
 	for _, want := range []string{
 		`<th scope="col">Description</th><th scope="col">Local Address</th><th scope="col">Public URL</th>`,
-		`<td class="mono">https://127.0.0.1:9443</td>`,
+		`<td class="mono local-address">https://127.0.0.1:9443</td>`,
 		`<a class="public-url" href="https://946705a2-fbae-5b17-ad70-3193f6442a8e.eu.edge.localhost:8444">https://946705a2-fbae-5b17-ad70-3193f6442a8e.eu.edge.localhost:8444</a>`,
-		`<td class="mono">—</td>`, // no public URL yet
+		`<td class="mono public">—</td>`, // no public URL yet
 		"Tunnel edge: connected · refused streams: 3",
 	} {
 		if !strings.Contains(dbg, want) {
