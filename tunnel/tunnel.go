@@ -88,9 +88,12 @@ type AgentConfig struct {
 	// Token returns the device's current bearer token.
 	Token func(ctx context.Context) (string, error)
 	// Resolve looks a tunnel ID up in the daemon's own table. It returns the
-	// target of a started tunnel, or a *RefusalError saying why not.
+	// target of a started tunnel, or a *RefusalError saying why not (another
+	// error refuses with ReplyStopped and a generic message). It is called
+	// for each stream, from many goroutines at once, with valid IDs only.
 	Resolve func(tunnelID string) (Target, error)
-	// OnRefused, when set, is called for each refused stream (for counters).
+	// OnRefused, when set, is called for each refused stream (for counters),
+	// from many goroutines at once; tunnelID is "" for a bad header.
 	OnRefused func(tunnelID string, code ReplyCode)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -451,6 +452,24 @@ func TestDeadPath(t *testing.T) {
 	}
 	t.Logf("dead path detected after %s (bound %s): %v", took.Round(time.Millisecond), bound, err)
 	waitFor(t, bound+2*time.Second, "the edge to drop the dead session", func() bool { return !h.edge.Connected("sys1") })
+}
+
+// TestDeadPathDefaults is TestDeadPath with the default settings: it takes
+// 17–25 s, so it runs only with TUNNEL_SLOW=1.
+func TestDeadPathDefaults(t *testing.T) {
+	if os.Getenv("TUNNEL_SLOW") == "" {
+		t.Skip("set TUNNEL_SLOW=1 to run the dead-path test with the default timings")
+	}
+	h := newHarness(t)
+	a := startAgent(t, h.agentConfig("sys1", (&table{}).Resolve))
+	start := time.Now()
+	h.relay.Freeze()
+	err := a.wait(t, 35*time.Second)
+	took := time.Since(start)
+	if !errors.Is(err, ErrDeadPath) || took > DefaultSessionConfig().DeadPathBound() {
+		t.Fatalf("Serve = %v after %s", err, took)
+	}
+	t.Logf("dead path detected after %s with the defaults", took.Round(time.Millisecond))
 }
 
 func TestDefaultDeadPathBound(t *testing.T) {
