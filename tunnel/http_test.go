@@ -187,11 +187,12 @@ func TestHTTPThroughTunnel(t *testing.T) {
 }
 
 // TestLargeTransfer sends 64 MiB each way at once through one stream to an
-// echo server and checks both with SHA-256.
+// echo server and checks both with SHA-256 (16 MiB under the race detector
+// or -short).
 func TestLargeTransfer(t *testing.T) {
 	n := int64(64 << 20)
-	if testing.Short() {
-		n = 8 << 20
+	if testing.Short() || raceEnabled {
+		n = 16 << 20
 	}
 	h := newHarness(t)
 	echo, _ := echoServer(t)
