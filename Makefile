@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The steps of `test` change files (generate) and must not run in parallel.
 .NOTPARALLEL:
 
-.PHONY: all build generate check-generated deps vet fmt-check test demo clean
+.PHONY: all build generate check-generated deps vet fmt-check test bench demo clean
 
 all: build
 
@@ -87,6 +87,12 @@ fmt-check:
 ## test: everything CI checks
 test: deps check-generated vet fmt-check
 	$(GO) test -race -timeout 20m ./...
+
+## bench: Go benchmarks (tunnel vs direct loopback), then the load harness on
+## real processes; prints ratios against direct and writes bench/results.json
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./tunnel/
+	$(GO) run ./bench -bin bin -out bench/results.json
 
 ## demo: run the reference cloud and the daemon with its dashboard locally
 demo:
