@@ -18,6 +18,7 @@ const (
 	RouteUnlink          = "POST /v1/unlink"
 	RouteDashboardUser   = "PUT /v1/dashboard/users"
 	RouteDashboardLogin  = "POST /v1/dashboard/login"
+	RouteDoctor          = "GET /v1/doctor"
 	RouteTunnels         = "GET /v1/tunnels"
 	RouteTunnelStart     = "POST /v1/tunnels/{id}/start" // {id}: tunnel ID
 	RouteTunnelStop      = "POST /v1/tunnels/{id}/stop"
@@ -96,11 +97,54 @@ type Account struct {
 	ClientType string `json:"client_type"`
 }
 
-// Warning is one health finding.
+// Warning is one health finding, from the daemon's one registry of what is
+// wrong (read by the dashboard, `cld status`, `cld doctor` and the inventory).
 type Warning struct {
 	Code     string `json:"code"`
 	Severity string `json:"severity"`
-	Text     string `json:"text"`
+	// Title is a short heading; Text says what is wrong with the measured
+	// value (e.g. "…Clock drift detected: 44s"); Remedy says what to do.
+	Title  string     `json:"title,omitempty"`
+	Text   string     `json:"text"`
+	Remedy string     `json:"remedy,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+}
+
+// Clock is the measured clock state of the host.
+type Clock struct {
+	// DriftSeconds is the host clock minus the cloud's (positive: the host
+	// is ahead), round-trip corrected; 0 with MeasuredAt nil when not yet
+	// measured.
+	DriftSeconds float64 `json:"drift_seconds"`
+	// Synchronized is what the host says of its clock (systemd-timedated
+	// NTPSynchronized, else `timedatectl`); nil when unknown.
+	Synchronized *bool      `json:"synchronized"`
+	MeasuredAt   *time.Time `json:"measured_at"`
+	// Source names where the drift was measured against (cloud URL, NTP server).
+	Source string `json:"source,omitempty"`
+}
+
+// Check results.
+const (
+	CheckPass = "pass"
+	CheckWarn = "warn"
+	CheckFail = "fail"
+)
+
+// Check is one finding of `cld doctor`.
+type Check struct {
+	ID     string `json:"id"`    // e.g. "dns", "cloud_reachable", "tls", "clock_drift", "clock_sync", "proxy", "state_dir"
+	Title  string `json:"title"` // e.g. "DNS resolves the cloud's domain"
+	Status string `json:"status"`
+	Detail string `json:"detail"`           // what was found, with measured values
+	Remedy string `json:"remedy,omitempty"` // what to do (warn and fail)
+}
+
+// Doctor is the answer of RouteDoctor.
+type Doctor struct {
+	Checks []Check `json:"checks"`
+	// OK is false when any check failed.
+	OK bool `json:"ok"`
 }
 
 // Status is the daemon's state as shown by `cld status` and the dashboard.
@@ -119,6 +163,7 @@ type Status struct {
 	PendingRevocation bool      `json:"pending_revocation"`
 	Warnings          []Warning `json:"warnings"`
 	Tunnels           []Tunnel  `json:"tunnels"`
+	Clock             *Clock    `json:"clock,omitempty"`
 }
 
 // Tunnel is one of the host's tunnels as the daemon runs it.

@@ -98,6 +98,13 @@ func (c *Client) DashboardLogin(ctx context.Context, l api.DashboardLogin) error
 	return c.do(ctx, api.RouteDashboardLogin, l, nil)
 }
 
+// Doctor runs the daemon's checks.
+func (c *Client) Doctor(ctx context.Context) (api.Doctor, error) {
+	var d api.Doctor
+	err := c.do(ctx, api.RouteDoctor, nil, &d)
+	return d, err
+}
+
 // Tunnels lists the host's tunnels.
 func (c *Client) Tunnels(ctx context.Context) (api.Tunnels, error) {
 	var t api.Tunnels

@@ -47,6 +47,11 @@ const (
 	// tunnel/spec.md). It is served on the cloud's API address (port 443
 	// in production) so that it passes the same firewalls and proxies.
 	PathTunnelConnect = "/tunnel/v1/connect"
+	// PathTime is the cloud's time (GET, no authentication) for clock-drift
+	// measurement: TimeResponse with the moments the server received the
+	// request and sent the answer, so a client can correct for the round
+	// trip (NTP-style: offset = ((t1 - t0) + (t2 - t3)) / 2).
+	PathTime = "/api/v1/time"
 	// PathCACert serves the cloud's CA certificate (PEM) for convenience; a
 	// daemon must still be told to trust it out of band.
 	PathCACert = "/ca.pem"
@@ -191,4 +196,10 @@ var tunnelNamespace = uuid.MustParse("6b1c3f0e-5d2a-5c7e-9a41-0c1d2e3f4a5b")
 // only on the system ID and the tunnel ID, so it survives restarts.
 func TunnelUUID(systemID, tunnelID string) string {
 	return uuid.NewSHA1(tunnelNamespace, []byte(systemID+"/"+tunnelID)).String()
+}
+
+// TimeResponse answers GET PathTime.
+type TimeResponse struct {
+	ReceiveTime time.Time `json:"receive_time"` // when the server read the request (t1)
+	SendTime    time.Time `json:"send_time"`    // when the server wrote the answer (t2)
 }
