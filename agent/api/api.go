@@ -163,7 +163,7 @@ type Status struct {
 	PendingRevocation bool      `json:"pending_revocation"`
 	Warnings          []Warning `json:"warnings"`
 	Tunnels           []Tunnel  `json:"tunnels"`
-	Clock             *Clock    `json:"clock,omitempty"`
+	Clock             Clock     `json:"clock"`
 }
 
 // Tunnel is one of the host's tunnels as the daemon runs it.
