@@ -55,7 +55,7 @@ func main() {
 	flag.Int64Var(&o.bulkBytes, "bulk-bytes", 256<<20, "bytes per bulk download")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "concurrent clients for the small-request rounds")
 	flag.Float64Var(&o.reqSeconds, "request-seconds", 3, "duration of each small-request round")
-	flag.IntVar(&o.recoveries, "recoveries", 3, "edge kill -9 / restart cycles")
+	flag.IntVar(&o.recoveries, "recoveries", 3, "edge kill -9 / restart cycles (0: none, e.g. to take CPU profiles)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) after the run")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -125,12 +125,14 @@ func run(o options) (err error) {
 	for k, v := range reqs {
 		res[k] = v
 	}
-	rec, err := s.measureRecovery(o, tun, publicURL)
-	if err != nil {
-		return err
-	}
-	for k, v := range rec {
-		res[k] = v
+	if o.recoveries > 0 {
+		rec, err := s.measureRecovery(o, tun, publicURL)
+		if err != nil {
+			return err
+		}
+		for k, v := range rec {
+			res[k] = v
+		}
 	}
 	return report(o.out, res)
 }

@@ -13,4 +13,12 @@ package main
 
 import "os"
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	stop := func() {}
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		stop = startCPUProfile(os.Stderr)
+	}
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -15,5 +15,11 @@ package main
 import "os"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	stop := func() {}
+	if len(os.Args) > 1 && os.Args[1] == "run" {
+		stop = startCPUProfile(os.Stderr)
+	}
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
