@@ -58,6 +58,12 @@ type Config struct {
 	// Clock decides every expiry (tokens, codes, sessions). Certificates
 	// are always issued with the real time, which TLS checks.
 	Clock clockwork.Clock
+	// ClockOffset sets the cloud's clock off from Clock (positive: ahead),
+	// so that clock drift can be demonstrated: every expiry, the time
+	// endpoint and every response's Date follow Clock plus the offset. New
+	// stores it, replacing the stored one; Server.SetClockOffset and the
+	// store's setting (cld-cloud clock offset) change it while serving.
+	ClockOffset time.Duration
 	// Logger receives the server's logs; it gets a component attribute.
 	Logger *slog.Logger
 }
@@ -144,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost {
 		errs = append(errs, fmt.Errorf("bcrypt cost %d is outside %d..%d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost))
+	}
+	if err := ValidateClockOffset(c.ClockOffset); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Clock == nil {
 		errs = append(errs, errors.New("no clock set"))

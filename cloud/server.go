@@ -62,6 +62,8 @@ type Server struct {
 	lastPurge time.Time
 
 	edge *edge
+	// clk is the cloud's clock (cfg.Clock with the offset); see clock.go.
+	clk *clockState
 	// listenAddr is the address Serve listens on, for PublicURL's default.
 	listenAddr atomic.Pointer[string]
 }
@@ -106,7 +108,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		pages:     p,
 		dummyHash: dummy,
 	}
+	if err := s.startClock(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if s.edge, err = newEdge(s); err != nil {
+		s.stopClock()
 		st.Close()
 		return nil, err
 	}
@@ -114,9 +121,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close ends the tunnel sessions and closes the store. Stop serving first.
+// Close ends the tunnel sessions, stops reloading the clock offset and
+// closes the store. Stop serving first.
 func (s *Server) Close() error {
 	s.edge.close()
+	s.stopClock()
 	return s.store.Close()
 }
 
@@ -269,6 +278,7 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET "+cloudapi.PathCACert, s.handleCACert)
+	mux.HandleFunc(cloudapi.PathTime, s.handleTime)
 
 	mux.Handle("GET "+cloudapi.PathAuthorize, html(s.handleAuthorize))
 	mux.Handle("POST "+cloudapi.PathAuthorize, html(s.handleAuthorize))
@@ -295,7 +305,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/portal/", htmlHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page "+r.URL.Path+". Go to the portal's start page.")
 	})))
-	return s.logRequests(mux)
+	return s.logRequestsDated(mux, s.now)
 }
 
 // htmlHeaders sets the headers of every HTML page: no caching, no framing,
@@ -312,14 +322,25 @@ func htmlHeaders(h http.Handler) http.Handler {
 	})
 }
 
+// statusRecorder records the status. With now set, it sets the Date
+// header from that clock when the header is written (net/http would set it
+// from the host's clock).
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	now    func() time.Time
+}
+
+func (r *statusRecorder) setDate() {
+	if r.now != nil {
+		r.ResponseWriter.Header().Set("Date", r.now().Format(http.TimeFormat))
+	}
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		r.setDate()
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -327,6 +348,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+		r.setDate()
 	}
 	return r.ResponseWriter.Write(b)
 }
@@ -335,10 +357,18 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // logRequests logs each request's method, path (never the query: it may
 // carry a code), status and duration.
-func (s *Server) logRequests(h http.Handler) http.Handler {
+func (s *Server) logRequests(h http.Handler) http.Handler { return s.logRequestsDated(h, nil) }
+
+// logRequestsDated is logRequests that also dates every response by now
+// (the cloud's clock), for the cloud's own endpoints. Not for the tunnel
+// edge: a proxied answer keeps the Date its origin gave it.
+func (s *Server) logRequestsDated(h http.Handler, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, now: now}
+		// Also now, for answers written past the recorder (a flush, or
+		// the handshake of a hijacked connection).
+		rec.setDate()
 		h.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK

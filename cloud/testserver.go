@@ -38,7 +38,8 @@ type TestServer struct {
 	CAFile string
 	// CAPool holds the CA certificate.
 	CAPool *x509.CertPool
-	// Clock decides every expiry (a fake one with WithClock).
+	// Clock decides every expiry (a fake one with WithClock). The cloud's
+	// time is Clock's plus the clock offset (SetClockOffset).
 	Clock clockwork.Clock
 	// Server is the cloud itself.
 	Server *Server
@@ -72,6 +73,10 @@ type TestOption func(*Config)
 
 // WithClock makes the cloud use the clock for every expiry check.
 func WithClock(c clockwork.Clock) TestOption { return func(cfg *Config) { cfg.Clock = c } }
+
+// WithClockOffset starts the cloud with its clock offset by d (positive:
+// ahead of Clock); SetClockOffset changes it.
+func WithClockOffset(d time.Duration) TestOption { return func(cfg *Config) { cfg.ClockOffset = d } }
 
 // WithTokenTTL sets the access token lifetime.
 func WithTokenTTL(d time.Duration) TestOption {
@@ -270,6 +275,20 @@ func (ts *TestServer) Close() {
 		ts.t.Errorf("cloud.TestServer: close store: %v", err)
 	}
 }
+
+// SetClockOffset sets the cloud's clock d ahead of Clock (negative:
+// behind), effective immediately: every expiry, the time endpoint
+// (cloudapi.PathTime) and every response's Date follow it. It fails the
+// test when the offset is beyond MaxClockOffset.
+func (ts *TestServer) SetClockOffset(d time.Duration) {
+	ts.t.Helper()
+	if err := ts.Server.SetClockOffset(context.Background(), d); err != nil {
+		ts.t.Fatalf("cloud.TestServer.SetClockOffset: %v", err)
+	}
+}
+
+// ClockOffset is the cloud clock's current offset from Clock.
+func (ts *TestServer) ClockOffset() time.Duration { return ts.Server.ClockOffset() }
 
 // Client returns an HTTP client that trusts the cloud's CA (and does not
 // follow redirects, so tests can look at them).

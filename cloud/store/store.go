@@ -1,8 +1,8 @@
 // Package store is the reference cloud's persistent store: accounts, users
 // and their memberships, linked systems and the tunnels they report, OAuth
-// tokens and codes, and browser sessions (portal sessions, tunnel edge
-// sessions and their one-time tickets), in one SQLite database
-// (modernc.org/sqlite, WAL mode).
+// tokens and codes, browser sessions (portal sessions, tunnel edge sessions
+// and their one-time tickets) and settings (the clock offset), in one SQLite
+// database (modernc.org/sqlite, WAL mode).
 //
 // Several processes may open the same database at once (the running server
 // and the admin CLI): WAL, a busy timeout and immediate write transactions
@@ -191,6 +191,14 @@ CREATE TABLE tunnels (
 	PRIMARY KEY (system_id, id)
 );
 CREATE INDEX sessions_user ON sessions(user_id, kind);
+`,
+	// 3: settings the running server reloads, such as the clock offset.
+	`
+CREATE TABLE settings (
+	name       TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+);
 `,
 }
 
