@@ -43,6 +43,8 @@ Commands:
   account list   list the accounts
   user add       add a user, or add an existing user to another account
   user list      list the users and their accounts
+  clock offset   set the cloud's clock off from this host's (to demonstrate clock drift)
+  clock show     show the cloud's clock offset
 
 Run "cld-cloud COMMAND -h" for a command's flags.
 `
@@ -88,6 +90,19 @@ func runEnv(e env, args []string) int {
 		return exitOK
 	case "serve":
 		err = cmdServe(e, args[1:])
+	case "clock":
+		switch {
+		case len(args) < 2:
+			fmt.Fprintf(e.stderr, "%s: \"clock\" needs a subcommand: offset or show\n\n%s", programName, usageText)
+			return exitUsage
+		case args[1] == "offset":
+			err = cmdClockOffset(e, args[2:])
+		case args[1] == "show":
+			err = cmdClockShow(e, args[2:])
+		default:
+			fmt.Fprintf(e.stderr, "%s: unknown command %q; use offset or show\n\n%s", programName, "clock "+args[1], usageText)
+			return exitUsage
+		}
 	case "account", "user":
 		if len(args) < 2 {
 			fmt.Fprintf(e.stderr, "%s: %q needs a subcommand: add or list\n\n%s", programName, cmd, usageText)
@@ -163,7 +178,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdServe(e env, args []string) error {
-	fs := newFlags(e, "serve", "--data DIR [--listen HOST:PORT] [--edge-listen HOST:PORT] [--edge-domain DOMAIN] [--demo] [--hostname NAME]... [--token-ttl 1h]")
+	fs := newFlags(e, "serve", "--data DIR [--listen HOST:PORT] [--edge-listen HOST:PORT] [--edge-domain DOMAIN] [--demo] [--hostname NAME]... [--token-ttl 1h] [--clock-offset DURATION]")
 	cfg := cloud.DefaultConfig()
 	fs.StringVar(&cfg.DataDir, "data", "", "data directory (database, CA and certificates); created if missing")
 	fs.StringVar(&cfg.Listen, "listen", cloud.DefaultListen, "address to serve HTTPS on (HOST:PORT; port 0 picks a free one)")
@@ -174,6 +189,7 @@ func cmdServe(e env, args []string) error {
 	var hosts stringList
 	fs.Var(&hosts, "hostname", "extra host name or IP address for the server certificate (repeatable)")
 	fs.DurationVar(&cfg.AccessTokenTTL, "token-ttl", cloud.DefaultAccessTokenTTL, "access token lifetime")
+	fs.Var((*clockOffsetFlag)(&cfg.ClockOffset), "clock-offset", "run the cloud's clock `DURATION` ahead of the host's (negative: behind), such as 44s or -50s, to demonstrate clock drift; \"cld-cloud clock offset\" changes it while serving")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -232,6 +248,9 @@ func cmdServe(e env, args []string) error {
 		fmt.Fprintf(e.stdout, "Tunnel edge certificate key SPKI (sha256, base64): %s\n", srv.EdgeSPKIHash())
 	} else {
 		fmt.Fprintln(e.stdout, "Tunnel edge: no public listener (--edge-listen off)")
+	}
+	if cfg.ClockOffset != 0 {
+		fmt.Fprintf(e.stdout, "The cloud's clock %s (--clock-offset)\n", cloud.DescribeClockOffset(cfg.ClockOffset))
 	}
 	if *demo {
 		fmt.Fprintf(e.stdout, "Demo accounts: %d (%s), %d (%s)\n", cloud.DemoAccountID, cloud.DemoAccountName, cloud.DemoSecondAccountID, cloud.DemoSecondAccountName)
