@@ -183,7 +183,7 @@ func get(c *http.Client, url string) error {
 }
 
 // applyTuning applies a comma-separated list of nocoalesce, nocork,
-// nobatch, serverbuf=N, window=N, copybuf=N (for measuring what each
+// nobatch, nogroup, serverbuf=N, window=N, copybuf=N (for measuring what each
 // optimization does) to the sessions started until resetTuning; it returns
 // the session configuration to use.
 func applyTuning(tb testing.TB, spec string) SessionConfig {
@@ -199,6 +199,8 @@ func applyTuning(tb testing.TB, spec string) SessionConfig {
 			tune.noCork = true
 		case "nobatch":
 			tune.noBatch = true
+		case "nogroup":
+			tune.noGroup = true
 		case "serverbuf":
 			tune.serverBuf = n
 		case "window":

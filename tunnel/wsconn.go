@@ -48,8 +48,22 @@ type wsConn struct {
 	reader io.Reader
 	rerr   error
 
-	wmu sync.Mutex
-	co  coalescer
+	// The write side. yamux writes every frame from one goroutine (its
+	// send loop) and waits for each write. Frames are gathered in pending
+	// and sent by flushLoop, one message per batch: what yamux queues while
+	// a message is being written goes out together in the next one, so
+	// under load several frames share a message, a TLS record and a
+	// write(2) (group commit; nothing waits for more to come).
+	wmu       sync.Mutex
+	co        coalescer
+	pending   []byte    // whole frames (or pieces of maxMessage) not yet sent
+	spare     []byte    // the other buffer, reused
+	dataReady sync.Cond // pending is not empty, or closing
+	spaceFree sync.Cond // pending was taken, or the write side failed
+	flushing  bool      // flushLoop was started
+	closing   bool      // Close was called: flushLoop drains and ends
+	werr      error     // sticky: a failed send, or net.ErrClosed
+	flushDone chan struct{}
 
 	statusMu sync.Mutex
 	code     websocket.StatusCode
@@ -64,7 +78,12 @@ func newWSConn(ws *websocket.Conn, hardClose func() error, cork *corkConn, batch
 	ws.SetReadLimit(-1) // messages are read as a stream; their size does not matter
 	c := &wsConn{ws: ws, hardClose: hardClose, cork: cork, batch: batch, local: local, remote: remote, closed: make(chan struct{})}
 	c.tune = tune
-	c.co.emit = c.writeMessage
+	c.dataReady.L, c.spaceFree.L = &c.wmu, &c.wmu
+	c.flushDone = make(chan struct{})
+	c.co.emit = c.appendPending
+	if c.tune.noGroup {
+		c.co.emit = c.writeMessage
+	}
 	c.co.off = c.tune.noCoalesce
 	return c
 }
@@ -125,11 +144,98 @@ func (c *wsConn) holdReads() (release func()) {
 	return func() { once.Do(func() { close(gate) }) }
 }
 
-// Write writes the byte stream.
+// maxPending bounds the bytes gathered for sending: beyond it, Write waits
+// for the flush loop (yamux's own write timeout still applies above).
+const maxPending = 1 << 20
+
+// Write writes the byte stream. It returns once p is gathered for sending;
+// a failed send is reported by a later Write.
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.tune.noGroup {
+		return c.co.Write(p)
+	}
+	for c.werr == nil && !c.closing && len(c.pending) >= maxPending {
+		c.spaceFree.Wait()
+	}
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	if c.closing {
+		return 0, net.ErrClosed
+	}
+	if !c.flushing {
+		c.flushing = true
+		go c.flushLoop()
+	}
 	return c.co.Write(p)
+}
+
+// appendPending is the coalescer's emit when writes are gathered: wsConn.Write
+// holds wmu.
+func (c *wsConn) appendPending(p []byte) error {
+	if len(c.pending) == 0 {
+		c.dataReady.Signal()
+	}
+	c.pending = append(c.pending, p...)
+	return nil
+}
+
+// flushLoop sends what Write gathered, all of it in one message (or
+// several of maxMessage), until the conn is closed and drained or a send
+// fails.
+func (c *wsConn) flushLoop() {
+	defer close(c.flushDone)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for {
+		for len(c.pending) == 0 && !c.closing {
+			c.dataReady.Wait()
+		}
+		if len(c.pending) == 0 {
+			return // closing, and everything was sent
+		}
+		batch := c.pending
+		c.pending, c.spare = c.spare[:0], nil
+		c.spaceFree.Broadcast()
+		c.wmu.Unlock()
+		var err error
+		for rest := batch; len(rest) > 0 && err == nil; {
+			k := min(len(rest), maxMessage)
+			err = c.writeMessage(rest[:k])
+			rest = rest[k:]
+		}
+		c.wmu.Lock()
+		if cap(batch) <= 2*maxMessage {
+			c.spare = batch[:0] // a buffer grown by a burst is left to the GC
+		}
+		if err != nil {
+			if c.werr == nil {
+				c.werr = err
+			}
+			c.pending = nil
+			c.spaceFree.Broadcast()
+			return
+		}
+	}
+}
+
+// stopWrites makes the flush loop send what is gathered and end; later
+// writes fail. It returns a channel closed when the loop has ended.
+func (c *wsConn) stopWrites() <-chan struct{} {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.closing {
+		c.closing = true
+		c.dataReady.Signal()
+		c.spaceFree.Broadcast()
+		if !c.flushing {
+			c.flushing = true
+			close(c.flushDone)
+		}
+	}
+	return c.flushDone
 }
 
 // writeMessage sends one WebSocket message.
@@ -157,8 +263,8 @@ func (c *wsConn) writeMessage(p []byte) error {
 // tuning switches optimizations off, for measurements in tests only; a
 // session takes the value of tune when it starts.
 type tuning struct {
-	noCoalesce, noCork, noBatch bool
-	serverBuf                   int
+	noCoalesce, noCork, noBatch, noGroup bool
+	serverBuf                            int
 }
 
 var tune tuning
@@ -188,6 +294,7 @@ func (c *wsConn) Close() error {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			<-c.stopWrites() // what yamux wrote goes out before the close frame
 			_ = c.ws.Close(code, reason)
 		}()
 		t := time.NewTimer(closeGrace)

@@ -2,9 +2,17 @@ package tunnel
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 func yamuxHdr(typ byte, flags uint16, id, length uint32) []byte {
@@ -145,4 +153,109 @@ func FuzzCoalescer(f *testing.F) {
 			off = end
 		}
 	})
+}
+
+// wsPair connects two wsConns through a real WebSocket (the accepting side
+// first).
+func wsPair(t *testing.T) (server, client *wsConn) {
+	t.Helper()
+	got := make(chan *wsConn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c := newWSConn(ws, func() error { return ws.CloseNow() }, nil, nil, addr("s"), addr("c"))
+		got <- c
+		<-c.closed
+	}))
+	t.Cleanup(srv.Close)
+	ws, _, err := websocket.Dial(context.Background(), srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client = newWSConn(ws, func() error { return ws.CloseNow() }, nil, nil, addr("c"), addr("s"))
+	server = <-got
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return server, client
+}
+
+// TestGroupedWrites: frames written by one goroutine, as yamux does, arrive
+// whole and in order (frames queued while a message is being sent share
+// the next one: the count is logged); what was written before Close
+// arrives before the close frame; writes after Close fail.
+func TestGroupedWrites(t *testing.T) {
+	server, client := wsPair(t)
+	var want bytes.Buffer
+	const frames = 2000
+	for i := range frames {
+		body := bytes.Repeat([]byte{byte(i)}, i%700)
+		h := yamuxHdr(0, 0, uint32(i), uint32(len(body)))
+		for _, p := range [][]byte{h, body} {
+			if _, err := client.Write(p); err != nil {
+				t.Fatal(err)
+			}
+			want.Write(p)
+		}
+	}
+	// A large frame goes out in messages of at most maxMessage.
+	big := bytes.Repeat([]byte("b"), 3*maxMessage+5)
+	client.Write(yamuxHdr(0, 0, 1, uint32(len(big))))
+	client.Write(big)
+	want.Write(yamuxHdr(0, 0, 1, uint32(len(big))))
+	want.Write(big)
+	done := make(chan []byte)
+	go func() {
+		var b []byte
+		msgs := 0
+		for {
+			_, r, err := server.ws.Reader(context.Background())
+			if err != nil {
+				var ce websocket.CloseError
+				if errors.As(err, &ce) {
+					server.peerClose.Store(&ce)
+				}
+				break
+			}
+			m, _ := io.ReadAll(r)
+			if len(m) > maxMessage {
+				t.Errorf("message of %d bytes", len(m))
+			}
+			b = append(b, m...)
+			msgs++
+		}
+		t.Logf("%d frames in %d messages", frames+1, msgs)
+		done <- b
+	}()
+	client.Close()
+	if got := <-done; !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("read %d bytes, want %d (same: %v)", len(got), want.Len(), bytes.HasPrefix(want.Bytes(), got))
+	}
+	if server.PeerClose() == nil {
+		t.Fatal("no close frame after the data")
+	}
+	if _, err := client.Write(yamuxHdr(1, 0, 1, 0)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after Close: %v", err)
+	}
+}
+
+// TestGroupedWritesPeerGone: once the transport fails, writes fail (the
+// session ends) instead of piling up.
+func TestGroupedWritesPeerGone(t *testing.T) {
+	server, client := wsPair(t)
+	server.hardClose()
+	deadline := time.Now().Add(10 * time.Second)
+	body := make([]byte, 32<<10)
+	for {
+		_, err := client.Write(yamuxHdr(0, 0, 1, uint32(len(body))))
+		if err == nil {
+			_, err = client.Write(body)
+		}
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes to a closed peer still succeed")
+		}
+	}
 }
