@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +36,9 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/atomicfile"
 	"github.com/cloudlink/cld/agent/build"
+	"github.com/cloudlink/cld/agent/doctor"
+	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/tunnel"
 )
@@ -73,6 +75,10 @@ type Agent struct {
 	users       *dashUsers
 	lockFile    *os.File
 	bcryptCost  int
+	drift       *drift.Monitor  // clock drift (health.go)
+	driftClock  clockwork.Clock // schedules measurements; real unless a test sets it
+	hostSync    drift.SyncReader
+	extraChecks []doctor.Check // WithCheck
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 	// revokeMu keeps a revocation of old credentials from landing in the
@@ -81,11 +87,11 @@ type Agent struct {
 
 	mu            sync.Mutex
 	st            *persisted
-	state         string // api.State*
-	errReason     string // link_error cause
-	cloneDetected bool   // link_error because the machine-id changed
-	gen           uint64 // bumped at every link change; stale sessions check it
-	warnings      map[string]api.Warning
+	state         string           // api.State*
+	errReason     string           // link_error cause
+	cloneDetected bool             // link_error because the machine-id changed
+	gen           uint64           // bumped at every link change; stale sessions check it
+	health        *health.Registry // every warning, with its since
 	browser       map[string]*browserPending
 	runCtx        context.Context
 	session       *Session
@@ -132,7 +138,6 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		clock:       clockwork.NewRealClock(),
 		build:       build.Info(),
 		bcryptCost:  bcrypt.DefaultCost,
-		warnings:    map[string]api.Warning{},
 		browser:     map[string]*browserPending{},
 		sessionCh:   make(chan chan struct{}),
 		pendingCh:   make(chan struct{}, 1),
@@ -143,6 +148,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.baseLog = a.log
 	a.log = a.baseLog.With("component", "agent")
+	a.health = health.New(a.clock.Now)
 	if a.hostname == "" {
 		a.hostname, _ = os.Hostname()
 		if a.hostname == "" {
@@ -166,6 +172,7 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	a.readMachineID()
+	a.setupHealth()
 	err := a.loadLinkState()
 	if err == nil {
 		a.users, err = openDashUsers(a.cfg.StateDir, a.baseLog, a.clock, a.bcryptCost)
@@ -253,11 +260,7 @@ func (a *Agent) readMachineID() {
 	id, err := readMachineID(a.cfg.MachineIDFile)
 	if err != nil {
 		a.log.Warn("cannot read the machine-id; cloned hosts cannot be detected", "file", a.cfg.MachineIDFile, "err", err)
-		a.warnings[WarnMachineID] = api.Warning{
-			Code:     WarnMachineID,
-			Severity: api.SeverityWarning,
-			Text:     fmt.Sprintf("Could not read the machine-id (%v), so a cloned host cannot be told apart from the original. Check machine_id_file in the config (normally /etc/machine-id).", err),
-		}
+		a.health.Set(defMachineID.With(fmt.Sprintf("Could not read the machine-id (%v), so a cloned host cannot be told apart from the original.", err)))
 		return
 	}
 	a.machineID = id
@@ -278,11 +281,7 @@ func (a *Agent) loadLinkState() error {
 			return fmt.Errorf("%s is corrupt (%w) and could not be moved aside (%w); move it away by hand and start again", path, err, qerr)
 		}
 		a.log.Error("THE STATE FILE IS CORRUPT: moved it aside and starting unlinked; link this host again", "file", path, "moved_to", to, "err", err)
-		a.warnings[WarnStateCorrupt] = api.Warning{
-			Code:     WarnStateCorrupt,
-			Severity: api.SeverityError,
-			Text:     fmt.Sprintf("The state file %s was corrupt (%v) and was moved to %s; the host started unlinked. Link it again with `cld link` or the dashboard.", path, err, to),
-		}
+		a.health.Set(defStateCorrupt.With(fmt.Sprintf("The state file %s was corrupt (%v) and was moved to %s; the host started unlinked. Link it again with `cld link` or the dashboard.", path, err, to)))
 		st = nil
 	case err != nil:
 		return fmt.Errorf("reading %s: %w; check that cld runs as root and the state directory is readable", path, err)
@@ -347,6 +346,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.sessionSupervisor(gctx) })
 	g.Go(func() error { a.revocationLoop(gctx); return nil })
 	g.Go(func() error { return watchdog(gctx, a.log) })
+	g.Go(func() error { return a.drift.Run(gctx) })
 
 	a.kickRevocations()
 	st := a.Status(ctx)
@@ -393,6 +393,8 @@ func watchdog(ctx context.Context, log *slog.Logger) error {
 func (a *Agent) Status(context.Context) api.Status {
 	s := a.linkStatus()
 	s.Tunnels = a.tunnels.list(s.State).Tunnels
+	s.Warnings = a.Warnings()
+	s.Clock = a.drift.Status()
 	return s
 }
 
@@ -424,49 +426,8 @@ func (a *Agent) linkStatus() api.Status {
 		t := l.LinkedAt
 		s.LinkedAt = &t
 	}
-	for _, w := range a.warnings {
-		s.Warnings = append(s.Warnings, w)
-	}
-	if n := len(a.st.PendingRevocations); n > 0 {
-		r := a.st.PendingRevocations[0]
-		s.Warnings = append(s.Warnings, api.Warning{
-			Code:     WarnRevocationPending,
-			Severity: api.SeverityWarning,
-			Text:     fmt.Sprintf("The unlink is done on this host, but CloudLink at %s has not yet confirmed that system %s is removed; cld keeps retrying. If this lasts, check the network and proxy, or remove the system in the CloudLink portal.", r.Cloud, r.SystemID),
-		})
-	}
-	slices.SortFunc(s.Warnings, func(x, y api.Warning) int {
-		if c := severityRank(y.Severity) - severityRank(x.Severity); c != 0 {
-			return c
-		}
-		if x.Code < y.Code {
-			return -1
-		}
-		if x.Code > y.Code {
-			return 1
-		}
-		return 0
-	})
 	return s
-}
-
-func severityRank(s string) int {
-	switch s {
-	case api.SeverityError:
-		return 2
-	case api.SeverityWarning:
-		return 1
-	}
-	return 0
 }
 
 // Version returns the build facts.
 func (a *Agent) Version(context.Context) api.Build { return a.build }
-
-func (a *Agent) clearWarnings(codes ...string) {
-	a.mu.Lock()
-	for _, c := range codes {
-		delete(a.warnings, c)
-	}
-	a.mu.Unlock()
-}

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cloudlink/cld/agent/drift"
 	"github.com/cloudlink/cld/platforms"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// Platform describes the host platform when it is not detected (e.g.
 	// type: generic with its tunnels; see platforms/generic).
 	Platform platforms.Config `yaml:"platform"`
+	// Clock configures the clock-drift measurement (agent/drift): interval,
+	// recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples.
+	Clock drift.Config `yaml:"clock"`
 
 	// Source is the config file the values were read from ("" when none);
 	// error messages name it.
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		LogLevel:          "info",
 		HeartbeatInterval: 5 * time.Minute,
 		MachineIDFile:     "/etc/machine-id",
+		Clock:             drift.DefaultConfig(),
 	}
 }
 
@@ -88,7 +93,7 @@ func DefaultConfig() Config {
 var ErrConfig = errors.New("configuration error")
 
 // configKeys lists the YAML keys for messages about unknown keys.
-const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform"
+const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform, clock (interval, recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples)"
 
 var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
 
@@ -217,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseNoProxy(c.NoProxy); err != nil {
 		bad("no_proxy: %v; %s", err, c.where("no_proxy: \"intranet.example, 10.0.0.0/8\"", ""))
+	}
+	if err := c.Clock.Validate(); err != nil {
+		bad("%v; %s", err, c.where("clock: {interval: 5m, warn_threshold: 10s, refuse_threshold: 45s}", ""))
 	}
 	if len(errs) == 0 {
 		return nil

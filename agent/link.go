@@ -242,7 +242,7 @@ func (a *Agent) completeLink(ctx context.Context, c *cloudClient, tok *oauth2.To
 	a.errReason = ""
 	a.cloneDetected = false
 	a.gen++
-	delete(a.warnings, WarnStateCorrupt)
+	a.health.Clear(WarnStateCorrupt)
 	a.mu.Unlock()
 	a.log.Info("linked", "system_id", rec.SystemID, "account_id", rec.Account.ID, "account_name", rec.Account.Name, "region", rec.Account.Region)
 	a.syncSession()
@@ -346,8 +346,7 @@ func (a *Agent) Unlink(ctx context.Context) (api.Status, error) {
 	a.errReason = ""
 	a.cloneDetected = false
 	a.gen++
-	delete(a.warnings, WarnCloudUnreachable)
-	delete(a.warnings, WarnCloudError)
+	a.health.Clear(WarnCloudUnreachable, WarnCloudError)
 	a.mu.Unlock()
 	a.log.Info("unlinked locally", "system_id", l.SystemID, "revoke", revoke)
 

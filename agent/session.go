@@ -125,8 +125,7 @@ func (a *Agent) sessionSupervisor(ctx context.Context) error {
 		a.mu.Lock()
 		a.session = nil
 		// The session's warnings end with it.
-		delete(a.warnings, WarnCloudUnreachable)
-		delete(a.warnings, WarnCloudError)
+		a.health.Clear(WarnCloudUnreachable, WarnCloudError)
 		a.mu.Unlock()
 	}
 	start := func() {
@@ -138,6 +137,7 @@ func (a *Agent) sessionSupervisor(ctx context.Context) error {
 		s := &Session{a: a, link: *a.st.Link, gen: a.gen, cloud: a.cloudClient(a.st.Link.Cloud),
 			log: a.baseLog.With("component", "link", "system_id", a.st.Link.SystemID)}
 		a.session = s
+		a.drift.Kick() // measure against the cloud of this link
 		sctx, c := context.WithCancel(ctx)
 		cancel, done = c, make(chan struct{})
 		go func() {
@@ -301,7 +301,7 @@ func (s *Session) heartbeat(ctx context.Context) error {
 func (s *Session) handleErr(ctx context.Context, err error) (over bool) {
 	a := s.a
 	if err == nil {
-		a.clearWarnings(WarnCloudUnreachable, WarnCloudError)
+		a.health.Clear(WarnCloudUnreachable, WarnCloudError)
 		return false
 	}
 	if ctx.Err() != nil {
@@ -317,18 +317,10 @@ func (s *Session) handleErr(ctx context.Context, err error) (over bool) {
 		return true
 	case errors.Is(err, ErrCloudUnreachable):
 		s.log.Warn("cannot reach CloudLink; retrying", "err", err)
-		a.setSessionWarning(s.gen, api.Warning{
-			Code:     WarnCloudUnreachable,
-			Severity: api.SeverityWarning,
-			Text:     describeUnreachable(s.link.Cloud, err) + " (cld keeps retrying.)",
-		})
+		a.setSessionWarning(s.gen, defCloudUnreachable.With(describeUnreachable(s.link.Cloud, err)+" (cld keeps retrying.)"))
 	default:
 		s.log.Warn("CloudLink answered an error; retrying", "err", err)
-		a.setSessionWarning(s.gen, api.Warning{
-			Code:     WarnCloudError,
-			Severity: api.SeverityWarning,
-			Text:     fmt.Sprintf("CloudLink at %s answered with an error: %v. cld keeps retrying; if this lasts, contact CloudLink support.", s.link.Cloud, err),
-		})
+		a.setSessionWarning(s.gen, defCloudError.With(fmt.Sprintf("CloudLink at %s answered with an error: %v. cld keeps retrying.", s.link.Cloud, err)))
 	}
 	return false
 }
@@ -339,7 +331,7 @@ func (a *Agent) setSessionWarning(gen uint64, w api.Warning) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if gen == a.gen {
-		a.warnings[w.Code] = w
+		a.health.Set(w)
 	}
 }
 
@@ -403,8 +395,7 @@ func (a *Agent) onRevoked(gen uint64, desc string) {
 	a.state = api.StateUnlinked
 	a.errReason = ""
 	a.gen++
-	delete(a.warnings, WarnCloudUnreachable)
-	delete(a.warnings, WarnCloudError)
+	a.health.Clear(WarnCloudUnreachable, WarnCloudError)
 	a.log.Warn("CloudLink revoked this system; the host is now unlinked", "system_id", systemID, "reason", desc)
 	a.tunnels.disableAll("the system was revoked")
 }
@@ -423,11 +414,10 @@ func (a *Agent) onRejected(gen uint64, ce *CloudError) {
 		a.errReason = "CloudLink no longer accepts this host's device credentials. Link it again with `cld link` or the dashboard."
 	}
 	a.gen++
-	delete(a.warnings, WarnCloudUnreachable)
-	delete(a.warnings, WarnCloudError)
+	a.health.Clear(WarnCloudUnreachable, WarnCloudError)
 	a.log.Error("CloudLink refused the device credentials", "code", ce.Code, "description", ce.Description)
 }
 
 func (a *Agent) cloudClient(base string) *cloudClient {
-	return &cloudClient{base: base, hc: a.hc}
+	return &cloudClient{base: base, hc: a.hc, observe: a.observeDate, now: a.clock.Now}
 }

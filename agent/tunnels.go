@@ -261,11 +261,7 @@ func (m *tunnelManager) load() error {
 			return fmt.Errorf("%s is corrupt (%v) and could not be moved aside (%w); move it away by hand and start again", path, err, qerr)
 		}
 		m.log.Error("the tunnel state file is corrupt: moved it aside; every tunnel is stopped", "file", path, "moved_to", to, "err", err)
-		m.a.warnings[WarnTunnelsCorrupt] = api.Warning{
-			Code:     WarnTunnelsCorrupt,
-			Severity: api.SeverityWarning,
-			Text:     fmt.Sprintf("The tunnel state file %s was corrupt (%v) and was moved to %s; every tunnel is stopped. Start the tunnels you need again.", path, err, to),
-		}
+		m.a.health.Set(defTunnelsCorrupt.With(fmt.Sprintf("The tunnel state file %s was corrupt (%v) and was moved to %s; every tunnel is stopped. Start the tunnels you need again.", path, err, to)))
 		return nil
 	}
 	for _, id := range p.Enabled {

@@ -129,6 +129,9 @@ const (
 	CheckPass = "pass"
 	CheckWarn = "warn"
 	CheckFail = "fail"
+	// CheckSkip: the check does not apply (e.g. no proxy configured, an IP
+	// address needs no DNS) or could not run because an earlier one failed.
+	CheckSkip = "skip"
 )
 
 // Check is one finding of `cld doctor`.

@@ -36,6 +36,8 @@ type Backend interface {
 	StopTunnel(ctx context.Context, id string) (api.Tunnels, error)
 	StartAllTunnels(ctx context.Context) (api.Tunnels, error)
 	StopAllTunnels(ctx context.Context) (api.Tunnels, error)
+	// Doctor runs the prerequisite checks now (they take up to ~20 s).
+	Doctor(ctx context.Context) api.Doctor
 }
 
 // MaxBodyBytes limits request bodies.
@@ -88,6 +90,9 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 		if h.decode(w, r, &req) {
 			h.answer(w, r, func() (any, error) { return nil, b.DashboardLogin(r.Context(), req) })
 		}
+	})
+	mux.HandleFunc(api.RouteDoctor, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Doctor(r.Context()))
 	})
 	mux.HandleFunc(api.RouteTunnels, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Tunnels(r.Context()))

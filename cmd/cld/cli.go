@@ -35,6 +35,7 @@ Commands:
   link            link this host to a CloudLink account
   unlink          disconnect this host from CloudLink
   tunnel          list, start and stop the host's tunnels (cld tunnel help)
+  doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
   version         show the version of this cld
 
@@ -68,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdTunnel(rest)
 	case "dashboard-user":
 		return c.cmdDashboardUser(rest)
+	case "doctor":
+		return c.cmdDoctor(rest)
 	case "version", "--version":
 		return c.cmdVersion(rest)
 	case "help", "-h", "-help", "--help":
@@ -213,6 +216,7 @@ func printStatus(w io.Writer, st api.Status) {
 	if st.PendingRevocation {
 		row("Pending revocation", "yes (retried in the background)")
 	}
+	printClock(row, st.Clock)
 	if len(st.Tunnels) > 0 {
 		fmt.Fprintln(w, "Tunnels:")
 		for _, t := range st.Tunnels {
@@ -227,6 +231,9 @@ func printStatus(w io.Writer, st api.Status) {
 		fmt.Fprintln(w, "Warnings:")
 		for _, wn := range st.Warnings {
 			fmt.Fprintf(w, "  [%s] %s\n", wn.Severity, wn.Text)
+			if wn.Remedy != "" {
+				fmt.Fprintf(w, "      Remedy: %s\n", wn.Remedy)
+			}
 		}
 	}
 	if st.State == api.StateUnlinked || st.State == api.StateLinkError {

@@ -1,0 +1,435 @@
+package drift
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/health"
+)
+
+// Config is the `clock:` section of the daemon's configuration.
+type Config struct {
+	// Interval is how often the drift is measured (default 5m).
+	Interval time.Duration `yaml:"interval"`
+	// RecheckInterval is how often it is measured while the tunnels are
+	// held because of the drift, or while measuring fails (default 30s):
+	// tunnels start again at most this long after the clock is right.
+	RecheckInterval time.Duration `yaml:"recheck_interval"`
+	// WarnThreshold: a larger drift raises the clock_drift warning
+	// (default 10s).
+	WarnThreshold time.Duration `yaml:"warn_threshold"`
+	// RefuseThreshold: a larger drift keeps tunnels from starting (and
+	// stops running ones) until it is back under it (default 45s).
+	RefuseThreshold time.Duration `yaml:"refuse_threshold"`
+	// NTPServer (host:port, port 123 by default) is an optional second time
+	// source, a cross-check that only warns; "" for none.
+	NTPServer string `yaml:"ntp_server"`
+	// Samples is how many requests one measurement makes (default 4).
+	Samples int `yaml:"samples"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Interval:        5 * time.Minute,
+		RecheckInterval: 30 * time.Second,
+		WarnThreshold:   10 * time.Second,
+		RefuseThreshold: 45 * time.Second,
+		Samples:         4,
+	}
+}
+
+// Validate checks the values; each error says what is allowed.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Interval < 10*time.Second || c.Interval > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("clock.interval: %s is outside 10s…24h", c.Interval))
+	}
+	if c.RecheckInterval < time.Second || c.RecheckInterval > c.Interval {
+		errs = append(errs, fmt.Errorf("clock.recheck_interval: %s is outside 1s…clock.interval (%s)", c.RecheckInterval, c.Interval))
+	}
+	if c.WarnThreshold < time.Second {
+		errs = append(errs, fmt.Errorf("clock.warn_threshold: %s is under 1s (the measurement's own resolution)", c.WarnThreshold))
+	}
+	if c.RefuseThreshold < c.WarnThreshold {
+		errs = append(errs, fmt.Errorf("clock.refuse_threshold: %s is under clock.warn_threshold (%s)", c.RefuseThreshold, c.WarnThreshold))
+	}
+	if c.Samples < 1 || c.Samples > 16 {
+		errs = append(errs, fmt.Errorf("clock.samples: %d is outside 1…16", c.Samples))
+	}
+	if c.NTPServer != "" {
+		if _, _, err := net.SplitHostPort(c.NTPServer); err != nil {
+			if _, _, err2 := net.SplitHostPort(c.NTPServer + ":123"); err2 != nil {
+				errs = append(errs, fmt.Errorf("clock.ntp_server: %q is not host[:port]", c.NTPServer))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Warning codes raised by the Monitor.
+const (
+	WarnDrift          = "clock_drift"
+	WarnNotSynced      = "clock_not_synchronized"
+	WarnNTPDisagrees   = "clock_ntp_drift"
+	WarnNTPUnreachable = "clock_ntp_unreachable"
+)
+
+// SyncRemedy is the vendor guide's remedy for a clock that is not
+// synchronized.
+const SyncRemedy = "Run `timedatectl status` on this host: if \"System clock synchronized\" says no, configure a valid and reachable NTP server (in a network without internet access, a local NTP service) and check that it answers (e.g. `ntpq -p` on it)."
+
+// Declared warnings.
+var (
+	DefDrift = health.Def{Code: WarnDrift, Severity: api.SeverityWarning, Title: "System time incorrect",
+		Remedy: SyncRemedy}
+	DefNotSynced = health.Def{Code: WarnNotSynced, Severity: api.SeverityWarning, Title: "System clock not synchronized",
+		Remedy: SyncRemedy}
+	DefNTPDisagrees = health.Def{Code: WarnNTPDisagrees, Severity: api.SeverityWarning, Title: "System time differs from the NTP server",
+		Remedy: "Check that this host synchronizes with that NTP server (`timedatectl status`), and that the NTP server's own time is right."}
+	DefNTPUnreachable = health.Def{Code: WarnNTPUnreachable, Severity: api.SeverityWarning, Title: "NTP server not answering",
+		Remedy: "Check clock.ntp_server in the configuration and that UDP port 123 to it is open, or remove clock.ntp_server."}
+)
+
+// DriftText is the dashboard's sentence for a drift.
+func DriftText(d time.Duration) string {
+	return "The system time is incorrect. This can cause connection problems. Clock drift detected: " + FormatDrift(d)
+}
+
+// FormatDrift shows the size of a drift in whole seconds ("44s").
+func FormatDrift(d time.Duration) string {
+	return strconv.FormatInt(int64(math.Round(math.Abs(d.Seconds()))), 10) + "s"
+}
+
+func direction(d time.Duration) string {
+	if d > 0 {
+		return "ahead of"
+	}
+	return "behind"
+}
+
+// Result is the state after the latest measurement.
+type Result struct {
+	// Cloud is the latest measurement against the cloud (nil: none yet).
+	Cloud *Sample
+	// CloudErr is why the latest attempt failed (the older Cloud stays).
+	CloudErr error
+	NTP      *Sample
+	NTPErr   error
+	Sync     Sync
+	// Gate is the tunnels' veto reason ("" when they may run).
+	Gate string
+}
+
+// Monitor measures the drift at start and regularly, keeps the warnings in
+// a health.Registry up to date and answers the tunnels' gate.
+type Monitor struct {
+	cfg    Config
+	clock  clockwork.Clock // schedules the measurements
+	now    func() time.Time
+	probe  HTTPProbe
+	ntp    NTPProbe
+	syncFn SyncReader
+	target func() string // the cloud's base URL, "" when none
+	reg    *health.Registry
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	res       Result
+	onGate    []func()
+	lastKick  time.Time
+	measuring sync.Mutex // one measurement at a time
+
+	kick chan struct{}
+}
+
+// Options of NewMonitor.
+type Options struct {
+	Clock  clockwork.Clock  // schedule; real clock when nil
+	Now    func() time.Time // host wall clock; time.Now when nil
+	Client *http.Client     // for the cloud (trust, proxy)
+	// Target returns the cloud's base URL to measure against ("" none).
+	Target   func() string
+	Registry *health.Registry
+	Sync     SyncReader // HostSync when nil
+	Logger   *slog.Logger
+}
+
+// NewMonitor returns a Monitor; Run it.
+func NewMonitor(cfg Config, o Options) *Monitor {
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sync == nil {
+		o.Sync = HostSync
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Target == nil {
+		o.Target = func() string { return "" }
+	}
+	if o.Client == nil {
+		o.Client = http.DefaultClient
+	}
+	nowFn := o.Now
+	return &Monitor{
+		cfg:    cfg,
+		clock:  o.Clock,
+		now:    nowFn,
+		probe:  HTTPProbe{Client: o.Client, Now: nowFn, Samples: cfg.Samples},
+		ntp:    NTPProbe{Now: nowFn},
+		syncFn: o.Sync,
+		target: o.Target,
+		reg:    o.Registry,
+		log:    o.Logger,
+		kick:   make(chan struct{}, 1),
+	}
+}
+
+// Config returns the configuration.
+func (m *Monitor) Config() Config { return m.cfg }
+
+// OnGateChange registers f, called (without locks) when Gate's answer
+// changes.
+func (m *Monitor) OnGateChange(f func()) {
+	m.mu.Lock()
+	m.onGate = append(m.onGate, f)
+	m.mu.Unlock()
+}
+
+// Gate is the tunnels' veto: a reason while the drift is beyond the refusal
+// threshold, else "".
+func (m *Monitor) Gate() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.res.Gate
+}
+
+// Result returns the state after the latest measurement.
+func (m *Monitor) Result() Result {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.res
+	if r.Cloud != nil {
+		c := *r.Cloud
+		r.Cloud = &c
+	}
+	if r.NTP != nil {
+		n := *r.NTP
+		r.NTP = &n
+	}
+	return r
+}
+
+// Status is the clock as api.Status shows it.
+func (m *Monitor) Status() api.Clock {
+	r := m.Result()
+	c := api.Clock{Synchronized: r.Sync.Synchronized}
+	if r.Cloud != nil {
+		c.DriftSeconds = r.Cloud.Seconds()
+		at := r.Cloud.At.UTC()
+		c.MeasuredAt = &at
+		c.Source = r.Cloud.Source
+		if r.Cloud.Method == MethodDateHeader {
+			c.Source += " (Date header)"
+		}
+	}
+	return c
+}
+
+// Kick asks for a measurement now (e.g. the cloud changed).
+func (m *Monitor) Kick() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run measures at once and then every Interval (RecheckInterval while the
+// tunnels are held or measuring fails) until ctx ends.
+func (m *Monitor) Run(ctx context.Context) error {
+	for {
+		r := m.Measure(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		next := m.cfg.Interval
+		if r.Gate != "" || (r.CloudErr != nil && !errors.Is(r.CloudErr, ErrNoTimeEndpoint) && m.target() != "") {
+			next = m.cfg.RecheckInterval
+		}
+		t := m.clock.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-m.kick:
+			t.Stop()
+		case <-t.Chan():
+		}
+	}
+}
+
+// Measure measures now (cloud, NTP server, host sync state), updates the
+// warnings and the gate, and returns the new state. A failed cloud
+// measurement keeps the previous drift (and gate): nothing new is known.
+func (m *Monitor) Measure(ctx context.Context) Result {
+	m.measuring.Lock()
+	defer m.measuring.Unlock()
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+
+	var (
+		cloud, ntpS      *Sample
+		cloudErr, ntpErr error
+		wg               sync.WaitGroup
+	)
+	if base := m.target(); base != "" {
+		wg.Go(func() {
+			s, err := m.probe.Measure(mctx, base)
+			if err == nil || errors.Is(err, ErrNoTimeEndpoint) {
+				cloud = &s
+			}
+			cloudErr = err
+		})
+	}
+	if m.cfg.NTPServer != "" {
+		wg.Go(func() {
+			s, err := m.ntp.Measure(mctx, m.cfg.NTPServer)
+			if err == nil {
+				ntpS = &s
+			}
+			ntpErr = err
+		})
+	}
+	var syn Sync
+	wg.Go(func() { syn = m.syncFn(mctx) })
+	wg.Wait()
+	if ctx.Err() != nil {
+		return m.Result()
+	}
+
+	m.mu.Lock()
+	oldGate := m.res.Gate
+	if cloud != nil {
+		m.res.Cloud = cloud
+	}
+	m.res.CloudErr = cloudErr
+	m.res.NTP, m.res.NTPErr = ntpS, ntpErr
+	m.res.Sync = syn
+	m.applyLocked()
+	res := m.res
+	fs := m.onGate
+	m.mu.Unlock()
+
+	m.logResult(res, cloud)
+	if res.Gate != oldGate {
+		if res.Gate != "" {
+			m.log.Warn("the clock is too far off: tunnels are held until it is right", "drift", res.Cloud.Drift.Round(time.Millisecond), "limit", m.cfg.RefuseThreshold)
+		} else if oldGate != "" {
+			m.log.Info("the clock is right again: tunnels may start")
+		}
+		for _, f := range fs {
+			f()
+		}
+	}
+	return m.Result()
+}
+
+func (m *Monitor) logResult(r Result, cloud *Sample) {
+	if cloud != nil {
+		m.log.Debug("measured the clock drift", "drift", cloud.Drift.Round(time.Millisecond), "rtt", cloud.RTT.Round(time.Millisecond), "method", cloud.Method, "source", cloud.Source)
+	}
+	if r.CloudErr != nil && !errors.Is(r.CloudErr, ErrNoTimeEndpoint) {
+		m.log.Debug("could not measure the clock drift against the cloud", "err", r.CloudErr)
+	}
+}
+
+// applyLocked turns the state into warnings and the gate.
+func (m *Monitor) applyLocked() {
+	r := &m.res
+	r.Gate = ""
+	if c := r.Cloud; c != nil {
+		abs := c.Drift.Abs()
+		if abs > m.cfg.WarnThreshold && m.reg != nil {
+			w := DefDrift.With(DriftText(c.Drift))
+			w.Remedy = fmt.Sprintf("This host's clock is %s %s CloudLink's time (measured %s). %s", FormatDrift(c.Drift), direction(c.Drift), c.At.UTC().Format(time.RFC3339), SyncRemedy)
+			if abs > m.cfg.RefuseThreshold {
+				w.Severity = api.SeverityError
+				w.Remedy += fmt.Sprintf(" Tunnels do not start while the drift exceeds %s; they start by themselves once it is corrected.", FormatDrift(m.cfg.RefuseThreshold))
+			}
+			m.reg.Set(w)
+		} else if m.reg != nil {
+			m.reg.Clear(WarnDrift)
+		}
+		if abs > m.cfg.RefuseThreshold {
+			r.Gate = fmt.Sprintf("%s. Tunnels do not start while the clock differs from CloudLink's by more than %s; they start by themselves once it is corrected (check `timedatectl status`).", DriftText(c.Drift), FormatDrift(m.cfg.RefuseThreshold))
+		}
+	}
+	if m.reg == nil {
+		return
+	}
+	if s := r.Sync.Synchronized; s != nil && !*s {
+		m.reg.Set(DefNotSynced.With(fmt.Sprintf("The host reports that its system clock is not synchronized (%s: NTPSynchronized=no).", r.Sync.Source)))
+	} else {
+		m.reg.Clear(WarnNotSynced)
+	}
+	switch {
+	case m.cfg.NTPServer == "":
+		m.reg.Clear(WarnNTPDisagrees, WarnNTPUnreachable)
+	case r.NTPErr != nil:
+		m.reg.Clear(WarnNTPDisagrees)
+		m.reg.Set(DefNTPUnreachable.With(fmt.Sprintf("The NTP server %s configured as a second time source did not answer: %v.", m.cfg.NTPServer, r.NTPErr)))
+	default:
+		m.reg.Clear(WarnNTPUnreachable)
+		n := r.NTP
+		if n.Drift.Abs() > m.cfg.WarnThreshold {
+			cloudPart := "the drift to CloudLink's time is not measured yet"
+			if r.Cloud != nil {
+				cloudPart = "the drift to CloudLink's time is " + FormatDrift(r.Cloud.Drift)
+			}
+			m.reg.Set(DefNTPDisagrees.With(fmt.Sprintf("The system time is %s %s the NTP server %s (%s).", FormatDrift(n.Drift), direction(n.Drift), n.Source, cloudPart)))
+		} else {
+			m.reg.Clear(WarnNTPDisagrees)
+		}
+	}
+}
+
+// ObserveDate takes the Date header of an answer of the cloud (request sent
+// at t0, answer at t3, host clock). When it disagrees with the last
+// measurement by more than its own uncertainty plus a second, the clock has
+// probably jumped: a measurement is started at once (at most every 10 s).
+func (m *Monitor) ObserveDate(date string, t0, t3 time.Time) {
+	d, err := ParseDate(date)
+	if err != nil {
+		return
+	}
+	coarse, unc := DateDrift(d, t0, t3)
+	m.mu.Lock()
+	last := m.res.Cloud
+	now := m.clock.Now()
+	recent := !m.lastKick.IsZero() && now.Sub(m.lastKick) < 10*time.Second
+	jump := last != nil && (coarse-last.Drift).Abs() > unc+last.Uncertainty+time.Second
+	if jump && !recent {
+		m.lastKick = now
+	}
+	m.mu.Unlock()
+	if jump && !recent {
+		m.log.Info("a Date header of the cloud disagrees with the measured drift; measuring again", "date_drift", coarse.Round(time.Millisecond), "measured", last.Drift.Round(time.Millisecond))
+		m.Kick()
+	}
+}
