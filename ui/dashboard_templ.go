@@ -57,7 +57,7 @@ func dashboardView(p page, d dashboard) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(d.Status.Warnings) > 0 {
-				templ_7745c5c3_Err = warningsSection(d).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = warningsSection(p, d).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -39,6 +39,7 @@ type fakeDaemon struct {
 	tunnelCalls []string
 	connected   bool
 	refused     int64
+	doctor      api.Doctor // the answer of RouteDoctor
 }
 
 var demoAccount = &api.Account{
@@ -65,6 +66,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func (f *fakeDaemon) handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc(api.RouteDoctor, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, 200, f.doctor)
+	})
 	mux.HandleFunc(api.RouteStatus, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()

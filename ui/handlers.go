@@ -261,3 +261,15 @@ func (s *server) handleLicenses(w http.ResponseWriter, r *http.Request, rc *reqC
 func (s *server) handleTerms(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	s.render(w, r, http.StatusOK, termsView(s.page(rc, "Terms and Conditions")))
 }
+
+// handleChecks runs the daemon's prerequisite checks (as `cld doctor` does)
+// and shows the findings.
+func (s *server) handleChecks(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	d, err := s.client.Doctor(r.Context())
+	if err != nil {
+		s.log.Warn("running the checks", "err", err)
+		s.errorPage(w, r, rc, http.StatusServiceUnavailable, "Daemon not reachable", daemonMessage(err))
+		return
+	}
+	s.render(w, r, http.StatusOK, checksView(s.page(rc, "Prerequisite checks"), d))
+}

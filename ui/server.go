@@ -64,6 +64,7 @@ func (s *server) routeTable() map[string]route {
 		"/unlink":        {methods: map[string]handlerFunc{"GET": s.handleUnlinkConfirm, "POST": s.handleUnlink}},
 		"/licenses":      {methods: map[string]handlerFunc{"GET": s.handleLicenses}},
 		"/terms":         {methods: map[string]handlerFunc{"GET": s.handleTerms}},
+		"/checks":        {methods: map[string]handlerFunc{"GET": s.handleChecks}},
 		// Tunnel control; {id} is matched by matchTunnelPath.
 		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
 		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},

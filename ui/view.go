@@ -142,3 +142,29 @@ func reasonRemedy(state string) string {
 	}
 	return "To link this system again, select Link to CloudLink and sign in with a CloudLink user who has administrator rights in the account."
 }
+
+// checkClass and checkLabel style and name a check's result (in words too,
+// not by colour alone).
+func checkClass(status string) string {
+	switch status {
+	case api.CheckPass:
+		return "check-pass"
+	case api.CheckFail:
+		return "check-fail"
+	case api.CheckWarn:
+		return "check-warn"
+	}
+	return "check-skip"
+}
+
+func checkLabel(status string) string {
+	switch status {
+	case api.CheckPass:
+		return "Pass"
+	case api.CheckFail:
+		return "Fail"
+	case api.CheckWarn:
+		return "Warning"
+	}
+	return "Skipped"
+}
