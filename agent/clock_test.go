@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/drift/drifttest"
 	"github.com/cloudlink/cld/cloud"
 )
 
@@ -107,5 +109,60 @@ func TestClockNotSynchronized(t *testing.T) {
 	}
 	if _, ok := warningOf(st, WarnClockDrift); ok {
 		t.Errorf("no drift expected: %+v", st.Warnings)
+	}
+}
+
+// TestClockSecondSourceUnderDelay: the cloud (30 s ahead) is reached
+// through 200 ms of latency each way, the NTP server (in step with the
+// host) answers 200 ms late; both estimates stay within 1 s, both are
+// shown, the cloud's counts.
+func TestClockSecondSourceUnderDelay(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	ts.SetClockOffset(30 * time.Second)
+	u, _ := url.Parse(ts.URL)
+	relay := drifttest.NewDelayRelay(t, u.Host, 200*time.Millisecond, 200*time.Millisecond)
+	ntp := drifttest.NewNTPServer(t, 0, 200*time.Millisecond)
+	cfg := cloudConfig(t, ts)
+	cfg.Cloud = "https://" + relay.Addr()
+	cfg.Clock.NTPServer = ntp.Addr()
+	r := mustAgent(t, cfg, withDriftClock(clockwork.NewFakeClock()), withHostSync(syncedHost(true)))
+	ctx := context.Background()
+	var st api.Status
+	eventually(t, "measured", func() bool { st = r.Status(ctx); return st.Clock.MeasuredAt != nil })
+	c := st.Clock
+	t.Logf("cloud drift %.3fs, NTP drift %v (200 ms delay)", c.DriftSeconds, *c.NTPDriftSeconds)
+	if c.DriftSeconds < -31 || c.DriftSeconds > -29 {
+		t.Errorf("cloud drift %v, want -30 ± 1", c.DriftSeconds)
+	}
+	if c.NTPServer != ntp.Addr() || c.NTPDriftSeconds == nil || *c.NTPDriftSeconds < -1 || *c.NTPDriftSeconds > 1 {
+		t.Errorf("NTP %q %v, want 0 ± 1", c.NTPServer, c.NTPDriftSeconds)
+	}
+	if w, ok := warningOf(st, WarnClockDrift); !ok || !strings.HasSuffix(w.Text, "Clock drift detected: 30s") {
+		t.Errorf("drift warning %+v", w)
+	}
+	if _, ok := warningOf(st, WarnClockNTPDrift); ok {
+		t.Errorf("the host agrees with the NTP server: %+v", st.Warnings)
+	}
+	d := r.Doctor(ctx)
+	wantCheck(t, d, "clock_ntp", api.CheckPass, "against the NTP server "+ntp.Addr(), "against CloudLink, whose time counts")
+	wantCheck(t, d, "clock_drift", api.CheckWarn, "Clock drift detected: 30s")
+}
+
+// TestClockNTPDisagrees: an NTP server 20 s off raises its own warning; one
+// that does not answer raises another; neither holds tunnels.
+func TestClockNTPDisagrees(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	ntp := drifttest.NewNTPServer(t, 20*time.Second, 0)
+	cfg := cloudConfig(t, ts)
+	cfg.Clock.NTPServer = ntp.Addr()
+	r := mustAgent(t, cfg, withDriftClock(clockwork.NewFakeClock()), withHostSync(syncedHost(true)))
+	var st api.Status
+	eventually(t, "measured", func() bool { st = r.Status(context.Background()); return st.Clock.MeasuredAt != nil })
+	w, ok := warningOf(st, WarnClockNTPDrift)
+	if !ok || !strings.Contains(w.Text, "20s behind the NTP server "+ntp.Addr()) || !strings.Contains(w.Text, "CloudLink's time is 0s") {
+		t.Errorf("%+v", st.Warnings)
+	}
+	if _, ok := warningOf(st, WarnClockDrift); ok || r.drift.Gate() != "" {
+		t.Errorf("NTP must not hold tunnels: %+v", st.Warnings)
 	}
 }

@@ -122,6 +122,11 @@ type Clock struct {
 	MeasuredAt   *time.Time `json:"measured_at"`
 	// Source names where the drift was measured against (cloud URL, NTP server).
 	Source string `json:"source,omitempty"`
+	// NTPServer is the configured second time source (clock.ntp_server) and
+	// NTPDriftSeconds the host clock minus its time (nil until it answered).
+	// The cloud's drift above is the one that counts.
+	NTPServer       string   `json:"ntp_server,omitempty"`
+	NTPDriftSeconds *float64 `json:"ntp_drift_seconds,omitempty"`
 }
 
 // Check results.

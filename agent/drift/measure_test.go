@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cloudlink/cld/agent/drift/drifttest"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -127,12 +128,12 @@ func within(t *testing.T, what string, got, want, tol time.Duration) {
 }
 
 func TestHTTPProbe(t *testing.T) {
-	ts := newTimeServer(t, 0)
-	p := HTTPProbe{Client: tlsClient(ts.Server)}
+	ts := drifttest.NewTimeServer(t, 0)
+	p := HTTPProbe{Client: ts.Client()}
 	defer p.Client.CloseIdleConnections()
 	ctx := context.Background()
 	for _, off := range []time.Duration{0, 44 * time.Second, -50 * time.Second, 1500 * time.Millisecond} {
-		ts.setOffset(off)
+		ts.SetOffset(off)
 		s, err := p.Measure(ctx, ts.URL)
 		if err != nil || s.Method != MethodTimeEndpoint || s.Source != ts.URL+cloudapi.PathTime {
 			t.Fatalf("offset %v: %+v %v", off, s, err)
@@ -145,7 +146,7 @@ func TestHTTPProbe(t *testing.T) {
 // TestHTTPProbeDelayed puts 200 ms of latency between the host and the
 // cloud, both ways and on the way back only (the worst, asymmetric case).
 func TestHTTPProbeDelayed(t *testing.T) {
-	ts := newTimeServer(t, 44*time.Second)
+	ts := drifttest.NewTimeServer(t, 44*time.Second)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
@@ -155,8 +156,8 @@ func TestHTTPProbeDelayed(t *testing.T) {
 		{"200ms on the way back only", 0, 200 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			relay := newDelayRelay(t, ts.Listener.Addr().String(), tc.up, tc.down)
-			p := HTTPProbe{Client: relayClient(ts.Server, relay.Addr()), Samples: 3}
+			relay := drifttest.NewDelayRelay(t, ts.Listener.Addr().String(), tc.up, tc.down)
+			p := HTTPProbe{Client: drifttest.RelayClient(ts.Server, relay.Addr()), Samples: 3}
 			defer p.Client.CloseIdleConnections()
 			s, err := p.Measure(ctx, ts.URL)
 			if err != nil {
@@ -174,9 +175,9 @@ func TestHTTPProbeDelayed(t *testing.T) {
 }
 
 func TestHTTPProbeDateFallback(t *testing.T) {
-	ts := newTimeServer(t, -30*time.Second)
-	ts.noEndpoint.Store(true)
-	p := HTTPProbe{Client: tlsClient(ts.Server), Samples: 2}
+	ts := drifttest.NewTimeServer(t, -30*time.Second)
+	ts.NoEndpoint.Store(true)
+	p := HTTPProbe{Client: ts.Client(), Samples: 2}
 	defer p.Client.CloseIdleConnections()
 	s, err := p.Measure(context.Background(), ts.URL)
 	if !errors.Is(err, ErrNoTimeEndpoint) || s.Method != MethodDateHeader {
@@ -202,7 +203,7 @@ func TestNTPProbe(t *testing.T) {
 		{"server 50s behind, 200ms answer delay", -50 * time.Second, 200 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newNTPServer(t, tc.offset, tc.delay)
+			s := drifttest.NewNTPServer(t, tc.offset, tc.delay)
 			got, err := NTPProbe{Timeout: 3 * time.Second}.Measure(context.Background(), s.Addr())
 			if err != nil {
 				t.Fatal(err)

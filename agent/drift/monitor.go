@@ -239,7 +239,11 @@ func (m *Monitor) Result() Result {
 // Status is the clock as api.Status shows it.
 func (m *Monitor) Status() api.Clock {
 	r := m.Result()
-	c := api.Clock{Synchronized: r.Sync.Synchronized}
+	c := api.Clock{Synchronized: r.Sync.Synchronized, NTPServer: m.cfg.NTPServer}
+	if r.NTP != nil {
+		s := r.NTP.Seconds()
+		c.NTPDriftSeconds = &s
+	}
 	if r.Cloud != nil {
 		c.DriftSeconds = r.Cloud.Seconds()
 		at := r.Cloud.At.UTC()

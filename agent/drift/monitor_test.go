@@ -2,6 +2,7 @@ package drift
 
 import (
 	"context"
+	"github.com/cloudlink/cld/agent/drift/drifttest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,10 +36,10 @@ func synced(b bool) SyncReader {
 // clock is offset: 44 s warns, 50 s holds the tunnels, and back at 0 the
 // gate opens at the next recheck, without anything else happening.
 func TestMonitorGate(t *testing.T) {
-	ts := newTimeServer(t, 44*time.Second)
+	ts := drifttest.NewTimeServer(t, 44*time.Second)
 	fc := clockwork.NewFakeClock()
 	reg := health.New(nil)
-	ntp := newNTPServer(t, 0, 0)
+	ntp := drifttest.NewNTPServer(t, 0, 0)
 	cfg := DefaultConfig()
 	cfg.NTPServer = ntp.Addr()
 	m := NewMonitor(cfg, Options{Clock: fc, Client: ts.Client(), Target: func() string { return ts.URL }, Registry: reg, Sync: synced(false)})
@@ -78,7 +79,7 @@ func TestMonitorGate(t *testing.T) {
 	}
 	since := *w.Since
 
-	ts.setOffset(50 * time.Second)
+	ts.SetOffset(50 * time.Second)
 	fc.Advance(cfg.Interval)
 	waitTimer()
 	if g := m.Gate(); !strings.Contains(g, "Clock drift detected: 50s") || !strings.Contains(g, "more than 45s") {
@@ -92,7 +93,7 @@ func TestMonitorGate(t *testing.T) {
 	}
 
 	// Held: rechecked every RecheckInterval; the clock is right again.
-	ts.setOffset(0)
+	ts.SetOffset(0)
 	fc.Advance(cfg.RecheckInterval)
 	waitTimer()
 	if g := m.Gate(); g != "" {
@@ -110,7 +111,7 @@ func TestMonitorGate(t *testing.T) {
 // TestObserveDate: a Date header far from the measured drift makes the
 // monitor measure again at once.
 func TestObserveDate(t *testing.T) {
-	ts := newTimeServer(t, 0)
+	ts := drifttest.NewTimeServer(t, 0)
 	fc := clockwork.NewFakeClock()
 	reg := health.New(nil)
 	m := NewMonitor(DefaultConfig(), Options{Clock: fc, Client: ts.Client(), Target: func() string { return ts.URL }, Registry: reg, Sync: synced(true)})
@@ -124,7 +125,7 @@ func TestObserveDate(t *testing.T) {
 	if reg.Has(WarnDrift) || reg.Has(WarnNotSynced) {
 		t.Fatalf("%+v", reg.List())
 	}
-	ts.setOffset(20 * time.Second)
+	ts.SetOffset(20 * time.Second)
 	now := time.Now()
 	m.ObserveDate(now.Add(200*time.Millisecond).UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT"), now, now) // agrees: nothing
 	m.ObserveDate(now.Add(20*time.Second).UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT"), now, now)

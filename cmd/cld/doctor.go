@@ -86,6 +86,13 @@ func printClock(row func(k, v string), c api.Clock) {
 		}
 	}
 	row("Clock synchronized", sync)
+	if c.NTPServer != "" {
+		v := "no answer"
+		if c.NTPDriftSeconds != nil {
+			v = fmt.Sprintf("%+.3fs (host minus the NTP server; a cross-check: the cloud's time counts)", *c.NTPDriftSeconds)
+		}
+		row("NTP "+c.NTPServer, v)
+	}
 }
 
 func orUnknown(s string) string {

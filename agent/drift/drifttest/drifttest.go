@@ -1,4 +1,7 @@
-package drift
+// Package drifttest holds honest fakes for tests of clock-drift
+// measurement: a cloud time endpoint and an NTP v4 server whose clocks run
+// offset from the host's, and a TCP relay that injects network latency.
+package drifttest
 
 import (
 	"context"
@@ -20,21 +23,24 @@ import (
 
 // timeServer is a cloud's time endpoint whose clock runs offset from the
 // host's (an honest implementation of PathTime, Date included).
-type timeServer struct {
+// TimeServer is a cloud's time endpoint (cloudapi.PathTime, with Date)
+// whose clock runs offset from the host's.
+type TimeServer struct {
 	*httptest.Server
 	offset     atomic.Int64 // time.Duration
-	noEndpoint atomic.Bool
+	NoEndpoint atomic.Bool  // answer 404 (an older cloud)
 }
 
-func newTimeServer(t *testing.T, offset time.Duration) *timeServer {
+// NewTimeServer starts one (TLS) for the test.
+func NewTimeServer(t testing.TB, offset time.Duration) *TimeServer {
 	t.Helper()
-	ts := &timeServer{}
+	ts := &TimeServer{}
 	ts.offset.Store(int64(offset))
 	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := func() time.Time { return time.Now().Add(time.Duration(ts.offset.Load())) }
 		t1 := now()
 		w.Header().Set("Date", t1.UTC().Format(http.TimeFormat))
-		if r.URL.Path != cloudapi.PathTime || ts.noEndpoint.Load() {
+		if r.URL.Path != cloudapi.PathTime || ts.NoEndpoint.Load() {
 			http.NotFound(w, r)
 			return
 		}
@@ -47,12 +53,14 @@ func newTimeServer(t *testing.T, offset time.Duration) *timeServer {
 	return ts
 }
 
-func (ts *timeServer) setOffset(d time.Duration) { ts.offset.Store(int64(d)) }
+// SetOffset sets how far its clock runs ahead.
+func (ts *TimeServer) SetOffset(d time.Duration) { ts.offset.Store(int64(d)) }
 
 // delayRelay forwards TCP connections to target, delaying every chunk by
 // up (client→server) and down (server→client): injected network latency
 // without throttling.
-type delayRelay struct {
+// DelayRelay forwards TCP connections with latency.
+type DelayRelay struct {
 	ln       net.Listener
 	target   string
 	up, down time.Duration
@@ -61,21 +69,24 @@ type delayRelay struct {
 	conns    []net.Conn
 }
 
-func newDelayRelay(t *testing.T, target string, up, down time.Duration) *delayRelay {
+// NewDelayRelay relays to target, delaying client→server by up and
+// server→client by down.
+func NewDelayRelay(t testing.TB, target string, up, down time.Duration) *DelayRelay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &delayRelay{ln: ln, target: target, up: up, down: down}
+	r := &DelayRelay{ln: ln, target: target, up: up, down: down}
 	r.wg.Go(r.accept)
 	t.Cleanup(r.close)
 	return r
 }
 
-func (r *delayRelay) Addr() string { return r.ln.Addr().String() }
+// Addr is the relay's address.
+func (r *DelayRelay) Addr() string { return r.ln.Addr().String() }
 
-func (r *delayRelay) accept() {
+func (r *DelayRelay) accept() {
 	for {
 		c, err := r.ln.Accept()
 		if err != nil {
@@ -94,7 +105,7 @@ func (r *delayRelay) accept() {
 	}
 }
 
-func (r *delayRelay) close() {
+func (r *DelayRelay) close() {
 	r.ln.Close()
 	r.mu.Lock()
 	for _, c := range r.conns {
@@ -138,26 +149,30 @@ func pipeDelayed(dst, src net.Conn, d time.Duration) {
 
 // ntpServer is an honest NTP v4 server on loopback whose clock runs offset
 // from the host's; each answer is sent delay after the query arrived.
-type ntpServer struct {
+// NTPServer is an honest NTP v4 server on loopback.
+type NTPServer struct {
 	pc     net.PacketConn
 	offset time.Duration
 	delay  time.Duration
 	wg     sync.WaitGroup
 }
 
-func newNTPServer(t *testing.T, offset, delay time.Duration) *ntpServer {
+// NewNTPServer starts one whose clock runs offset from the host's; each
+// answer is on the wire delay long.
+func NewNTPServer(t testing.TB, offset, delay time.Duration) *NTPServer {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &ntpServer{pc: pc, offset: offset, delay: delay}
+	s := &NTPServer{pc: pc, offset: offset, delay: delay}
 	s.wg.Go(s.serve)
 	t.Cleanup(func() { pc.Close(); s.wg.Wait() })
 	return s
 }
 
-func (s *ntpServer) Addr() string { return s.pc.LocalAddr().String() }
+// Addr is the server's UDP address.
+func (s *NTPServer) Addr() string { return s.pc.LocalAddr().String() }
 
 const ntpEpochOffset = 2208988800
 
@@ -167,7 +182,7 @@ func ntpTime(t time.Time) uint64 {
 	return sec<<32 | frac
 }
 
-func (s *ntpServer) serve() {
+func (s *NTPServer) serve() {
 	buf := make([]byte, 512)
 	for {
 		n, addr, err := s.pc.ReadFrom(buf)
@@ -200,12 +215,9 @@ func (s *ntpServer) serve() {
 	}
 }
 
-func tlsClient(ts *httptest.Server) *http.Client {
-	return ts.Client()
-}
-
 // relayClient reaches ts through a relay (same TLS trust, dialled at addr).
-func relayClient(ts *httptest.Server, addr string) *http.Client {
+// RelayClient reaches ts through a relay at addr (same TLS trust).
+func RelayClient(ts *httptest.Server, addr string) *http.Client {
 	tr := ts.Client().Transport.(*http.Transport).Clone()
 	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
