@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,9 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
 
@@ -151,7 +155,11 @@ func (a *Agent) ntpFinding(r drift.Result) doctor.Result {
 func syncFinding(s drift.Sync) doctor.Result {
 	switch {
 	case s.Synchronized == nil:
-		return doctor.Skip(fmt.Sprintf("Cannot tell whether the clock is synchronized: %v.", s.Err))
+		why := "no source answered"
+		if s.Err != nil {
+			why = strings.TrimRight(s.Err.Error(), ". ")
+		}
+		return doctor.Skip(fmt.Sprintf("Cannot tell whether the clock is synchronized: %s.", why))
 	case *s.Synchronized:
 		return doctor.Pass(fmt.Sprintf("The host reports its clock synchronized (%s).", s.Source))
 	}
@@ -292,4 +300,36 @@ func (p *reachProbe) tls(ctx context.Context) doctor.Result {
 		return doctor.Fail(fmt.Sprintf("The certificate of %s is not valid: %v.", p.hostPort, cause), "If it is reported as expired or not yet valid, check this host's clock (see the clock checks); otherwise contact the cloud's operator.")
 	}
 	return doctor.Fail(fmt.Sprintf("The TLS handshake with %s failed: %v.", p.hostPort, cause), "Check that nothing between this host and the cloud intercepts TLS, and the cloud URL.")
+}
+
+// DoctorWithoutDaemon runs the same checks in the calling process from cfg
+// (the linked cloud read from the state directory when it can be), for
+// `cld doctor` when the daemon does not answer: daemonErr becomes the first
+// finding, a failure. The checks that need the daemon's own state (the
+// warnings) are not part of it.
+func DoctorWithoutDaemon(ctx context.Context, cfg Config, daemonErr error) (api.Doctor, error) {
+	hc, ps, err := newHTTPClient(cfg)
+	if err != nil {
+		return api.Doctor{}, err
+	}
+	defer hc.CloseIdleConnections()
+	a := &Agent{cfg: cfg, log: slog.New(slog.DiscardHandler), baseLog: slog.New(slog.DiscardHandler),
+		clock: clockwork.NewRealClock(), hc: hc, proxy: ps}
+	a.health = health.New(nil)
+	if st, err := loadState(cfg.StateDir); err == nil && st != nil {
+		a.st = st
+	}
+	a.setupHealth()
+	daemon := doctor.Check{ID: "daemon", Title: "The cld daemon is running", Run: func(context.Context) doctor.Result {
+		return doctor.Fail(fmt.Sprintf("The daemon does not answer: %v. The other checks ran in this command instead, with the configuration %s.", daemonErr, orDefault(cfg.Source, "defaults")),
+			"Start it (systemctl start cld) and read why it stopped (journalctl -u cld); the failures below may be the cause.")
+	}}
+	return doctor.Run(ctx, doctorTimeout, append([]doctor.Check{daemon}, a.doctorChecks()...)), nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/client"
 )
 
 // cmdDoctor runs the daemon's prerequisite checks (through the local API,
@@ -29,6 +32,14 @@ func (c *cli) cmdDoctor(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d, err := cl.Doctor(ctx)
+	if errors.Is(err, client.ErrDaemonDown) {
+		// Without the daemon, check from here with the same configuration.
+		cfg, cerr := sf.loadConfig()
+		if cerr != nil {
+			return c.fail(cerr)
+		}
+		d, err = agent.DoctorWithoutDaemon(ctx, cfg, err)
+	}
 	if err != nil {
 		return c.fail(err)
 	}
@@ -100,4 +111,22 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// loadConfig is the daemon's configuration as --config (or the default file)
+// gives it, with --socket applied: what `cld doctor` checks when the daemon
+// does not answer.
+func (s *socketFlags) loadConfig() (agent.Config, error) {
+	path, explicit := s.config, s.config != ""
+	if !explicit {
+		path = agent.DefaultConfigFile
+	}
+	cfg, err := agent.LoadConfigFile(path, explicit)
+	if err != nil {
+		return cfg, err
+	}
+	if s.socket != "" {
+		cfg.Socket = s.socket
+	}
+	return cfg, cfg.Validate()
 }

@@ -134,6 +134,28 @@ func TestProcessDoctor(t *testing.T) {
 		os.Rename(d.state+".moved", d.state)
 	})
 
+	t.Run("no daemon", func(t *testing.T) {
+		// The daemon cannot start (say, its state directory is a file):
+		// cld doctor checks from the CLI with the same configuration.
+		dir := t.TempDir()
+		state := filepath.Join(dir, "state")
+		os.WriteFile(state, []byte("x"), 0o600)
+		cfgFile := filepath.Join(dir, "cld.yaml")
+		os.WriteFile(cfgFile, []byte("cloud: https://cloud.cld-doctor.invalid\nstate_dir: "+state+"\n"), 0o600)
+		cmd := command(cldBin, "doctor", "--config", cfgFile, "--socket", filepath.Join(dir, "none.sock"))
+		outb, _ := cmd.CombinedOutput()
+		out := string(outb)
+		if code := cmd.ProcessState.ExitCode(); code != 1 {
+			t.Errorf("exit %d, want 1\n%s", code, out)
+		}
+		for _, want := range []string{"[FAIL] The cld daemon is running", "systemctl start cld", "[FAIL] DNS resolves the cloud's domain",
+			"Remedy: Configure DNS on this host to resolve cloud.cld-doctor.invalid", "[FAIL] The state directory is writable", state + " is not a directory"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("doctor output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
 	t.Run("proxy refuses", func(t *testing.T) {
 		d := newDaemon(t, c)
 		d.appendConfig("proxy: http://cld:wrong-password@" + refusing407(t) + "\n")
