@@ -225,3 +225,78 @@ func RelayClient(ts *httptest.Server, addr string) *http.Client {
 	}
 	return &http.Client{Transport: tr}
 }
+
+// UDPDelayRelay forwards UDP datagrams to target with latency: each query
+// up later, each answer down later (one upstream socket per client).
+type UDPDelayRelay struct {
+	pc       net.PacketConn
+	target   string
+	up, down time.Duration
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	peers    map[string]net.Conn
+}
+
+// NewUDPDelayRelay starts one on loopback.
+func NewUDPDelayRelay(t testing.TB, target string, up, down time.Duration) *UDPDelayRelay {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &UDPDelayRelay{pc: pc, target: target, up: up, down: down, peers: map[string]net.Conn{}}
+	r.wg.Go(r.serve)
+	t.Cleanup(func() {
+		pc.Close()
+		r.mu.Lock()
+		for _, c := range r.peers {
+			c.Close()
+		}
+		r.mu.Unlock()
+		r.wg.Wait()
+	})
+	return r
+}
+
+// Addr is the relay's UDP address.
+func (r *UDPDelayRelay) Addr() string { return r.pc.LocalAddr().String() }
+
+func (r *UDPDelayRelay) serve() {
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := r.pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		msg := append([]byte(nil), buf[:n]...)
+		r.mu.Lock()
+		up, ok := r.peers[from.String()]
+		if !ok {
+			up, err = net.Dial("udp", r.target)
+			if err != nil {
+				r.mu.Unlock()
+				continue
+			}
+			r.peers[from.String()] = up
+			r.wg.Go(func() {
+				b := make([]byte, 2048)
+				for {
+					n, err := up.Read(b)
+					if err != nil {
+						return
+					}
+					ans := append([]byte(nil), b[:n]...)
+					r.wg.Go(func() {
+						time.Sleep(r.down) // simulated latency
+						_, _ = r.pc.WriteTo(ans, from)
+					})
+				}
+			})
+		}
+		r.mu.Unlock()
+		r.wg.Go(func() {
+			time.Sleep(r.up) // simulated latency
+			_, _ = up.Write(msg)
+		})
+	}
+}
