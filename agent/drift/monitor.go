@@ -302,7 +302,8 @@ func (m *Monitor) Measure(ctx context.Context) Result {
 		cloudErr, ntpErr error
 		wg               sync.WaitGroup
 	)
-	if base := m.target(); base != "" {
+	base := m.target()
+	if base != "" {
 		wg.Go(func() {
 			s, err := m.probe.Measure(mctx, base)
 			if err == nil || errors.Is(err, ErrNoTimeEndpoint) {
@@ -329,8 +330,11 @@ func (m *Monitor) Measure(ctx context.Context) Result {
 
 	m.mu.Lock()
 	oldGate := m.res.Gate
-	if cloud != nil {
+	switch {
+	case cloud != nil:
 		m.res.Cloud = cloud
+	case base == "":
+		m.res.Cloud = nil // no cloud (e.g. unlinked without cloud:): nothing to hold tunnels for
 	}
 	m.res.CloudErr = cloudErr
 	m.res.NTP, m.res.NTPErr = ntpS, ntpErr
@@ -367,25 +371,23 @@ func (m *Monitor) logResult(r Result, cloud *Sample) {
 func (m *Monitor) applyLocked() {
 	r := &m.res
 	r.Gate = ""
-	if c := r.Cloud; c != nil {
-		abs := c.Drift.Abs()
-		if abs > m.cfg.WarnThreshold && m.reg != nil {
-			w := DefDrift.With(DriftText(c.Drift))
-			w.Remedy = fmt.Sprintf("This host's clock is %s %s CloudLink's time (measured %s). %s", FormatDrift(c.Drift), direction(c.Drift), c.At.UTC().Format(time.RFC3339), SyncRemedy)
-			if abs > m.cfg.RefuseThreshold {
-				w.Severity = api.SeverityError
-				w.Remedy += fmt.Sprintf(" Tunnels do not start while the drift exceeds %s; they start by themselves once it is corrected.", FormatDrift(m.cfg.RefuseThreshold))
-			}
-			m.reg.Set(w)
-		} else if m.reg != nil {
-			m.reg.Clear(WarnDrift)
-		}
-		if abs > m.cfg.RefuseThreshold {
-			r.Gate = fmt.Sprintf("%s. Tunnels do not start while the clock differs from CloudLink's by more than %s; they start by themselves once it is corrected (check `timedatectl status`).", DriftText(c.Drift), FormatDrift(m.cfg.RefuseThreshold))
-		}
+	c := r.Cloud
+	if c != nil && c.Drift.Abs() > m.cfg.RefuseThreshold {
+		r.Gate = fmt.Sprintf("%s. Tunnels do not start while the clock differs from CloudLink's by more than %s; they start by themselves once it is corrected (check `timedatectl status`).", DriftText(c.Drift), FormatDrift(m.cfg.RefuseThreshold))
 	}
 	if m.reg == nil {
 		return
+	}
+	if c != nil && c.Drift.Abs() > m.cfg.WarnThreshold {
+		w := DefDrift.With(DriftText(c.Drift))
+		w.Remedy = fmt.Sprintf("This host's clock is %s %s CloudLink's time (measured %s). %s", FormatDrift(c.Drift), direction(c.Drift), c.At.UTC().Format(time.RFC3339), SyncRemedy)
+		if r.Gate != "" {
+			w.Severity = api.SeverityError
+			w.Remedy += fmt.Sprintf(" Tunnels do not start while the drift exceeds %s; they start by themselves once it is corrected.", FormatDrift(m.cfg.RefuseThreshold))
+		}
+		m.reg.Set(w)
+	} else {
+		m.reg.Clear(WarnDrift)
 	}
 	if s := r.Sync.Synchronized; s != nil && !*s {
 		m.reg.Set(DefNotSynced.With(fmt.Sprintf("The host reports that its system clock is not synchronized (%s: NTPSynchronized=no).", r.Sync.Source)))

@@ -137,3 +137,31 @@ func TestObserveDate(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestMonitorTargetGone: without a cloud to compare with (unlinked, no
+// cloud: configured) nothing holds the tunnels; an NTP server that does not
+// answer is a warning of its own.
+func TestMonitorTargetGone(t *testing.T) {
+	ts := drifttest.NewTimeServer(t, 50*time.Second)
+	defer ts.Client().CloseIdleConnections()
+	var target atomic.Value
+	target.Store(ts.URL)
+	reg := health.New(nil)
+	cfg := DefaultConfig()
+	cfg.NTPServer = "127.0.0.1:9" // nobody answers
+	m := NewMonitor(cfg, Options{Client: ts.Client(), Target: func() string { return target.Load().(string) }, Registry: reg, Sync: synced(true)})
+	ctx := context.Background()
+	if r := m.Measure(ctx); r.Gate == "" || !reg.Has(WarnDrift) {
+		t.Fatalf("at 50s: %+v", r)
+	}
+	if w, ok := reg.Get(WarnNTPUnreachable); !ok || !strings.Contains(w.Text, "127.0.0.1:9") || !strings.Contains(w.Remedy, "clock.ntp_server") {
+		t.Errorf("NTP unreachable: %+v", reg.List())
+	}
+	target.Store("")
+	if r := m.Measure(ctx); r.Gate != "" || r.Cloud != nil || reg.Has(WarnDrift) {
+		t.Errorf("without a cloud: %+v %+v", r, reg.List())
+	}
+	if st := m.Status(); st.MeasuredAt != nil {
+		t.Errorf("status %+v", st)
+	}
+}
