@@ -57,28 +57,29 @@ const cloneReason = "This host's machine-id changed since it was linked (was it 
 
 // Agent is the daemon's core. Its methods are safe for concurrent use.
 type Agent struct {
-	cfg         Config
-	log         *slog.Logger // component=agent
-	baseLog     *slog.Logger // as given, for other components
-	clock       clockwork.Clock
-	hc          *http.Client
-	ownHC       bool
-	proxy       *proxySetup // nil with WithHTTPClient
-	build       api.Build
-	hostname    string
-	machineID   string // "" when unreadable
-	subsystems  []Subsystem
-	platform    platforms.Platform
-	tunnelGate  TunnelGate
-	tunnelServe serveFunc // tunnel.Serve; tests replace it
-	tunnels     *tunnelManager
-	users       *dashUsers
-	lockFile    *os.File
-	bcryptCost  int
-	drift       *drift.Monitor  // clock drift (health.go)
-	driftClock  clockwork.Clock // schedules measurements; real unless a test sets it
-	hostSync    drift.SyncReader
-	extraChecks []doctor.Check // WithCheck
+	cfg          Config
+	log          *slog.Logger // component=agent
+	baseLog      *slog.Logger // as given, for other components
+	clock        clockwork.Clock
+	hc           *http.Client
+	ownHC        bool
+	proxy        *proxySetup // nil with WithHTTPClient
+	build        api.Build
+	hostname     string
+	machineID    string // "" when unreadable
+	subsystems   []Subsystem
+	platform     platforms.Platform
+	tunnelGate   TunnelGate
+	tunnelServe  serveFunc // tunnel.Serve; tests replace it
+	tunnels      *tunnelManager
+	users        *dashUsers
+	lockFile     *os.File
+	bcryptCost   int
+	drift        *drift.Monitor  // clock drift (health.go)
+	driftClock   clockwork.Clock // schedules measurements; real unless a test sets it
+	hostSync     drift.SyncReader
+	noClockCheck bool           // tests: no drift measurement
+	extraChecks  []doctor.Check // WithCheck
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 	// revokeMu keeps a revocation of old credentials from landing in the

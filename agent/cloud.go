@@ -86,10 +86,6 @@ func newHTTPClient(cfg Config) (*http.Client, *proxySetup, error) {
 type cloudClient struct {
 	base string
 	hc   *http.Client
-	// observe sees every answer with when the request was sent and the
-	// answer came (the drift monitor reads its Date header); may be nil.
-	observe func(resp *http.Response, t0, t3 time.Time)
-	now     func() time.Time // the host's clock (the agent's)
 }
 
 func (c *cloudClient) oauthCtx(ctx context.Context) context.Context {
@@ -282,15 +278,11 @@ func (c *cloudClient) unregister(ctx context.Context, deviceToken string) error 
 // answers become *CloudError, transport failures ErrCloudUnreachable.
 func (c *cloudClient) do(req *http.Request, out any) error {
 	req.Header.Set("Accept", "application/json")
-	t0 := c.now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return c.wrapErr(err)
 	}
 	defer resp.Body.Close()
-	if c.observe != nil {
-		c.observe(resp, t0, c.now())
-	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return c.wrapErr(err)

@@ -3,7 +3,6 @@ package agent
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/jonboulle/clockwork"
 
@@ -42,6 +41,10 @@ const (
 // withDriftClock schedules the drift measurements on c (tests).
 func withDriftClock(c clockwork.Clock) Option { return func(a *Agent) { a.driftClock = c } }
 
+// withoutClockCheck keeps the drift monitor from measuring: for test rigs
+// whose fake clock runs far from their fake cloud's on purpose.
+func withoutClockCheck(a *Agent) { a.noClockCheck = true }
+
 // withHostSync replaces the host's synchronization reader (tests).
 func withHostSync(f drift.SyncReader) Option { return func(a *Agent) { a.hostSync = f } }
 
@@ -56,10 +59,15 @@ func (a *Agent) setupHealth() {
 		dc = clockwork.NewRealClock()
 	}
 	a.drift = drift.NewMonitor(a.cfg.Clock, drift.Options{
-		Clock:    dc,
-		Now:      a.clock.Now, // the host's clock (a test's fake one is the host's)
-		Client:   a.hc,
-		Target:   a.driftTarget,
+		Clock:  dc,
+		Now:    a.clock.Now, // the host's clock (a test's fake one is the host's)
+		Client: a.hc,
+		Target: func() string {
+			if a.noClockCheck {
+				return ""
+			}
+			return a.driftTarget()
+		},
 		Registry: a.health,
 		Sync:     a.hostSync,
 		Logger:   a.baseLog.With("component", "clock"),
@@ -87,11 +95,42 @@ func (a *Agent) driftTarget() string {
 	return a.cfg.Cloud
 }
 
-// observeDate feeds the Date header of every answer of the cloud to the
-// drift monitor (a coarse check between measurements).
-func (a *Agent) observeDate(resp *http.Response, t0, t3 time.Time) {
-	if a.drift != nil && resp != nil {
-		a.drift.ObserveDate(resp.Header.Get("Date"), t0, t3)
+// observingClient is the cloud API client (a.hc's trust, proxy and
+// connections) whose every answer's Date header goes to the drift monitor:
+// a coarse check between measurements.
+func (a *Agent) observingClient() *http.Client {
+	rt := a.hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return &http.Client{
+		Transport:     &dateObserver{rt: rt, a: a},
+		CheckRedirect: a.hc.CheckRedirect,
+		Jar:           a.hc.Jar,
+		Timeout:       a.hc.Timeout,
+	}
+}
+
+// dateObserver passes each answer's Date (with when the request left and
+// the answer's header arrived, on the host's clock) to the drift monitor.
+type dateObserver struct {
+	rt http.RoundTripper
+	a  *Agent
+}
+
+func (d *dateObserver) RoundTrip(req *http.Request) (*http.Response, error) {
+	t0 := d.a.clock.Now()
+	resp, err := d.rt.RoundTrip(req)
+	if err == nil && resp != nil && d.a.drift != nil {
+		d.a.drift.ObserveDate(resp.Header.Get("Date"), t0, d.a.clock.Now())
+	}
+	return resp, err
+}
+
+// CloseIdleConnections passes on to the wrapped transport.
+func (d *dateObserver) CloseIdleConnections() {
+	if c, ok := d.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
 	}
 }
 

@@ -51,7 +51,7 @@ func (s *Session) Account() cloudapi.Account { return s.link.Account }
 func (s *Session) CloudURL() string { return s.link.Cloud }
 
 // HTTPClient is the client configured for the cloud (trust, proxy).
-func (s *Session) HTTPClient() *http.Client { return s.cloud.hc }
+func (s *Session) HTTPClient() *http.Client { return s.a.hc }
 
 // Token returns a valid device access token, fetching one when needed.
 func (s *Session) Token(ctx context.Context) (string, error) {
@@ -419,5 +419,5 @@ func (a *Agent) onRejected(gen uint64, ce *CloudError) {
 }
 
 func (a *Agent) cloudClient(base string) *cloudClient {
-	return &cloudClient{base: base, hc: a.hc, observe: a.observeDate, now: a.clock.Now}
+	return &cloudClient{base: base, hc: a.observingClient()}
 }

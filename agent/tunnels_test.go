@@ -278,7 +278,7 @@ func newTunnelRig(t *testing.T, opts ...Option) *tunnelRig {
 
 func (rig *tunnelRig) start(t *testing.T, opts ...Option) {
 	t.Helper()
-	base := []Option{WithClock(rig.clock), WithHTTPClient(rig.cloud.srv.Client()), withServe(rig.edge.serve),
+	base := []Option{WithClock(rig.clock), withoutClockCheck, WithHTTPClient(rig.cloud.srv.Client()), withServe(rig.edge.serve),
 		WithPlatform(testPlatform(t, rig.sm.Addr().String(), rig.mbg.Addr().String()))}
 	rig.running = mustAgent(t, rig.cfg, append(base, opts...)...)
 	rig.api = client.NewHandler(localapi.NewHandler(rig.running.Agent, testLogger(t)))
