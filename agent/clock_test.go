@@ -166,3 +166,28 @@ func TestClockNTPDisagrees(t *testing.T) {
 		t.Errorf("NTP must not hold tunnels: %+v", st.Warnings)
 	}
 }
+
+// TestClockDateHeaderTriggersMeasurement: between scheduled measurements
+// (the fake clock never moves here), an answer of the cloud whose Date
+// disagrees with the last measurement makes the daemon measure again.
+func TestClockDateHeaderTriggersMeasurement(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	r := mustAgent(t, cloudConfig(t, ts), withDriftClock(clockwork.NewFakeClock()), withHostSync(syncedHost(true)))
+	ctx := context.Background()
+	if _, err := r.Link(ctx, adminLogin); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "measured", func() bool { return r.Status(ctx).Clock.MeasuredAt != nil })
+	ts.SetClockOffset(30 * time.Second)
+	s := r.currentSession()
+	if s == nil {
+		t.Fatal("no session")
+	}
+	if err := s.heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drift warning", func() bool {
+		w, ok := warningOf(r.Status(ctx), WarnClockDrift)
+		return ok && strings.HasSuffix(w.Text, "30s")
+	})
+}
