@@ -144,6 +144,9 @@ func (c *wsConn) holdReads() (release func()) {
 	return func() { once.Do(func() { close(gate) }) }
 }
 
+// idleBuffer is the largest send buffer kept while the traffic is small.
+const idleBuffer = 64 << 10
+
 // maxPending bounds the bytes gathered for sending: beyond it, Write waits
 // for the flush loop (yamux's own write timeout still applies above).
 const maxPending = 1 << 20
@@ -207,8 +210,18 @@ func (c *wsConn) flushLoop() {
 			rest = rest[k:]
 		}
 		c.wmu.Lock()
-		if cap(batch) <= 2*maxMessage {
-			c.spare = batch[:0] // a buffer grown by a burst is left to the GC
+		// Buffers grow to the bursts; once the traffic is small again
+		// (keep-alives at least every KeepAliveInterval) they shrink.
+		switch {
+		case len(batch) > idleBuffer && cap(batch) <= 2*maxMessage:
+			c.spare = batch[:0]
+		case len(batch) <= idleBuffer:
+			if cap(batch) <= idleBuffer {
+				c.spare = batch[:0]
+			}
+			if len(c.pending) == 0 && cap(c.pending) > idleBuffer {
+				c.pending = nil
+			}
 		}
 		if err != nil {
 			if c.werr == nil {

@@ -186,24 +186,6 @@ func wsPair(t *testing.T) (server, client *wsConn) {
 // arrives before the close frame; writes after Close fail.
 func TestGroupedWrites(t *testing.T) {
 	server, client := wsPair(t)
-	var want bytes.Buffer
-	const frames = 2000
-	for i := range frames {
-		body := bytes.Repeat([]byte{byte(i)}, i%700)
-		h := yamuxHdr(0, 0, uint32(i), uint32(len(body)))
-		for _, p := range [][]byte{h, body} {
-			if _, err := client.Write(p); err != nil {
-				t.Fatal(err)
-			}
-			want.Write(p)
-		}
-	}
-	// A large frame goes out in messages of at most maxMessage.
-	big := bytes.Repeat([]byte("b"), 3*maxMessage+5)
-	client.Write(yamuxHdr(0, 0, 1, uint32(len(big))))
-	client.Write(big)
-	want.Write(yamuxHdr(0, 0, 1, uint32(len(big))))
-	want.Write(big)
 	done := make(chan []byte)
 	go func() {
 		var b []byte
@@ -224,9 +206,46 @@ func TestGroupedWrites(t *testing.T) {
 			b = append(b, m...)
 			msgs++
 		}
-		t.Logf("%d frames in %d messages", frames+1, msgs)
+		t.Logf("%d messages", msgs)
 		done <- b
 	}()
+	var want bytes.Buffer
+	const frames = 2000
+	for i := range frames {
+		body := bytes.Repeat([]byte{byte(i)}, i%700)
+		h := yamuxHdr(0, 0, uint32(i), uint32(len(body)))
+		for _, p := range [][]byte{h, body} {
+			if _, err := client.Write(p); err != nil {
+				t.Fatal(err)
+			}
+			want.Write(p)
+		}
+	}
+	// A large frame goes out in messages of at most maxMessage.
+	big := bytes.Repeat([]byte("b"), 3*maxMessage+5)
+	client.Write(yamuxHdr(0, 0, 1, uint32(len(big))))
+	client.Write(big)
+	want.Write(yamuxHdr(0, 0, 1, uint32(len(big))))
+	want.Write(big)
+	// Small traffic after the burst: the large buffers are let go.
+	small := yamuxHdr(1, 0, 1, 1)
+	want.Write(small)
+	client.Write(small)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		client.wmu.Lock()
+		ok := len(client.pending) == 0 && cap(client.pending) <= idleBuffer && cap(client.spare) <= idleBuffer
+		client.wmu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the send buffers stay large after a burst")
+		}
+		client.Write(small)
+		want.Write(small)
+		time.Sleep(10 * time.Millisecond)
+	}
 	client.Close()
 	if got := <-done; !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("read %d bytes, want %d (same: %v)", len(got), want.Len(), bytes.HasPrefix(want.Bytes(), got))
