@@ -13,6 +13,10 @@
 //     and redirect, a WebSocket echo), a 1 GiB download through it checked
 //     by SHA-256 (64 MiB with -short; CLD_E2E_DOWNLOAD_BYTES overrides),
 //     and the edge's page for a stopped tunnel.
+//   - TestHealthEndToEnd: the cloud's clock 44 s ahead: the Warnings section
+//     shows "Clock drift detected: 44s" with its remedy, the Checks page the
+//     doctor's findings; 50 s set on the running cloud fails the check, 0
+//     clears the warning.
 //
 // The package has no code besides its tests.
 package e2e
