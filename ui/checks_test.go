@@ -54,3 +54,24 @@ func TestWarningsAndChecks(t *testing.T) {
 		t.Error("a passed check shows a remedy")
 	}
 }
+
+// TestDebugViewClock: the debug view shows the measured drift and sync.
+func TestDebugViewClock(t *testing.T) {
+	f, h := newTestDashboard(t, Config{Location: time.UTC})
+	at := time.Date(2024, 9, 18, 1, 19, 0, 0, time.UTC)
+	no, ntp := false, 0.25
+	f.set(func(st *api.Status) {
+		st.Clock = api.Clock{DriftSeconds: -44.012, Synchronized: &no, MeasuredAt: &at, Source: "https://cloud.example/api/v1/time", NTPServer: "ntp.example:123", NTPDriftSeconds: &ntp}
+	})
+	b := newBrowser(t, h)
+	b.signIn("")
+	if std := b.get("/"); strings.Contains(std.body, "Clock drift") {
+		t.Error("the standard view shows the clock")
+	}
+	dbg := b.get("/?view=debug")
+	for _, want := range []string{`id="clock-drift">-44.012 s (this host minus CloudLink, measured Wed, 18 Sep 2024 01:19:00 UTC +0000 against https://cloud.example/api/v1/time); NTP server ntp.example:123: +0.250 s`, `id="clock-sync">no`} {
+		if !strings.Contains(dbg.body, want) {
+			t.Errorf("debug view lacks %q", want)
+		}
+	}
+}

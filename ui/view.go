@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -167,4 +168,37 @@ func checkLabel(status string) string {
 		return "Warning"
 	}
 	return "Skipped"
+}
+
+// clockDrift shows the measured drift (host minus the cloud) for the debug
+// view, with when and against what; the NTP cross-check when configured.
+func (d dashboard) clockDrift() string {
+	c := d.Status.Clock
+	if c.MeasuredAt == nil {
+		return "not measured yet"
+	}
+	s := fmt.Sprintf("%+.3f s (this host minus CloudLink, measured %s", c.DriftSeconds, d.time(c.MeasuredAt))
+	if c.Source != "" {
+		s += " against " + c.Source
+	}
+	s += ")"
+	if c.NTPServer != "" {
+		if c.NTPDriftSeconds != nil {
+			s += fmt.Sprintf("; NTP server %s: %+.3f s", c.NTPServer, *c.NTPDriftSeconds)
+		} else {
+			s += "; NTP server " + c.NTPServer + ": no answer"
+		}
+	}
+	return s
+}
+
+// clockSync says whether the host reports its clock synchronized.
+func (d dashboard) clockSync() string {
+	switch s := d.Status.Clock.Synchronized; {
+	case s == nil:
+		return "unknown"
+	case *s:
+		return "yes"
+	}
+	return "no"
 }
