@@ -151,8 +151,13 @@ type tunnelManager struct {
 	sessErr     string // why the session is not up, after a failure
 	reportErr   string // why the last report failed
 	forceReport bool
-	wake        chan struct{}
-	retry       chan struct{}
+	// streams bounds the streams of each tunnel that is on: its cancel is
+	// called when the tunnel stops (disabled, unlinked, vetoed by the gate),
+	// which closes every connection open through it.
+	streams   map[string]context.CancelFunc
+	streamCtx map[string]context.Context
+	wake      chan struct{}
+	retry     chan struct{}
 }
 
 func newTunnelManager(a *Agent, p platforms.Platform, serve serveFunc, gate TunnelGate) (*tunnelManager, error) {
@@ -293,6 +298,7 @@ func (m *tunnelManager) saveLocked(enabled map[string]bool) error {
 
 // setEnabled changes the chosen state of ids (all when nil) and persists it.
 func (m *tunnelManager) setEnabled(ids []string, on bool) error {
+	defer m.closeStoppedStreams() // after the unlock below
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ids == nil {
@@ -379,6 +385,7 @@ func (m *tunnelManager) notify() {
 	m.mu.Lock()
 	m.notifyLocked()
 	m.mu.Unlock()
+	m.closeStoppedStreams() // the gate may have vetoed
 }
 
 // kickRetry makes a session loop waiting to reconnect try at once.
@@ -491,7 +498,32 @@ func (m *tunnelManager) resolve(id string) (tunnel.Target, error) {
 	if t.TLS != nil {
 		t.TLS = t.TLS.Clone()
 	}
+	m.mu.Lock()
+	if m.streamCtx[id] == nil {
+		if m.streams == nil {
+			m.streams, m.streamCtx = map[string]context.CancelFunc{}, map[string]context.Context{}
+		}
+		m.streamCtx[id], m.streams[id] = context.WithCancel(context.Background())
+	}
+	t.Context = m.streamCtx[id]
+	m.mu.Unlock()
 	return t, nil
+}
+
+// closeStoppedStreams closes the open streams of every tunnel that is no
+// longer on, so that a stop takes effect on connections already open (the
+// edge keeps HTTP connections alive) and not only on new ones.
+func (m *tunnelManager) closeStoppedStreams() {
+	gate := m.gateReason()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, cancel := range m.streams {
+		if !(m.enabled[id] && m.linked && gate == "") {
+			cancel()
+			delete(m.streams, id)
+			delete(m.streamCtx, id)
+		}
+	}
 }
 
 // onRefused counts refused streams; a local service that failed a stream
@@ -550,6 +582,7 @@ func (m *tunnelManager) attach(s *Session) {
 }
 
 func (m *tunnelManager) detach() {
+	defer m.closeStoppedStreams() // after the unlock below
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.linked, m.connected, m.sessErr, m.reportErr = false, false, "", ""

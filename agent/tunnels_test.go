@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -979,5 +980,68 @@ func TestTunnelsThroughRealSession(t *testing.T) {
 	}
 	if ts, _ := rig.api.Tunnels(ctx); ts.Refused < 4 {
 		t.Errorf("refused = %d, want >= 4", ts.Refused)
+	}
+}
+
+// TestTunnelStopClosesOpenConnections: the edge keeps HTTP connections to a
+// tunnel alive; stopping the tunnel on the host must close the ones already
+// open, not only refuse new streams, while the session (and the other
+// tunnel) stays up.
+func TestTunnelStopClosesOpenConnections(t *testing.T) {
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	origin.Config.ErrorLog = log.New(io.Discard, "", 0)
+	origin.Start()
+	defer origin.Close()
+	addr := "http://" + origin.Listener.Addr().String()
+	p, err := generic.New("Test host", "", []platforms.Tunnel{
+		{ID: "sm", Component: "MSL", Name: "Server Manager", LocalAddress: addr},
+		{ID: "other", Component: "MSL", Name: "Other", LocalAddress: addr},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := newTunnelRig(t, withServe(tunnel.Serve), WithPlatform(p))
+	ctx := context.Background()
+	rig.link(t)
+	if _, err := rig.api.StartAllTunnels(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rig.waitStatus(t, "sm", api.TunnelStarted)
+	rig.waitStatus(t, "other", api.TunnelStarted)
+
+	c, err := rig.cloud.edge.Open(ctx, "sys-1", "sm", "203.0.113.9:5555")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	request := func() error {
+		if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: public.example\r\n\r\n"); err != nil {
+			return err
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		_, err = io.Copy(io.Discard, res.Body)
+		return err
+	}
+	if err := request(); err != nil {
+		t.Fatalf("a request on a kept-alive connection through a started tunnel: %v", err)
+	}
+	if _, err := rig.api.StopTunnel(ctx, "sm"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // a bound for a failure, not a wait for logic
+	if err := request(); err == nil {
+		t.Fatal("the kept-alive connection still reached the origin after the tunnel was stopped")
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the connection stayed open after the tunnel was stopped (no answer, no close)")
+	}
+	if !rig.cloud.edge.Connected("sys-1") || rig.tunnel(t, "other").Status != api.TunnelStarted {
+		t.Fatal("stopping one tunnel disturbed the session or the other tunnel")
 	}
 }

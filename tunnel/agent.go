@@ -237,6 +237,16 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 
+	if target.Context != nil {
+		if target.Context.Err() != nil {
+			a.refuse(st, h.Tunnel, ReplyStopped, fmt.Sprintf("the tunnel %s was stopped on this host", h.Tunnel), target.Context.Err())
+			return
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(target.Context, cancel)()
+	}
 	local, err := dialTarget(ctx, target, a.cfg.LocalDialTimeout)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -76,6 +76,10 @@ var ErrNotConnected = errors.New("the host is not connected to the tunnel edge")
 type Target struct {
 	Address string      // host:port of the local management UI
 	TLS     *tls.Config // nil: plain TCP; else TLS with this config (ServerName set)
+	// Context, when set, bounds the stream: when it is done (the tunnel was
+	// stopped on the host) the stream and its local connection are closed,
+	// so that connections the edge keeps alive cannot outlive a stop.
+	Context context.Context
 }
 
 // AgentConfig configures the agent side of one session.
