@@ -647,8 +647,11 @@ func TestSubsystemsRunWhileLinked(t *testing.T) {
 	if _, err := r.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
-	if running, n := rec.state(); !running || n != 1 {
-		t.Fatalf("after link: running=%v starts=%d", running, n)
+	// The session starts its subsystems in their own goroutines once the
+	// link is made; the unlink below, in contrast, waits for them to stop.
+	eventually(t, "the subsystem runs after the link", func() bool { running, _ := rec.state(); return running })
+	if _, n := rec.state(); n != 1 {
+		t.Fatalf("after link: the subsystem started %d times, want 1", n)
 	}
 	if _, err := r.Unlink(ctx); err != nil {
 		t.Fatal(err)
