@@ -94,6 +94,8 @@ wait_for 30 "the simulated MBG administration" curl -fsS --cacert "$demo/simhost
 # ship them).
 cat >"$demo/cld.yaml" <<YAML
 heartbeat_interval: 30s
+clock:
+  interval: 30s
 platform:
   type: generic
   name: Simulated PBX host
@@ -165,6 +167,13 @@ cat <<MSG
                   sign in to the portal (admin@demo.test), then shows the
                   simulated UI (admin / admin). Stop the tunnel and the URL
                   shows the edge's "Tunnel not started" page.
+
+  Clock drift     Make the cloud's clock run ahead, live:
+                    bin/cld-cloud clock offset --data .demo/cloud 44s
+                  Within 30 s the dashboard warns "Clock drift detected: 44s";
+                  at 50s started tunnels stop with that reason; set it back
+                  to 0s and they come up again by themselves.
+                    bin/cld doctor --socket .demo/cld.sock
 
   Logs            .demo/cloud.log  .demo/cld.log  .demo/simhost.log
   Ctrl-C stops everything.
