@@ -19,6 +19,9 @@ const (
 	RouteDashboardUser   = "PUT /v1/dashboard/users"
 	RouteDashboardLogin  = "POST /v1/dashboard/login"
 	RouteDoctor          = "GET /v1/doctor"
+	RouteInventory       = "GET /v1/inventory"         // api.Inventory
+	RouteInventoryReport = "GET /v1/inventory/preview" // the exact report JSON that would be sent now
+	RouteInventorySubmit = "POST /v1/inventory/submit" // build and send a report now; api.Inventory
 	RouteTunnels         = "GET /v1/tunnels"
 	RouteTunnelStart     = "POST /v1/tunnels/{id}/start" // {id}: tunnel ID
 	RouteTunnelStop      = "POST /v1/tunnels/{id}/stop"
@@ -172,6 +175,19 @@ type Status struct {
 	Warnings          []Warning `json:"warnings"`
 	Tunnels           []Tunnel  `json:"tunnels"`
 	Clock             Clock     `json:"clock"`
+	Inventory         Inventory `json:"inventory"`
+}
+
+// Inventory is the state of inventory reporting.
+type Inventory struct {
+	// Last is when the cloud last accepted a report; Next when the next
+	// scheduled (daily) report is due. Nil when unknown.
+	Last *time.Time `json:"last"`
+	Next *time.Time `json:"next"`
+	// Pending is true while a report waits in the outbox for the cloud.
+	Pending bool `json:"pending"`
+	// LastError says why the last delivery attempt failed, if it did.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Tunnel is one of the host's tunnels as the daemon runs it.

@@ -98,6 +98,27 @@ func (c *Client) DashboardLogin(ctx context.Context, l api.DashboardLogin) error
 	return c.do(ctx, api.RouteDashboardLogin, l, nil)
 }
 
+// Inventory returns the state of inventory reporting.
+func (c *Client) Inventory(ctx context.Context) (api.Inventory, error) {
+	var i api.Inventory
+	err := c.do(ctx, api.RouteInventory, nil, &i)
+	return i, err
+}
+
+// InventoryPreview returns the exact report (JSON) that would be sent now.
+func (c *Client) InventoryPreview(ctx context.Context) (json.RawMessage, error) {
+	var r json.RawMessage
+	err := c.do(ctx, api.RouteInventoryReport, nil, &r)
+	return r, err
+}
+
+// SubmitInventory builds and sends a report now.
+func (c *Client) SubmitInventory(ctx context.Context) (api.Inventory, error) {
+	var i api.Inventory
+	err := c.do(ctx, api.RouteInventorySubmit, nil, &i)
+	return i, err
+}
+
 // Doctor runs the daemon's checks.
 func (c *Client) Doctor(ctx context.Context) (api.Doctor, error) {
 	var d api.Doctor

@@ -47,6 +47,13 @@ const (
 	// tunnel/spec.md). It is served on the cloud's API address (port 443
 	// in production) so that it passes the same firewalls and proxies.
 	PathTunnelConnect = "/tunnel/v1/connect"
+	// PathSystemInventory receives the linked system's inventory reports
+	// (POST with the device token; the body is an inventory.Report as JSON,
+	// sent with Content-Encoding: gzip; at most MaxInventoryBytes once
+	// decompressed). Idempotent by report ID: a retried report is stored
+	// once and answered the same. A malformed or oversized report is
+	// refused (400 ErrInvalidReport / 413) and the previous one is kept.
+	PathSystemInventory = "/api/v1/systems/self/inventory"
 	// PathTime is the cloud's time (GET, no authentication) for clock-drift
 	// measurement: TimeResponse with the moments the server received the
 	// request and sent the answer, so a client can correct for the round
@@ -99,6 +106,9 @@ const (
 	// ErrSystemRevoked: the system was removed from its account (by an
 	// unlink or in the portal); the description says by whom and when.
 	ErrSystemRevoked = "system_revoked"
+	// ErrInvalidReport: an inventory report that cannot be stored; the
+	// description says what is wrong with it.
+	ErrInvalidReport = "invalid_report"
 	// ErrBadRequest: a malformed body; the description says which field.
 	ErrBadRequest = "invalid_request"
 )
@@ -202,4 +212,14 @@ func TunnelUUID(systemID, tunnelID string) string {
 type TimeResponse struct {
 	ReceiveTime time.Time `json:"receive_time"` // when the server read the request (t1)
 	SendTime    time.Time `json:"send_time"`    // when the server wrote the answer (t2)
+}
+
+// MaxInventoryBytes bounds an inventory report's JSON once decompressed.
+const MaxInventoryBytes = 4 << 20
+
+// InventoryAccepted answers POST PathSystemInventory.
+type InventoryAccepted struct {
+	ID         string    `json:"id"`
+	Duplicate  bool      `json:"duplicate"` // already stored earlier (a retry)
+	ReceivedAt time.Time `json:"received_at"`
 }
