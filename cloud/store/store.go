@@ -1,7 +1,8 @@
 // Package store is the reference cloud's persistent store: accounts, users
 // and their memberships, linked systems and the tunnels they report, OAuth
 // tokens and codes, browser sessions (portal sessions, tunnel edge sessions
-// and their one-time tickets) and settings (the clock offset), in one SQLite
+// and their one-time tickets), settings (the clock offset) and the systems'
+// inventory reports (see reports.go), in one SQLite
 // database (modernc.org/sqlite, WAL mode).
 //
 // Several processes may open the same database at once (the running server
@@ -199,6 +200,36 @@ CREATE TABLE settings (
 	value      TEXT NOT NULL,
 	updated_at INTEGER NOT NULL
 );
+`,
+	// 4: inventory reports, every one a system sent (the last
+	// MaxReportsPerSystem of each), with the facts the systems page shows.
+	`
+CREATE TABLE reports (
+	seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+	system_id         TEXT NOT NULL REFERENCES systems(id) ON DELETE CASCADE,
+	id                TEXT NOT NULL,
+	received_at       INTEGER NOT NULL,
+	generated_at      INTEGER NOT NULL,
+	schema_version    INTEGER NOT NULL,
+	report_trigger    TEXT NOT NULL DEFAULT '',
+	changes           TEXT NOT NULL DEFAULT '',
+	hostname          TEXT NOT NULL DEFAULT '',
+	platform_type     TEXT NOT NULL DEFAULT '',
+	platform_name     TEXT NOT NULL DEFAULT '',
+	platform_parent   TEXT NOT NULL DEFAULT '',
+	platform_version  TEXT NOT NULL DEFAULT '',
+	application_types TEXT NOT NULL DEFAULT '',
+	daemon_version    TEXT NOT NULL DEFAULT '',
+	license_type      TEXT NOT NULL DEFAULT '',
+	license_expires   INTEGER NOT NULL DEFAULT 0,
+	swa_status        TEXT NOT NULL DEFAULT '',
+	swa_expiry        INTEGER NOT NULL DEFAULT 0,
+	json_size         INTEGER NOT NULL,
+	json_sha256       TEXT NOT NULL,
+	json_gz           BLOB NOT NULL,
+	UNIQUE (system_id, id)
+);
+CREATE INDEX reports_system_seq ON reports(system_id, seq);
 `,
 }
 
