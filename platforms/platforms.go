@@ -24,6 +24,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -319,3 +320,47 @@ func ValidateTunnels(ts []Tunnel) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Application is one application type installed on a platform, with its
+// version ("" when unknown), e.g. {mivoice-business 10.1.0.12}.
+type Application struct {
+	Type    string
+	Version string
+}
+
+// License is a platform's license and software assurance (SWA). Zero
+// fields are unknown.
+type License struct {
+	Type      string    // e.g. PERPETUAL, SUBSCRIPTION
+	Expires   time.Time // zero: does not expire or unknown
+	SWAStatus string    // ACTIVE, EXPIRED or NONE
+	SWAExpiry time.Time
+}
+
+// SWA statuses.
+const (
+	SWAActive  = "ACTIVE"
+	SWAExpired = "EXPIRED"
+	SWANone    = "NONE"
+)
+
+// Describer is implemented by platforms that know what is installed on
+// them, their license and whether they are nested in a parent platform. It
+// is optional: the inventory reads it when a Platform implements it.
+type Describer interface {
+	// Applications are the application types installed, in display order
+	// (the caller's copy).
+	Applications() []Application
+	// License is the platform's license (nil when unknown).
+	License() *License
+	// Parent is the type of the platform this one runs inside (e.g. "smbc"
+	// for the child platform of an SMB Controller), "" for a top-level one.
+	// On a nested platform only the child is listed in a system's
+	// inventory.
+	Parent() string
+}
+
+// ValidSlug reports whether s is a type slug: lower-case letters, digits and
+// dashes, starting with a letter or digit, at most 63 characters (e.g.
+// mivoice-business).
+func ValidSlug(s string) bool { return tunnel.ValidTunnelID(s) }

@@ -13,6 +13,16 @@
 //	      description: Remote access via Mitel Administration
 //	      local_address: https://127.0.0.1:9443
 //	      accept_self_signed: true
+//	  # optional, for the inventory:
+//	  parent: smbc            # the platform this one runs inside (SMBC child)
+//	  applications:
+//	    - type: mivoice-business
+//	      version: "10.1.0.12"
+//	  license:
+//	    type: PERPETUAL       # or SUBSCRIPTION, …
+//	    expires: 2027-12-31   # a date or an RFC 3339 time
+//	    swa_status: ACTIVE    # ACTIVE, EXPIRED or NONE
+//	    swa_expiry: 2026-12-31
 //
 // Keys are checked strictly: an unknown key, a duplicate tunnel ID, an ID
 // that is not a slug or a local address that is not http(s)://host:port on
@@ -24,6 +34,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -52,6 +63,52 @@ func (Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
 type Platform struct {
 	name, version string
 	tunnels       []platforms.Tunnel
+	details       Details
+}
+
+// Details are the optional inventory facts of a generic platform.
+type Details struct {
+	Applications []platforms.Application
+	License      *platforms.License
+	// Parent is the type of the platform this one runs inside, e.g. smbc.
+	Parent string
+}
+
+var _ platforms.Describer = (*Platform)(nil)
+
+// NewWithDetails is New with the platform's applications, license and
+// parent.
+func NewWithDetails(name, version string, tunnels []platforms.Tunnel, d Details) (*Platform, error) {
+	p, err := New(name, version, tunnels)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i, a := range d.Applications {
+		if !platforms.ValidSlug(a.Type) {
+			errs = append(errs, fmt.Errorf("applications[%d]: type %q is not valid: use lower-case letters, digits and dashes (e.g. mivoice-business)", i, a.Type))
+		}
+	}
+	if d.Parent != "" && !platforms.ValidSlug(d.Parent) {
+		errs = append(errs, fmt.Errorf("parent %q is not a platform type such as smbc", d.Parent))
+	}
+	if d.License != nil {
+		switch d.License.SWAStatus {
+		case "", platforms.SWAActive, platforms.SWAExpired, platforms.SWANone:
+		default:
+			errs = append(errs, fmt.Errorf("license.swa_status %q is not one of ACTIVE, EXPIRED, NONE", d.License.SWAStatus))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: platform: %w", platforms.ErrConfig, errors.Join(errs...))
+	}
+	p.details.Applications = slices.Clone(d.Applications)
+	if d.License != nil {
+		l := *d.License
+		p.details.License = &l
+	}
+	p.details.Parent = d.Parent
+	return p, nil
 }
 
 // New returns a generic platform after validating its tunnels.
@@ -77,17 +134,51 @@ func (p *Platform) Version() string { return p.version }
 // Tunnels implements platforms.Platform.
 func (p *Platform) Tunnels() []platforms.Tunnel { return slices.Clone(p.tunnels) }
 
+// Applications implements platforms.Describer.
+func (p *Platform) Applications() []platforms.Application {
+	return slices.Clone(p.details.Applications)
+}
+
+// License implements platforms.Describer.
+func (p *Platform) License() *platforms.License {
+	if p.details.License == nil {
+		return nil
+	}
+	l := *p.details.License
+	return &l
+}
+
+// Parent implements platforms.Describer.
+func (p *Platform) Parent() string { return p.details.Parent }
+
 // Keys of the section and of one tunnel, for strict checking.
 var (
-	platformKeys = []string{"type", "name", "version", "tunnels"}
-	tunnelKeys   = []string{"id", "component", "name", "description", "local_address", "accept_self_signed", "ca_file"}
+	platformKeys    = []string{"type", "name", "version", "tunnels", "parent", "applications", "license"}
+	tunnelKeys      = []string{"id", "component", "name", "description", "local_address", "accept_self_signed", "ca_file"}
+	applicationKeys = []string{"type", "version"}
+	licenseKeys     = []string{"type", "expires", "swa_status", "swa_expiry"}
 )
 
 type section struct {
-	Type    string       `yaml:"type"`
-	Name    string       `yaml:"name"`
-	Version string       `yaml:"version"`
-	Tunnels []tunnelYAML `yaml:"tunnels"`
+	Type         string            `yaml:"type"`
+	Name         string            `yaml:"name"`
+	Version      string            `yaml:"version"`
+	Tunnels      []tunnelYAML      `yaml:"tunnels"`
+	Parent       string            `yaml:"parent"`
+	Applications []applicationYAML `yaml:"applications"`
+	License      *licenseYAML      `yaml:"license"`
+}
+
+type applicationYAML struct {
+	Type    string `yaml:"type"`
+	Version string `yaml:"version"`
+}
+
+type licenseYAML struct {
+	Type      string `yaml:"type"`
+	Expires   string `yaml:"expires"`
+	SWAStatus string `yaml:"swa_status"`
+	SWAExpiry string `yaml:"swa_expiry"`
 }
 
 type tunnelYAML struct {
@@ -118,12 +209,49 @@ func Parse(n *yaml.Node, source string) (*Platform, error) {
 	}
 	var errs []error
 	errs = append(errs, unknownKeys(n, "platform", platformKeys, at)...)
-	var tunnelNodes []*yaml.Node
+	var tunnelNodes, appNodes []*yaml.Node
+	var licenseNode, parentNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value != "tunnels" {
+		v := n.Content[i+1]
+		switch n.Content[i].Value {
+		case "applications":
+			if v.Kind != yaml.SequenceNode {
+				if v.Tag != "!!null" {
+					errs = append(errs, fmt.Errorf("%s: platform.applications must be a list of {type, version}", at(v)))
+				}
+				continue
+			}
+			for j, an := range v.Content {
+				if an.Kind != yaml.MappingNode {
+					errs = append(errs, fmt.Errorf("%s: platform.applications[%d] must be a mapping with type and version", at(an), j))
+					continue
+				}
+				errs = append(errs, unknownKeys(an, fmt.Sprintf("platform.applications[%d]", j), applicationKeys, at)...)
+				errs = append(errs, scalars(an, fmt.Sprintf("platform.applications[%d]", j), at)...)
+				appNodes = append(appNodes, an)
+			}
+			continue
+		case "license":
+			if v.Kind != yaml.MappingNode {
+				if v.Tag != "!!null" {
+					errs = append(errs, fmt.Errorf("%s: platform.license must be a mapping with type, expires, swa_status, swa_expiry", at(v)))
+				}
+				continue
+			}
+			errs = append(errs, unknownKeys(v, "platform.license", licenseKeys, at)...)
+			errs = append(errs, scalars(v, "platform.license", at)...)
+			licenseNode = v
+			continue
+		case "parent":
+			if v.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Errorf("%s: platform.parent must be a platform type such as smbc", at(v)))
+			}
+			parentNode = v
+			continue
+		case "tunnels":
+		default:
 			continue
 		}
-		v := n.Content[i+1]
 		if v.Kind != yaml.SequenceNode {
 			if v.Tag != "!!null" {
 				errs = append(errs, fmt.Errorf("%s: platform.tunnels must be a list of tunnels (- id: …)", at(v)))
@@ -167,10 +295,99 @@ func Parse(n *yaml.Node, source string) (*Platform, error) {
 			seen[t.ID] = i
 		}
 	}
+	var d Details
+	if sec.Parent = strings.TrimSpace(sec.Parent); sec.Parent != "" {
+		if !platforms.ValidSlug(sec.Parent) {
+			errs = append(errs, fmt.Errorf("%s: platform.parent %q is not a platform type such as smbc", at(parentNode), sec.Parent))
+		}
+		d.Parent = sec.Parent
+	}
+	seenApp := map[string]int{}
+	for i, ay := range sec.Applications {
+		a := platforms.Application{Type: strings.TrimSpace(ay.Type), Version: strings.TrimSpace(ay.Version)}
+		loc := at(appNodes[i])
+		switch {
+		case a.Type == "":
+			errs = append(errs, fmt.Errorf("%s: platform.applications[%d]: type is empty; name the application type, e.g. mivoice-business", loc, i))
+		case !platforms.ValidSlug(a.Type):
+			errs = append(errs, fmt.Errorf("%s: platform.applications[%d]: type %q is not valid: use lower-case letters, digits and dashes (e.g. mivoice-business)", loc, i, a.Type))
+		}
+		if len(a.Version) > 100 || strings.ContainsAny(a.Version, "\r\n\x00") {
+			errs = append(errs, fmt.Errorf("%s: platform.applications[%d]: version must be one line of at most 100 characters", loc, i))
+		}
+		if j, dup := seenApp[a.Type]; dup && a.Type != "" {
+			errs = append(errs, fmt.Errorf("%s: platform.applications[%d]: type %q is already listed as applications[%d]", loc, i, a.Type, j))
+		} else {
+			seenApp[a.Type] = i
+		}
+		d.Applications = append(d.Applications, a)
+	}
+	if sec.License != nil && licenseNode != nil {
+		ly := sec.License
+		l := &platforms.License{Type: strings.TrimSpace(ly.Type), SWAStatus: strings.ToUpper(strings.TrimSpace(ly.SWAStatus))}
+		switch l.SWAStatus {
+		case "", platforms.SWAActive, platforms.SWAExpired, platforms.SWANone:
+		default:
+			errs = append(errs, fmt.Errorf("%s: platform.license.swa_status %q is not one of ACTIVE, EXPIRED, NONE", at(valueNode(licenseNode, "swa_status")), ly.SWAStatus))
+		}
+		if len(l.Type) > 100 || strings.ContainsAny(l.Type, "\r\n\x00") {
+			errs = append(errs, fmt.Errorf("%s: platform.license.type must be one line of at most 100 characters", at(valueNode(licenseNode, "type"))))
+		}
+		for _, f := range []struct {
+			key string
+			src string
+			dst *time.Time
+		}{{"expires", ly.Expires, &l.Expires}, {"swa_expiry", ly.SWAExpiry, &l.SWAExpiry}} {
+			if strings.TrimSpace(f.src) == "" {
+				continue
+			}
+			t, err := parseDate(f.src)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: platform.license.%s %q is not a date such as 2027-12-31 (or an RFC 3339 time)", at(valueNode(licenseNode, f.key)), f.key, f.src))
+				continue
+			}
+			*f.dst = t
+		}
+		d.License = l
+	}
 	if len(errs) > 0 {
 		return nil, fail(errs)
 	}
-	return New(sec.Name, sec.Version, tunnels)
+	return NewWithDetails(sec.Name, sec.Version, tunnels, d)
+}
+
+// parseDate reads YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+func parseDate(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// valueNode is the value of key in mapping n (n itself when absent).
+func valueNode(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return n
+}
+
+// scalars reports the values of mapping n that are not scalars.
+func scalars(n *yaml.Node, path string, at func(*yaml.Node) string) []error {
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if v := n.Content[i+1]; v.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("%s: %s.%s must be a single value", at(v), path, n.Content[i].Value))
+		}
+	}
+	return errs
 }
 
 // unknownKeys reports the keys of mapping n that are not in known.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -76,6 +77,14 @@ func TestInvalidFixtures(t *testing.T) {
 		{"unknown-key.yaml", []string{`unknown-key.yaml line 3: unknown key "colour" in platform`, `line 9: unknown key "insecure" in platform.tunnels[0] (known keys: id, component`}},
 		{"missing-fields.yaml", []string{"component is empty", "name is empty"}},
 		{"not-a-list.yaml", []string{"platform.tunnels must be a list"}},
+		{"bad-inventory.yaml", []string{
+			`bad-inventory.yaml line 3: platform.parent "SMB Controller" is not a platform type`,
+			`bad-inventory.yaml line 5: platform.applications[0]: type "MiVoice Business" is not valid`,
+			`line 6: platform.applications[1]: type is empty`,
+			`line 8: platform.applications[3]: type "mivb" is already listed as applications[2]`,
+			`line 11: platform.license.expires "next year" is not a date`,
+			`line 12: platform.license.swa_status "MAYBE" is not one of ACTIVE, EXPIRED, NONE`,
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := load(t, tc.file)
@@ -91,6 +100,77 @@ func TestInvalidFixtures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestInventoryFacts(t *testing.T) {
+	p, err := load(t, "inventory.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := p.(platforms.Describer)
+	if !ok {
+		t.Fatal("the generic platform is not a platforms.Describer")
+	}
+	if d.Parent() != "smbc" {
+		t.Errorf("parent = %q", d.Parent())
+	}
+	apps := d.Applications()
+	want := []platforms.Application{{Type: "mivoice-business", Version: "10.1.0.12"}, {Type: "cloudlink-gateway", Version: "2.4.1"}}
+	if len(apps) != 2 || apps[0] != want[0] || apps[1] != want[1] {
+		t.Errorf("applications = %+v", apps)
+	}
+	l := d.License()
+	if l == nil || l.Type != "PERPETUAL" || l.SWAStatus != platforms.SWAActive ||
+		!l.Expires.Equal(time.Date(2027, 12, 31, 0, 0, 0, 0, time.UTC)) || !l.SWAExpiry.Equal(time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("license = %+v", l)
+	}
+	l.Type = "changed"
+	apps[0].Type = "changed"
+	if d.License().Type != "PERPETUAL" || d.Applications()[0].Type != "mivoice-business" {
+		t.Error("Describer returned the platform's own values")
+	}
+	// Without the optional keys: no applications, no license, no parent.
+	p, err = load(t, "valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = p.(platforms.Describer)
+	if d.Parent() != "" || d.License() != nil || len(d.Applications()) != 0 {
+		t.Errorf("valid.yaml: %q %+v %+v", d.Parent(), d.License(), d.Applications())
+	}
+	// The second pass (values) reports bad dates and statuses with lines.
+	_, err = New("", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Platform platforms.Config `yaml:"platform"`
+	}
+	src := "platform:\n  type: generic\n  applications: [{type: a}, {type: a}]\n  license:\n    expires: next year\n    swa_status: MAYBE\n"
+	if err := yaml.Unmarshal([]byte(src+"    seats: 3\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := platforms.Open(doc.Platform, "/", Adapter{}); err == nil || !strings.Contains(err.Error(), `line 7: unknown key "seats" in platform.license (known keys: type, expires, swa_status, swa_expiry)`) {
+		t.Errorf("unknown license key: %v", err)
+	}
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.Platform.Source = "x.yaml"
+	_, err = platforms.Open(doc.Platform, "/", Adapter{})
+	for _, w := range []string{
+		`x.yaml line 3: platform.applications[1]: type "a" is already listed as applications[0]`,
+		`x.yaml line 5: platform.license.expires "next year" is not a date such as 2027-12-31`,
+		`x.yaml line 6: platform.license.swa_status "MAYBE" is not one of ACTIVE, EXPIRED, NONE`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	if _, err := NewWithDetails("", "", nil, Details{Parent: "SMBC", Applications: []platforms.Application{{Type: "A B"}}, License: &platforms.License{SWAStatus: "x"}}); err == nil ||
+		!strings.Contains(err.Error(), "parent") || !strings.Contains(err.Error(), "applications[0]") || !strings.Contains(err.Error(), "swa_status") {
+		t.Errorf("NewWithDetails: %v", err)
 	}
 }
 
@@ -140,7 +220,7 @@ func TestNewDefaultsAndCAFile(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"valid.yaml", "bad-address.yaml", "unknown-key.yaml", "not-a-list.yaml"} {
+	for _, name := range []string{"valid.yaml", "bad-address.yaml", "unknown-key.yaml", "not-a-list.yaml", "inventory.yaml", "bad-inventory.yaml"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
