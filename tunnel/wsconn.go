@@ -49,20 +49,24 @@ type wsConn struct {
 	rerr   error
 
 	// The write side. yamux writes every frame from one goroutine (its
-	// send loop) and waits for each write. Frames are gathered in pending
-	// and sent by flushLoop, one message per batch: what yamux queues while
-	// a message is being written goes out together in the next one, so
-	// under load several frames share a message, a TLS record and a
-	// write(2) (group commit; nothing waits for more to come).
-	wmu       sync.Mutex
+	// send loop) and waits for each write. Small frames are gathered in
+	// pending and sent by flushLoop, one message per batch: what yamux
+	// queues while a message is being written goes out together in the
+	// next one, so under load several frames share a message, a TLS record
+	// and a write(2) (group commit; nothing waits for more to come). A
+	// large frame (bulk data) is written by the caller itself when nothing
+	// is pending or being written: no copy, no handoff.
+	callMu    sync.Mutex // serializes Write calls; guards co
 	co        coalescer
-	pending   []byte    // whole frames (or pieces of maxMessage) not yet sent
-	spare     []byte    // the other buffer, reused
-	dataReady sync.Cond // pending is not empty, or closing
-	spaceFree sync.Cond // pending was taken, or the write side failed
-	flushing  bool      // flushLoop was started
-	closing   bool      // Close was called: flushLoop drains and ends
-	werr      error     // sticky: a failed send, or net.ErrClosed
+	wmu       sync.Mutex // guards what follows, shared with flushLoop
+	writing   bool       // a message is being written (by flushLoop or Write)
+	pending   []byte     // whole frames (or pieces of maxMessage) not yet sent
+	spare     []byte     // the other buffer, reused
+	dataReady sync.Cond  // pending is not empty, or closing
+	spaceFree sync.Cond  // pending was taken, or the write side failed
+	flushing  bool       // flushLoop was started
+	closing   bool       // Close was called: flushLoop drains and ends
+	werr      error      // sticky: a failed send, or net.ErrClosed
 	flushDone chan struct{}
 
 	statusMu sync.Mutex
@@ -154,11 +158,13 @@ const maxPending = 1 << 20
 // Write writes the byte stream. It returns once p is gathered for sending;
 // a failed send is reported by a later Write.
 func (c *wsConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.callMu.Lock()
+	defer c.callMu.Unlock()
 	if c.tune.noGroup {
 		return c.co.Write(p)
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	for c.werr == nil && !c.closing && len(c.pending) >= maxPending {
 		c.spaceFree.Wait()
 	}
@@ -175,9 +181,26 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return c.co.Write(p)
 }
 
-// appendPending is the coalescer's emit when writes are gathered: wsConn.Write
-// holds wmu.
+// directWrite is the smallest frame Write sends itself when the
+// connection is idle: a syscall per frame of this size costs little.
+const directWrite = 8 << 10
+
+// appendPending is the coalescer's emit when writes are gathered: Write
+// holds callMu and wmu.
 func (c *wsConn) appendPending(p []byte) error {
+	if len(p) >= directWrite && !c.writing && len(c.pending) == 0 {
+		c.writing = true
+		c.wmu.Unlock()
+		err := c.writeMessage(p) // p is the coalescer's, guarded by callMu
+		c.wmu.Lock()
+		c.writing = false
+		if err != nil && c.werr == nil {
+			c.werr = err
+			c.spaceFree.Broadcast()
+		}
+		c.dataReady.Signal() // flushLoop may wait for the end of this write
+		return err
+	}
 	if len(c.pending) == 0 {
 		c.dataReady.Signal()
 	}
@@ -193,13 +216,18 @@ func (c *wsConn) flushLoop() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	for {
-		for len(c.pending) == 0 && !c.closing {
+		for (len(c.pending) == 0 || c.writing) && !(c.closing && !c.writing) && c.werr == nil {
 			c.dataReady.Wait()
+		}
+		if c.werr != nil {
+			c.pending = nil
+			return
 		}
 		if len(c.pending) == 0 {
 			return // closing, and everything was sent
 		}
 		batch := c.pending
+		c.writing = true
 		c.pending, c.spare = c.spare[:0], nil
 		c.spaceFree.Broadcast()
 		c.wmu.Unlock()
@@ -210,6 +238,7 @@ func (c *wsConn) flushLoop() {
 			rest = rest[k:]
 		}
 		c.wmu.Lock()
+		c.writing = false
 		// Buffers grow to the bursts; once the traffic is small again
 		// (keep-alives at least every KeepAliveInterval) they shrink.
 		switch {

@@ -181,8 +181,8 @@ func wsPair(t *testing.T) (server, client *wsConn) {
 }
 
 // TestGroupedWrites: frames written by one goroutine, as yamux does, arrive
-// whole and in order (frames queued while a message is being sent share
-// the next one: the count is logged); what was written before Close
+// whole and in order, large and small mixed (small frames queued while a
+// message is being sent share the next one: the count is logged); what was written before Close
 // arrives before the close frame; writes after Close fail.
 func TestGroupedWrites(t *testing.T) {
 	server, client := wsPair(t)
@@ -212,7 +212,11 @@ func TestGroupedWrites(t *testing.T) {
 	var want bytes.Buffer
 	const frames = 2000
 	for i := range frames {
-		body := bytes.Repeat([]byte{byte(i)}, i%700)
+		n := i % 700
+		if i%7 == 0 {
+			n = directWrite + i // sent by Write itself when nothing is pending
+		}
+		body := bytes.Repeat([]byte{byte(i)}, n)
 		h := yamuxHdr(0, 0, uint32(i), uint32(len(body)))
 		for _, p := range [][]byte{h, body} {
 			if _, err := client.Write(p); err != nil {
