@@ -80,6 +80,9 @@ type Agent struct {
 	hostSync     drift.SyncReader
 	noClockCheck bool           // tests: no drift measurement
 	extraChecks  []doctor.Check // WithCheck
+	inv          *inventoryManager
+	invCollect   InventoryCollector // WithInventoryCollector
+	invTune      func(*invTuning)   // tests
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 	// revokeMu keeps a revocation of old credentials from landing in the
@@ -182,6 +185,12 @@ func New(cfg Config, opts ...Option) (*Agent, error) {
 		a.tunnels, err = newTunnelManager(a, a.platform, a.tunnelServe, a.tunnelGate)
 		if err == nil {
 			a.subsystems = append(a.subsystems, a.tunnels)
+		}
+	}
+	if err == nil {
+		a.inv, err = newInventoryManager(a)
+		if err == nil {
+			a.subsystems = append(a.subsystems, a.inv)
 		}
 	}
 	if err != nil {
@@ -396,6 +405,7 @@ func (a *Agent) Status(context.Context) api.Status {
 	s.Tunnels = a.tunnels.list(s.State).Tunnels
 	s.Warnings = a.Warnings()
 	s.Clock = a.drift.Status()
+	s.Inventory = a.inv.status()
 	return s
 }
 

@@ -38,6 +38,13 @@ type Backend interface {
 	StopAllTunnels(ctx context.Context) (api.Tunnels, error)
 	// Doctor runs the prerequisite checks now (they take up to ~20 s).
 	Doctor(ctx context.Context) api.Doctor
+	// Inventory is the state of inventory reporting; InventoryPreview the
+	// exact report (JSON) that would be sent now; SubmitInventory makes and
+	// sends one now, waiting for the delivery attempt (a failed attempt is
+	// the answer's LastError, not an error).
+	Inventory(ctx context.Context) api.Inventory
+	InventoryPreview(ctx context.Context) (json.RawMessage, error)
+	SubmitInventory(ctx context.Context) (api.Inventory, error)
 }
 
 // MaxBodyBytes limits request bodies.
@@ -93,6 +100,26 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	})
 	mux.HandleFunc(api.RouteDoctor, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Doctor(r.Context()))
+	})
+	mux.HandleFunc(api.RouteInventory, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.Inventory(r.Context()))
+	})
+	mux.HandleFunc(api.RouteInventoryReport, func(w http.ResponseWriter, r *http.Request) {
+		doc, err := b.InventoryPreview(r.Context())
+		if err != nil {
+			h.answer(w, r, func() (any, error) { return nil, err })
+			return
+		}
+		// The document exactly as it would be sent, byte for byte.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(doc)
+	})
+	mux.HandleFunc(api.RouteInventorySubmit, func(w http.ResponseWriter, r *http.Request) {
+		if h.decodeOptional(w, r) {
+			h.answer(w, r, func() (any, error) { return b.SubmitInventory(r.Context()) })
+		}
 	})
 	mux.HandleFunc(api.RouteTunnels, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Tunnels(r.Context()))
