@@ -39,6 +39,7 @@ import (
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/drift"
 	"github.com/cloudlink/cld/agent/health"
+	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/tunnel"
 )
@@ -82,7 +83,8 @@ type Agent struct {
 	extraChecks  []doctor.Check // WithCheck
 	inv          *inventoryManager
 	invCollect   InventoryCollector // WithInventoryCollector
-	invTune      func(*invTuning)   // tests
+	invPlatform  inventory.PlatformSource
+	invTune      func(*invTuning) // tests
 
 	opMu sync.Mutex // held by one link or unlink at a time (TryLock → busy)
 	// revokeMu keeps a revocation of old credentials from landing in the

@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +31,7 @@ import (
 	"github.com/cloudlink/cld/agent/outbox"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 	"github.com/cloudlink/cld/inventory"
+	"github.com/cloudlink/cld/platforms"
 )
 
 // Inventory reports.
@@ -90,10 +91,8 @@ var (
 // SystemID, GeneratedAt, Trigger and Changes.
 type InventoryCollector func(ctx context.Context, trigger string, changes []string) (*inventory.Report, error)
 
-// WithInventoryCollector sets how reports are collected (cmd/cld passes
-// inventory.Collect with the agent's providers); without it the agent
-// reports what it knows itself (host name, platform, tunnels, clock, build,
-// warnings).
+// WithInventoryCollector replaces how reports are collected (tests); the
+// default is inventory.Collect with the agent's providers.
 func WithInventoryCollector(c InventoryCollector) Option {
 	return func(a *Agent) { a.invCollect = c }
 }
@@ -190,7 +189,7 @@ func newInventoryManager(a *Agent) (*inventoryManager, error) {
 	}
 	m.collect = a.invCollect
 	if m.collect == nil {
-		m.collect = a.basicInventory
+		m.collect = a.collectInventory
 	}
 	box, err := outbox.Open(filepath.Join(a.cfg.StateDir, InventoryOutboxFile), a.clock.Now())
 	if errors.Is(err, outbox.ErrCorrupt) {
@@ -710,34 +709,81 @@ func orNone(s string) string {
 	return s
 }
 
-// basicInventory is the report the agent can make by itself (used when no
-// collector is given): host name, platform, tunnels, clock, build and
-// warnings.
-func (a *Agent) basicInventory(ctx context.Context, trigger string, changes []string) (*inventory.Report, error) {
-	start := a.clock.Now()
-	r := &inventory.Report{
-		SchemaVersion: inventory.SchemaVersion,
-		GeneratedAt:   start.UTC(),
-		Trigger:       trigger,
-		Changes:       changes,
-		Host:          &inventory.Host{Hostname: a.hostname, Arch: runtime.GOARCH, TimeZone: time.Local.String()},
-		Daemon: &inventory.Daemon{Version: a.build.Version, Build: a.build.Build, Commit: a.build.Commit,
-			Branch: a.build.Branch, Stage: a.build.Stage},
+// WithInventoryPlatform sets where the inventory reads the platform, afresh
+// for every report so that a new version or application is seen (cmd/cld
+// passes inventory.PlatformFile over the config file). Without it the
+// platform given with WithPlatform is reported.
+func WithInventoryPlatform(src inventory.PlatformSource) Option {
+	return func(a *Agent) { a.invPlatform = src }
+}
+
+// collectInventory is the default collector: inventory.Collect with the
+// agent's providers (platform, tunnels, clock, warnings, build) and every
+// secret the daemon holds, so that none can end up in a report.
+func (a *Agent) collectInventory(ctx context.Context, trigger string, changes []string) (*inventory.Report, error) {
+	cfg := inventory.DefaultConfig()
+	a.mu.Lock()
+	if l := a.st.Link; l != nil {
+		cfg.SystemID = l.SystemID
+		cfg.Secrets = append(cfg.Secrets, l.ClientSecret)
 	}
-	if p := a.platform; p != nil {
-		r.Platform = &inventory.Platform{Type: p.Type(), Name: p.Name(), Version: p.Version()}
+	a.mu.Unlock()
+	if cfg.SystemID == "" {
+		return nil, apiErr(api.CodeNotLinked, "This system is not linked to CloudLink, and a report names the linked system; link it first (`cld link` or the dashboard).")
 	}
-	r.Applications = []inventory.Application{{Type: "cloudlink-daemon", Version: a.build.Version}}
-	r.Tunnels = liveTunnels(a.tunnels.list(a.linkState()))
-	if c := a.drift.Status(); c.MeasuredAt != nil {
-		r.Clock = &inventory.Clock{DriftSeconds: c.DriftSeconds, Synchronized: c.Synchronized, MeasuredAt: c.MeasuredAt}
+	if s := a.currentSession(); s != nil {
+		if tok, _ := s.tokenInfo(); tok != "" {
+			cfg.Secrets = append(cfg.Secrets, tok)
+		}
 	}
-	for _, w := range a.health.List() {
-		r.Warnings = append(r.Warnings, inventory.Warning{Code: w.Code, Severity: w.Severity, Text: w.Text})
+	cfg.Secrets = append(cfg.Secrets, proxyPasswords(a.cfg.Proxy)...)
+	cfg.Trigger, cfg.Changes = trigger, changes
+	cfg.Daemon = inventory.Daemon{Version: a.build.Version, Build: a.build.Build, Commit: a.build.Commit, Branch: a.build.Branch, Stage: a.build.Stage}
+	cfg.StateDir = a.cfg.StateDir
+	cfg.Now = a.clock.Now
+	plat := a.invPlatform
+	if plat == nil {
+		plat = func(context.Context) (platforms.Platform, error) { return a.platform, nil }
 	}
-	r.Collection = []inventory.CollectorResult{{Name: "agent", Status: inventory.CollectorOK,
-		DurationMS: float64(a.clock.Since(start).Microseconds()) / 1000}}
-	return r, ctx.Err()
+	cfg.Providers = inventory.Providers{
+		Platform: plat,
+		Tunnels: func(context.Context) ([]inventory.Tunnel, error) {
+			return liveTunnels(a.tunnels.list(a.linkState())), nil
+		},
+		Clock: func(context.Context) (*inventory.Clock, error) {
+			c := a.drift.Status()
+			if c.MeasuredAt == nil {
+				return nil, nil
+			}
+			return &inventory.Clock{DriftSeconds: c.DriftSeconds, Synchronized: c.Synchronized, MeasuredAt: c.MeasuredAt}, nil
+		},
+		Warnings: func(context.Context) ([]inventory.Warning, error) {
+			ws := a.health.List()
+			out := make([]inventory.Warning, 0, len(ws))
+			for _, w := range ws {
+				out = append(out, inventory.Warning{Code: w.Code, Severity: w.Severity, Text: w.Text})
+			}
+			return out, nil
+		},
+	}
+	return inventory.Collect(ctx, cfg)
+}
+
+// proxyPasswords are the passwords of the configured and the environment's
+// proxies (never to be reported).
+func proxyPasswords(configured string) []string {
+	var out []string
+	for _, raw := range []string{configured, os.Getenv("HTTPS_PROXY"), os.Getenv("https_proxy"), os.Getenv("HTTP_PROXY"), os.Getenv("http_proxy")} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
 }
 
 // --- the local API's side ---------------------------------------------------------
@@ -749,6 +795,9 @@ func (a *Agent) Inventory(context.Context) api.Inventory { return a.inv.status()
 // made as a manual report for the linked system (no system ID unlinked).
 func (a *Agent) InventoryPreview(ctx context.Context) (json.RawMessage, error) {
 	r, err := a.inv.build(ctx, a.currentSession(), TriggerManual, nil)
+	if ae, ok := errors.AsType[*api.Error](err); ok {
+		return nil, ae
+	}
 	if err != nil {
 		return nil, apiErr(api.CodeInternal, "Could not collect the inventory report: %v. See the daemon's log (journalctl -u cld).", err)
 	}

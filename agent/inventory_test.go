@@ -468,6 +468,11 @@ func TestInventoryRefusedReportIsDropped(t *testing.T) {
 func TestInventorySubmitAndPreview(t *testing.T) {
 	rig := newInvRig(t)
 	ctx := context.Background()
+	if _, err := rig.api.InventoryPreview(ctx); err == nil {
+		t.Fatal("preview while unlinked: want not_linked")
+	} else if ae, ok := err.(*api.Error); !ok || ae.Code != api.CodeNotLinked {
+		t.Fatalf("preview while unlinked: %v", err)
+	}
 	if _, err := rig.api.SubmitInventory(ctx); err == nil {
 		t.Fatal("submit while unlinked: want not_linked")
 	} else if ae, ok := err.(*api.Error); !ok || ae.Code != api.CodeNotLinked {

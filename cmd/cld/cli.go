@@ -35,6 +35,7 @@ Commands:
   link            link this host to a CloudLink account
   unlink          disconnect this host from CloudLink
   tunnel          list, start and stop the host's tunnels (cld tunnel help)
+  inventory       inventory reports: status, preview [--json], submit (cld inventory help)
   doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
   version         show the version of this cld
@@ -67,6 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdUnlink(rest)
 	case "tunnel", "tunnels":
 		return c.cmdTunnel(rest)
+	case "inventory":
+		return c.cmdInventory(rest)
 	case "dashboard-user":
 		return c.cmdDashboardUser(rest)
 	case "doctor":
@@ -217,6 +220,9 @@ func printStatus(w io.Writer, st api.Status) {
 		row("Pending revocation", "yes (retried in the background)")
 	}
 	printClock(row, st.Clock)
+	if st.Linked || st.Inventory.Last != nil {
+		printInventory(row, st.Inventory, false)
+	}
 	if len(st.Tunnels) > 0 {
 		fmt.Fprintln(w, "Tunnels:")
 		for _, t := range st.Tunnels {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cloudlink/cld/agent/api"
+)
+
+const inventoryUsage = `Usage: cld inventory <command> [flags]
+
+Commands:
+  status            when the cloud last accepted a report, when the next daily one is due,
+                    and whether one waits in the outbox (--json for api.Inventory)
+  preview [--json]  the exact report that would be sent now: pretty-printed JSON, or with
+                    --json the document byte for byte as it goes on the wire (compact)
+  submit            make a report and send it now; exit 1 when it was not delivered, with
+                    the reason (an undelivered report stays in the outbox and is retried)
+
+Each takes --socket PATH and --config FILE.
+`
+
+func (c *cli) cmdInventory(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, inventoryUsage)
+		return exitUsage
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "status":
+		return c.inventoryStatus(rest)
+	case "preview":
+		return c.inventoryPreview(rest)
+	case "submit":
+		return c.inventorySubmit(rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(c.stdout, inventoryUsage)
+		return exitOK
+	}
+	fmt.Fprintf(c.stderr, "cld: unknown inventory command %q\n\n%s", sub, inventoryUsage)
+	return exitUsage
+}
+
+func (c *cli) inventoryStatus(args []string) int {
+	fs := c.newFlags("inventory status", "[--json] [--socket PATH] [--config FILE]")
+	var sf socketFlags
+	sf.add(fs)
+	asJSON := fs.Bool("json", false, "print api.Inventory as JSON")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cl, err := sf.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	inv, err := cl.Inventory(ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(inv); err != nil {
+			return c.fail(err)
+		}
+		return exitOK
+	}
+	printInventory(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, inv, true)
+	return exitOK
+}
+
+func (c *cli) inventoryPreview(args []string) int {
+	fs := c.newFlags("inventory preview", "[--json] [--socket PATH] [--config FILE]")
+	var sf socketFlags
+	sf.add(fs)
+	raw := fs.Bool("json", false, "print the document byte for byte as it is sent (compact JSON) instead of indented")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cl, err := sf.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	doc, err := cl.InventoryPreview(ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	if *raw {
+		c.stdout.Write(doc)
+		fmt.Fprintln(c.stdout)
+		return exitOK
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, doc, "", "  "); err != nil {
+		return c.fail(fmt.Errorf("the daemon's report is not valid JSON: %w", err))
+	}
+	out.WriteByte('\n')
+	c.stdout.Write(out.Bytes())
+	return exitOK
+}
+
+func (c *cli) inventorySubmit(args []string) int {
+	fs := c.newFlags("inventory submit", "[--socket PATH] [--config FILE]")
+	var sf socketFlags
+	sf.add(fs)
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cl, err := sf.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	inv, err := cl.SubmitInventory(ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	if inv.LastError != "" {
+		fmt.Fprintf(c.stderr, "cld: the inventory report was not delivered: %s\n", inv.LastError)
+		if inv.Pending {
+			fmt.Fprintln(c.stderr, "cld: it waits in the outbox and is retried; `cld inventory status` shows when it got through.")
+		}
+		return exitFail
+	}
+	fmt.Fprintf(c.stdout, "Inventory report accepted by CloudLink at %s.\n", fmtTime(inv.Last))
+	return exitOK
+}
+
+// printInventory adds the inventory rows of `cld status` (all: also when
+// nothing is known yet).
+func printInventory(row func(k, v string), inv api.Inventory, all bool) {
+	if inv.Last != nil || all {
+		row("Inventory last", fmtTime(inv.Last))
+	}
+	if inv.Next != nil {
+		row("Inventory next", fmtTime(inv.Next))
+	} else if all {
+		row("Inventory next", "not scheduled (only while linked)")
+	}
+	if inv.Pending {
+		row("Inventory pending", "yes, a report waits in the outbox and is retried")
+	} else if all {
+		row("Inventory pending", "no")
+	}
+	if inv.LastError != "" {
+		row("Inventory error", inv.LastError)
+	}
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Local().Format("Mon, 02 Jan 2006 15:04:05 MST -0700")
+}
