@@ -34,6 +34,9 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/cloudlink/cld/inventory"
+	"github.com/cloudlink/cld/platforms/generic"
 )
 
 type options struct {
@@ -77,6 +80,12 @@ type stack struct {
 }
 
 func run(o options) (err error) {
+	// Before the stack starts, on a quiet machine: a full inventory
+	// collection of this host.
+	invMS, err := measureInventory(20)
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "cld-bench-")
 	if err != nil {
 		return err
@@ -105,7 +114,7 @@ func run(o options) (err error) {
 	}
 	directURL := "https://" + s.smAddr
 
-	res := map[string]float64{}
+	res := map[string]float64{"inventory_collect_ms": invMS}
 	time.Sleep(2 * time.Second) // let the daemon settle before reading its idle RSS
 	res["daemon_idle_rss_mb"] = rssMB(s.cld.Process.Pid)
 
@@ -606,6 +615,46 @@ func report(out string, res map[string]float64) error {
 		return err
 	}
 	return os.WriteFile(out, append(b, '\n'), 0o644)
+}
+
+// measureInventory times a full inventory collection of this host (the
+// real /proc, /sys and /etc, every collector) and returns the median of
+// runs, in milliseconds.
+func measureInventory(runs int) (float64, error) {
+	stateDir, err := os.MkdirTemp("", "cld-bench-inventory-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(stateDir)
+	platformFile := filepath.Join(stateDir, "cld.yaml")
+	if err := os.WriteFile(platformFile, []byte("platform:\n  type: generic\n  name: Bench host\n  version: \"1.0\"\n"+
+		"  applications: [{type: mivoice-business, version: \"10.1\"}]\n  license: {type: PERPETUAL, swa_status: ACTIVE, swa_expiry: 2030-01-01}\n"), 0o600); err != nil {
+		return 0, err
+	}
+	cfg := inventory.DefaultConfig()
+	cfg.SystemID, cfg.Trigger, cfg.StateDir = "bench", inventory.TriggerManual, stateDir
+	cfg.Daemon = inventory.Daemon{Version: "bench"}
+	cfg.Providers = inventory.Providers{
+		Platform: inventory.PlatformFile(platformFile, "/", generic.Adapter{}),
+		Tunnels:  func(context.Context) ([]inventory.Tunnel, error) { return nil, nil },
+		Clock:    func(context.Context) (*inventory.Clock, error) { return &inventory.Clock{}, nil },
+		Warnings: func(context.Context) ([]inventory.Warning, error) { return nil, nil },
+	}
+	var ms []float64
+	for range runs {
+		start := time.Now()
+		r, err := inventory.Collect(context.Background(), cfg)
+		if err != nil {
+			return 0, fmt.Errorf("inventory: %w", err)
+		}
+		ms = append(ms, float64(time.Since(start).Microseconds())/1000)
+		for _, c := range r.Collection {
+			if c.Status == inventory.CollectorFailed {
+				return 0, fmt.Errorf("inventory: collector %s failed: %s", c.Name, c.Detail)
+			}
+		}
+	}
+	return median(ms), nil
 }
 
 func median(v []float64) float64 {
