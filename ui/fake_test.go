@@ -40,6 +40,13 @@ type fakeDaemon struct {
 	connected   bool
 	refused     int64
 	doctor      api.Doctor // the answer of RouteDoctor
+	// Inventory: the preview document, what a submit leads to (the
+	// status's Inventory afterwards, or an error) and how many were made.
+	preview    string
+	previewErr *api.Error
+	submitInv  api.Inventory
+	submitErr  *api.Error
+	submits    int
 }
 
 var demoAccount = &api.Account{
@@ -132,6 +139,32 @@ func (f *fakeDaemon) handler() http.Handler {
 		f.status.Linked, f.status.State, f.status.Account = false, api.StateUnlinked, nil
 		f.status.PendingRevocation = f.unlinkPending
 		writeJSON(w, 200, f.status)
+	})
+	mux.HandleFunc(api.RouteInventory, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, 200, f.status.Inventory)
+	})
+	mux.HandleFunc(api.RouteInventoryReport, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.previewErr != nil {
+			writeJSON(w, 409, f.previewErr)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, f.preview)
+	})
+	mux.HandleFunc(api.RouteInventorySubmit, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.submits++
+		if f.submitErr != nil {
+			writeJSON(w, 409, f.submitErr)
+			return
+		}
+		f.status.Inventory = f.submitInv
+		writeJSON(w, 200, f.submitInv)
 	})
 	mux.HandleFunc(api.RouteTunnels, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()

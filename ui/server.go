@@ -65,6 +65,9 @@ func (s *server) routeTable() map[string]route {
 		"/licenses":      {methods: map[string]handlerFunc{"GET": s.handleLicenses}},
 		"/terms":         {methods: map[string]handlerFunc{"GET": s.handleTerms}},
 		"/checks":        {methods: map[string]handlerFunc{"GET": s.handleChecks}},
+		// Inventory (debug view).
+		"/inventory/preview": {methods: map[string]handlerFunc{"GET": s.handleInventoryPreview}},
+		"/inventory/submit":  {methods: map[string]handlerFunc{"POST": s.handleInventorySubmit}},
 		// Tunnel control; {id} is matched by matchTunnelPath.
 		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
 		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},
