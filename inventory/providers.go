@@ -86,6 +86,10 @@ func collectClock(ctx context.Context, e *env) (func(*Report), error) {
 		return nil, noData("the clock drift is not measured yet")
 	}
 	cc := *c
+	if cc.MeasuredAt != nil {
+		m := cc.MeasuredAt.UTC()
+		cc.MeasuredAt = &m
+	}
 	return func(r *Report) { r.Clock = &cc }, ctx.Err()
 }
 
