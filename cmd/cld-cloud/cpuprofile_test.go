@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+func TestCPUProfile(t *testing.T) {
+	t.Setenv(cpuProfileEnv, filepath.Join(t.TempDir(), "cpu-%p.out"))
+	stop := startCPUProfile(io.Discard)
+	x := 0
+	for i := range 10_000_000 {
+		x += i % 7
+	}
+	_ = x
+	stop()
+	stop() // twice is harmless
+	want := filepath.Join(filepath.Dir(os.Getenv(cpuProfileEnv)), "cpu-"+strconv.Itoa(os.Getpid())+".out")
+	b, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+		t.Fatalf("%s is not a gzipped pprof profile (%d bytes)", want, len(b))
+	}
+}
+
+func TestCPUProfileOff(t *testing.T) {
+	t.Setenv(cpuProfileEnv, "")
+	startCPUProfile(io.Discard)() // nothing to stop
+	var out bytes.Buffer
+	t.Setenv(cpuProfileEnv, filepath.Join(t.TempDir(), "missing", "cpu.out"))
+	startCPUProfile(&out)()
+	if !bytes.Contains(out.Bytes(), []byte("no CPU profile")) {
+		t.Fatalf("no warning for an unwritable file: %q", out.String())
+	}
+}
