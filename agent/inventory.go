@@ -114,6 +114,11 @@ const (
 type invTuning struct {
 	quiet, maxDelay, poll, retryMin, retryMax time.Duration
 	loc                                       *time.Location
+	// clock schedules the reports (daily, debounce, retries) and stamps
+	// Last: real time unless a test sets it, like the drift monitor's, so
+	// that tests faking the agent's clock for other loops are not
+	// disturbed by the inventory's timers.
+	clock clockwork.Clock
 }
 
 // withInventoryTuning adjusts the inventory's timings (tests).
@@ -179,14 +184,14 @@ func newInventoryManager(a *Agent) (*inventoryManager, error) {
 	m := &inventoryManager{
 		a:      a,
 		log:    a.baseLog.With("component", "inventory"),
-		clock:  a.clock,
 		submit: make(chan invSubmit),
 		tune: invTuning{quiet: invQuiet, maxDelay: invMaxDelay, poll: invPoll,
-			retryMin: invRetryMin, retryMax: invRetryMax, loc: time.Local},
+			retryMin: invRetryMin, retryMax: invRetryMax, loc: time.Local, clock: clockwork.NewRealClock()},
 	}
 	if a.invTune != nil {
 		a.invTune(&m.tune)
 	}
+	m.clock = m.tune.clock
 	m.collect = a.invCollect
 	if m.collect == nil {
 		m.collect = a.collectInventory

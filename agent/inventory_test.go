@@ -186,7 +186,7 @@ func newInvRig(t *testing.T) *invRig {
 func (rig *invRig) start() {
 	rig.t.Helper()
 	opts := append([]Option{WithClock(rig.clock), withoutClockCheck, WithHTTPClient(rig.cloud.srv.Client()), withServe(rig.edge.serve),
-		withInventoryTuning(func(tu *invTuning) { tu.loc = time.UTC })}, rig.plat()...)
+		withInventoryTuning(func(tu *invTuning) { tu.loc, tu.clock = time.UTC, rig.clock })}, rig.plat()...)
 	rig.running = mustAgent(rig.t, rig.cfg, opts...)
 	rig.api = client.NewHandler(localapi.NewHandler(rig.running.Agent, testLogger(rig.t)))
 }
