@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 
 	"github.com/cloudlink/cld/cloud/store"
 )
@@ -22,13 +23,16 @@ func loadPages() (*pages, error) {
 	funcs := template.FuncMap{
 		"fmtTime": formatTime,
 		"reason":  revokeReason,
+		"fmtDate": fmtDate,
+		"fmtMS":   fmtMS,
+		"pathEsc": url.PathEscape,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse page layout: %w", err)
 	}
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"signin.html", "error.html", "systems.html", "remove.html", "edge.html"} {
+	for _, name := range []string{"signin.html", "error.html", "systems.html", "remove.html", "edge.html", "system.html"} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
@@ -74,6 +78,7 @@ type pageData struct {
 	Systems []store.System
 	Rows    []systemRow // the systems page
 	System  *store.System
+	Detail  *systemPage // the system page
 }
 
 // systemRow is a system on the systems page with its tunnel session and
@@ -82,6 +87,27 @@ type systemRow struct {
 	store.System
 	Connected bool // its tunnel session is up
 	Tunnels   []tunnelRow
+	Report    *store.Report // the latest inventory report (without JSON); nil: none yet
+}
+
+// Host is the host name the latest report gives, else the one the system
+// linked with.
+func (r systemRow) Host() string {
+	if r.Report != nil && r.Report.Hostname != "" {
+		return r.Report.Hostname
+	}
+	return r.Hostname
+}
+
+// TunnelsStarted counts the started tunnels.
+func (r systemRow) TunnelsStarted() int {
+	n := 0
+	for _, t := range r.Tunnels {
+		if t.Status == "started" {
+			n++
+		}
+	}
+	return n
 }
 
 // tunnelRow is one tunnel on the systems page.

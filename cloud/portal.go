@@ -196,15 +196,17 @@ func (s *Server) handlePortalSystems(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, "Portal unavailable", "The cloud could not list the tunnels. Try again later.")
 		return
 	}
+	reports, err := s.store.LatestReports(r.Context(), p.member.Account.ID)
+	if err != nil {
+		s.log.Error("list inventory reports failed", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Portal unavailable", "The cloud could not read the inventory reports. Try again later.")
+		return
+	}
 	d := pageData{Title: "Systems", Nav: p.nav(), Systems: systems}
 	for _, sys := range systems {
-		row := systemRow{System: sys, Connected: !sys.Revoked() && s.edge.tun.Connected(sys.ID)}
-		for _, t := range tunnels[sys.ID] {
-			tr := tunnelRow{Tunnel: t}
-			if !sys.Revoked() {
-				tr.PublicURL = s.edge.publicURL(sys.Account.Region, t.UUID)
-			}
-			row.Tunnels = append(row.Tunnels, tr)
+		row := s.systemRow(sys, tunnels[sys.ID])
+		if rep, ok := reports[sys.ID]; ok {
+			row.Report = &rep
 		}
 		d.Rows = append(d.Rows, row)
 	}

@@ -287,6 +287,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(cloudapi.PathSystems, s.handleSystems)
 	mux.HandleFunc(cloudapi.PathSystemSelf, s.handleSystemSelf)
 	mux.HandleFunc(cloudapi.PathSystemTunnels, s.handleSystemTunnels)
+	mux.HandleFunc(cloudapi.PathSystemInventory, s.handleSystemInventory)
 	mux.HandleFunc(cloudapi.PathTunnelConnect, s.handleTunnelConnect)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "not_found", "There is no API endpoint " + r.URL.Path + "."})
@@ -300,6 +301,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /portal/systems", html(s.handlePortalSystems))
 	mux.Handle("GET /portal/edge", html(s.handlePortalEdge))
 	mux.Handle("POST /portal/edge", html(s.handlePortalEdge))
+	mux.Handle("GET /portal/systems/{id}", html(s.handlePortalSystem))
+	mux.Handle("GET /portal/systems/{id}/reports/{report}", html(s.handlePortalSystem))
 	mux.Handle("GET /portal/systems/{id}/remove", html(s.handlePortalRemove))
 	mux.Handle("POST /portal/systems/{id}/remove", html(s.handlePortalRemove))
 	mux.Handle("/portal/", htmlHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

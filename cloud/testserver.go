@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/cloud/store"
+	"github.com/cloudlink/cld/inventory"
 )
 
 // TestServer is a reference cloud running in process for tests: a
@@ -330,4 +332,48 @@ func (ts *TestServer) Systems(accountID int64) ([]SystemRecord, error) {
 // System returns one system.
 func (ts *TestServer) System(systemID string) (SystemRecord, error) {
 	return ts.Server.store.SystemByID(context.Background(), systemID)
+}
+
+// StoredReport is an inventory report as the cloud stored it.
+type StoredReport struct {
+	ID         string
+	ReceivedAt time.Time
+	Trigger    string
+	// Duplicates are not counted: a retried report is stored once.
+	Report *inventory.Report // decoded from the stored JSON
+	JSON   []byte            // the report's JSON as received (decompressed)
+}
+
+// Reports lists the inventory reports the cloud stored for the system,
+// newest (last received) first; at most store.MaxReportsPerSystem are
+// kept.
+func (ts *TestServer) Reports(systemID string) ([]StoredReport, error) {
+	ctx := context.Background()
+	list, err := ts.Server.store.Reports(ctx, systemID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StoredReport, 0, len(list))
+	for _, r := range list {
+		full, err := ts.Server.store.Report(ctx, systemID, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := decodeReport(full.JSON)
+		if err != nil {
+			return nil, fmt.Errorf("stored report %s: %w", r.ID, err)
+		}
+		out = append(out, StoredReport{ID: r.ID, ReceivedAt: r.ReceivedAt, Trigger: r.Trigger, Report: rep, JSON: full.JSON})
+	}
+	return out, nil
+}
+
+// ReportCount is how many inventory reports the cloud stored for the
+// system (0 when it cannot tell).
+func (ts *TestServer) ReportCount(systemID string) int {
+	n, err := ts.Server.store.ReportCount(context.Background(), systemID)
+	if err != nil {
+		return 0
+	}
+	return n
 }

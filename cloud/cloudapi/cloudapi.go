@@ -52,7 +52,8 @@ const (
 	// sent with Content-Encoding: gzip; at most MaxInventoryBytes once
 	// decompressed). Idempotent by report ID: a retried report is stored
 	// once and answered the same. A malformed or oversized report is
-	// refused (400 ErrInvalidReport / 413) and the previous one is kept.
+	// refused (400 ErrInvalidReport / 413 ErrReportTooLarge) and the previous
+	// one is kept.
 	PathSystemInventory = "/api/v1/systems/self/inventory"
 	// PathTime is the cloud's time (GET, no authentication) for clock-drift
 	// measurement: TimeResponse with the moments the server received the
@@ -109,6 +110,10 @@ const (
 	// ErrInvalidReport: an inventory report that cannot be stored; the
 	// description says what is wrong with it.
 	ErrInvalidReport = "invalid_report"
+	// ErrReportTooLarge: an inventory report (413) larger than the cloud
+	// takes, compressed or once decompressed (MaxInventoryBytes); the
+	// description gives the limit.
+	ErrReportTooLarge = "report_too_large"
 	// ErrBadRequest: a malformed body; the description says which field.
 	ErrBadRequest = "invalid_request"
 )
@@ -216,6 +221,10 @@ type TimeResponse struct {
 
 // MaxInventoryBytes bounds an inventory report's JSON once decompressed.
 const MaxInventoryBytes = 4 << 20
+
+// MaxInventoryWireBytes bounds an inventory report's body as sent (gzip
+// compressed); an uncompressed body is bounded by MaxInventoryBytes.
+const MaxInventoryWireBytes = 1 << 20
 
 // InventoryAccepted answers POST PathSystemInventory.
 type InventoryAccepted struct {
