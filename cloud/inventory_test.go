@@ -262,7 +262,7 @@ func TestInventoryPortal(t *testing.T) {
 
 	r = b.get("/portal/systems/" + a.SystemID)
 	wantPage(t, r, 200, "Latest inventory report", "rep-2", "component mivoice-business upgraded: 10.1.0.0 → 10.2.1.3",
-		"<h3>Host</h3>", "192.0.2.10, 2001:db8::10", "debian 12.8", "Xeon, 4 cores", "8.0 GiB", "100.0 GiB, 40.0 GiB free", "1 days 1 h",
+		"<h3>Host</h3>", "192.0.2.10, 2001:db8::10", "debian 12.8", "Xeon, 4 cores", "8.0 GiB", "100.0 GiB, 40.0 GiB free", "1 day 1 h", "<h1>mcd56</h1>",
 		"<h3>Platform</h3>", "10.2.1.3", "<h3>License</h3>", "2030-05-02", "<h3>Clock</h3>", "0.250 s",
 		"<h3>Daemon</h3>", "abc1234", "development", "<h3>Applications</h3>", "cloudlink-gateway",
 		"<h3>Tunnels</h3>", "https://946705a2.eu.edge.localhost/", "<h3>Warnings</h3>", "clock.drift",

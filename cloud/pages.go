@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/cloudlink/cld/cloud/store"
 )
@@ -21,11 +22,12 @@ type pages struct {
 
 func loadPages() (*pages, error) {
 	funcs := template.FuncMap{
-		"fmtTime": formatTime,
-		"reason":  revokeReason,
-		"fmtDate": fmtDate,
-		"fmtMS":   fmtMS,
-		"pathEsc": url.PathEscape,
+		"fmtTime":  formatTime,
+		"reason":   revokeReason,
+		"fmtDate":  fmtDate,
+		"fmtMS":    fmtMS,
+		"fmtShort": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"pathEsc":  url.PathEscape,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -73,6 +75,7 @@ type pageData struct {
 	Error   string
 	Notice  string
 	Narrow  bool
+	Wide    bool // wide tables (the systems page)
 	Nav     *portalNav
 	Form    *signInForm
 	Systems []store.System

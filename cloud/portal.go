@@ -202,7 +202,7 @@ func (s *Server) handlePortalSystems(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusInternalServerError, "Portal unavailable", "The cloud could not read the inventory reports. Try again later.")
 		return
 	}
-	d := pageData{Title: "Systems", Nav: p.nav(), Systems: systems}
+	d := pageData{Title: "Systems", Nav: p.nav(), Systems: systems, Wide: true}
 	for _, sys := range systems {
 		row := s.systemRow(sys, tunnels[sys.ID])
 		if rep, ok := reports[sys.ID]; ok {

@@ -107,10 +107,10 @@ func (s *Server) handlePortalSystem(w http.ResponseWriter, r *http.Request) {
 			d.RawJSON = string(rep.JSON)
 		}
 	}
-	title := sys.Hostname
-	if d.Row.Report != nil && d.Row.Report.Hostname != "" {
-		title = d.Row.Report.Hostname
+	if len(history) > 0 {
+		d.Row.Report = &history[0]
 	}
+	title := d.Row.Host()
 	s.render(w, http.StatusOK, "system.html", pageData{Title: title, Heading: title, Nav: p.nav(), Detail: d})
 }
 
@@ -231,7 +231,10 @@ func uptimeText(sec uint64) string {
 	d := time.Duration(sec) * time.Second
 	days := int(d / (24 * time.Hour))
 	d -= time.Duration(days) * 24 * time.Hour
-	if days > 0 {
+	switch {
+	case days == 1:
+		return fmt.Sprintf("1 day %d h", int(d/time.Hour))
+	case days > 1:
 		return fmt.Sprintf("%d days %d h", days, int(d/time.Hour))
 	}
 	return fmt.Sprintf("%d h %d min", int(d/time.Hour), int(d%time.Hour/time.Minute))
