@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cloudlink/cld/cloud/cloudapi"
 	"github.com/cloudlink/cld/inventory"
+	"github.com/cloudlink/cld/platforms/generic"
 )
 
 // testReport is a full report of the system.
@@ -283,4 +285,39 @@ func TestInventoryPortal(t *testing.T) {
 	// Signed out: to the sign-in page.
 	nb := newBrowser(t, ts)
 	wantRedirect(t, nb.get("/portal/systems/"+a.SystemID), "/portal/")
+}
+
+// TestInventorySMBCCollected sends the reports the inventory collectors
+// make from the SMBC fixtures (../inventory/testdata/smbc): the child's
+// system shows the child platform, and nothing of the parent's.
+func TestInventorySMBCCollected(t *testing.T) {
+	ts := NewTestServer(t)
+	child, tok := linkedDevice(t, ts, installA, "smbc-child")
+	cfg := inventory.DefaultConfig()
+	cfg.SystemID, cfg.Trigger = child.SystemID, inventory.TriggerLink
+	cfg.Daemon = inventory.Daemon{Version: "1.8.34"}
+	cfg.Root = "../inventory/testdata/host-full"
+	cfg.Interfaces = func(context.Context) ([]inventory.Interface, error) {
+		return []inventory.Interface{{Name: "eth0", Up: true, Addrs: []string{"192.0.2.10/24"}}}, nil
+	}
+	cfg.Providers.Platform = inventory.PlatformFile("../inventory/testdata/smbc/child.yaml", "/", generic.Adapter{})
+	rep, err := inventory.Collect(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := acceptedOK(t, postReport(t, ts, tok, "gzip", bytes.NewReader(gzipped(t, mustJSON(t, rep)))))
+	if a.ID != rep.ID || a.Duplicate {
+		t.Fatalf("%+v", a)
+	}
+	b := newBrowser(t, ts)
+	b.c.Jar.SetCookies(mustURL(ts.URL+"/portal/"), []*http.Cookie{ts.PortalCookie(t, DemoUserEmail)})
+	r := b.get("/portal/systems")
+	wantPage(t, r, 200, `<span class="reason">child of smbc</span>`, `<td class="platform-name">MiVoice Business</td>`,
+		`<td class="version">10.1.0.12</td>`, "cloudlink-daemon, mivoice-business", ">EXPIRED</span>", "PERPETUAL")
+	for _, s := range []string{"MiVoice SMB Controller", "smb-controller", "SUBSCRIPTION"} {
+		if strings.Contains(r.Body, s) {
+			t.Errorf("the systems page shows the SMBC parent's %q", s)
+		}
+	}
+	wantPage(t, b.get("/portal/systems/"+child.SystemID), 200, "Parent platform", "smbc (this is its child platform")
 }

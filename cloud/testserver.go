@@ -334,14 +334,14 @@ func (ts *TestServer) System(systemID string) (SystemRecord, error) {
 	return ts.Server.store.SystemByID(context.Background(), systemID)
 }
 
-// StoredReport is an inventory report as the cloud stored it.
+// StoredReport is an inventory report as the cloud stored it (a retried
+// report is stored once).
 type StoredReport struct {
 	ID         string
-	ReceivedAt time.Time
+	ReceivedAt time.Time // by the cloud's clock
 	Trigger    string
-	// Duplicates are not counted: a retried report is stored once.
-	Report *inventory.Report // decoded from the stored JSON
-	JSON   []byte            // the report's JSON as received (decompressed)
+	Report     *inventory.Report // decoded from the stored JSON
+	JSON       []byte            // the report's JSON as received (decompressed)
 }
 
 // Reports lists the inventory reports the cloud stored for the system,
