@@ -7,6 +7,8 @@
 //	cld-cloud account list --data DIR
 //	cld-cloud user add --data DIR --email E --account N [--admin] [--password-stdin]
 //	cld-cloud user list --data DIR
+//	cld-cloud report list --data DIR --system ID
+//	cld-cloud report show --data DIR --system ID [--id REPORT]
 //
 // Exit codes: 0 success, 1 the operation failed, 2 usage error.
 package main

@@ -45,6 +45,8 @@ Commands:
   user list      list the users and their accounts
   clock offset   set the cloud's clock off from this host's (to demonstrate clock drift)
   clock show     show the cloud's clock offset
+  report list    list a system's stored inventory reports
+  report show    print a system's inventory report (the latest, or --id) as JSON
 
 Run "cld-cloud COMMAND -h" for a command's flags.
 `
@@ -101,6 +103,19 @@ func runEnv(e env, args []string) int {
 			err = cmdClockShow(e, args[2:])
 		default:
 			fmt.Fprintf(e.stderr, "%s: unknown command %q; use offset or show\n\n%s", programName, "clock "+args[1], usageText)
+			return exitUsage
+		}
+	case "report":
+		switch {
+		case len(args) < 2:
+			fmt.Fprintf(e.stderr, "%s: \"report\" needs a subcommand: list or show\n\n%s", programName, usageText)
+			return exitUsage
+		case args[1] == "list":
+			err = cmdReportList(e, args[2:])
+		case args[1] == "show":
+			err = cmdReportShow(e, args[2:])
+		default:
+			fmt.Fprintf(e.stderr, "%s: unknown command %q; use list or show\n\n%s", programName, "report "+args[1], usageText)
 			return exitUsage
 		}
 	case "account", "user":
