@@ -13,6 +13,12 @@
 // portal (only members of the system's account get in), and a reverse proxy
 // that opens one tunnel stream per connection. See edge.go.
 //
+// Linked daemons send inventory reports (POST cloudapi.PathSystemInventory,
+// see inventory.go); the cloud keeps each system's last ones, and the
+// portal's systems page shows the vendor administration portal's table
+// from the latest, with a page per system for the full report and its
+// history (portal_inventory.go).
+//
 // The wire contract is package cloudapi. Persistent data lives in package
 // store, certificates in package pki. NewTestServer runs the whole cloud in
 // process for other packages' tests.
