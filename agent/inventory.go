@@ -248,6 +248,23 @@ func (m *inventoryManager) update(f func(st *invState)) {
 
 func (m *inventoryManager) Name() string { return "inventory" }
 
+// forget drops the unsent report and Last and Next after an unlink (called
+// once the session has stopped): they belong to a system that is gone.
+func (m *inventoryManager) forget() {
+	if err := m.box.Clear(); err != nil {
+		m.log.Error("could not empty the inventory outbox", "err", err)
+	}
+	m.mu.Lock()
+	m.st = invState{Format: invStateFormat}
+	m.lastErr = ""
+	err := atomicfile.Remove(m.statePath())
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Error("could not remove the inventory state", "err", err)
+	}
+	m.a.health.Clear(WarnInventoryRejected)
+}
+
 // status is api.Inventory (Next only while linked).
 func (m *inventoryManager) status() api.Inventory {
 	m.mu.Lock()
@@ -294,7 +311,7 @@ func (m *inventoryManager) RunLinked(ctx context.Context, s *Session) error {
 	next := sched.Next(now.In(loc))
 	m.log.Info("inventory reports scheduled", "daily_at", fmt.Sprintf("%02d:%02d", DailyMinute(s.SystemID())/60, DailyMinute(s.SystemID())%60),
 		"cron", spec, "time_zone", loc.String(), "next", next)
-	m.update(func(st *invState) { st.Next = &next; st.SystemID = s.SystemID() })
+	m.update(func(st *invState) { n := next; st.Next = &n; st.SystemID = s.SystemID() })
 
 	trigger := TriggerStart
 	linkedAt := s.link.LinkedAt
@@ -342,7 +359,7 @@ func (m *inventoryManager) RunLinked(ctx context.Context, s *Session) error {
 				m.log.Error("could not make the daily inventory report", "err", err)
 			}
 			next = sched.Next(now.In(loc))
-			m.update(func(st *invState) { st.Next = &next })
+			m.update(func(st *invState) { n := next; st.Next = &n })
 		}
 		if !now.Before(poll) {
 			poll = now.Add(m.tune.poll)
@@ -518,6 +535,7 @@ func (m *inventoryManager) deliver(ctx context.Context, s *Session) error {
 	if e.SystemID != s.SystemID() {
 		m.log.Warn("dropping an inventory report made for another link", "id", e.ID, "report_system_id", e.SystemID)
 		_, _ = m.box.Remove(e.ID)
+		m.setErr("")
 		return nil
 	}
 	var gz bytes.Buffer

@@ -355,6 +355,7 @@ func (a *Agent) Unlink(ctx context.Context) (api.Status, error) {
 	// link starts with every tunnel off).
 	a.syncSession()
 	a.tunnels.disableAll("unlink")
+	a.inv.forget()
 
 	if revoke {
 		if err := a.revoke(ctx, rev); err != nil {

@@ -124,6 +124,15 @@ func (o *Outbox) Remove(id string) (bool, error) {
 	return true, nil
 }
 
+// Clear empties the outbox and deletes its file (after an unlink: the
+// reports named a system that is gone).
+func (o *Outbox) Clear() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.cur = nil
+	return atomicfile.Remove(o.path)
+}
+
 func (o *Outbox) writeLocked(e *Entry) error {
 	data, err := json.Marshal(file{Format: format, Entry: e})
 	if err != nil {

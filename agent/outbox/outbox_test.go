@@ -63,3 +63,18 @@ func TestCorruptIsQuarantined(t *testing.T) {
 		t.Fatal("corrupt file left in place")
 	}
 }
+
+func TestClear(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.json")
+	o, _ := Open(path, time.Now())
+	o.Put(Entry{ID: "r1", Body: []byte(`{}`)})
+	if err := o.Clear(); err != nil || o.Pending() {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("the file stayed")
+	}
+	if err := o.Clear(); err != nil {
+		t.Fatal("clearing twice:", err)
+	}
+}
