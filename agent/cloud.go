@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -43,21 +41,12 @@ func (e *CloudError) Error() string {
 var ErrCloudUnreachable = errors.New("cloud unreachable")
 
 // newHTTPClient returns the client for the cloud: system roots plus the PEM
-// certificates in cfg.CloudCA, the proxy (see proxy.go), sane timeouts.
+// certificates in cfg.CloudCA (see cloudTLSConfig), the proxy (see
+// proxy.go), sane timeouts.
 func newHTTPClient(cfg Config) (*http.Client, *proxySetup, error) {
-	caFile := cfg.CloudCA
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: cloud_ca: %w; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, err)
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("%w: cloud_ca: %s holds no PEM certificate; point cloud_ca (or --cloud-ca) at the cloud's CA certificate (PEM)", ErrConfig, caFile)
-		}
+	tc, err := cloudTLSConfig(cfg.CloudCA)
+	if err != nil {
+		return nil, nil, err
 	}
 	ps, err := newProxySetup(cfg)
 	if err != nil {
@@ -68,7 +57,7 @@ func newHTTPClient(cfg Config) (*http.Client, *proxySetup, error) {
 	tr.OnProxyConnectResponse = ps.onConnectResponse
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr.DialContext = ps.wrapDial(dialer.DialContext)
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.TLSClientConfig = tc
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 30 * time.Second
 	tr.MaxIdleConnsPerHost = 4

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -95,7 +96,11 @@ var ErrConfig = errors.New("configuration error")
 // configKeys lists the YAML keys for messages about unknown keys.
 const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform, clock (interval, recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples)"
 
-var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
+// unknownFieldRE reads yaml.v3's unknown-key errors; compiled on the first
+// bad file rather than at every start.
+var unknownFieldRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
+})
 
 // LoadConfigFile returns DefaultConfig overlaid with the YAML file at path.
 // When explicit is false (no --config given) a missing file is not an error.
@@ -134,7 +139,7 @@ func ParseConfig(data []byte, source string, cfg *Config) error {
 		if errors.As(err, &te) {
 			var msgs []string
 			for _, e := range te.Errors {
-				if m := unknownFieldRE.FindStringSubmatch(e); m != nil {
+				if m := unknownFieldRE().FindStringSubmatch(e); m != nil {
 					msgs = append(msgs, fmt.Sprintf("%s line %s: unknown key %q (known keys: %s)", source, m[1], m[2], configKeys))
 				} else {
 					msgs = append(msgs, fmt.Sprintf("%s: %s", source, e))

@@ -19,6 +19,7 @@ import (
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/client"
 	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
 	"github.com/cloudlink/cld/ui"
@@ -81,6 +82,7 @@ func (c *cli) cmdRun(args []string) int {
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail
 	}
+	tuneMemory()
 	log := newLogger(c.stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -125,7 +127,13 @@ func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
 	} else {
 		log.Info("no host platform detected or configured; no tunnels", "component", "main")
 	}
-	a, err := agent.New(cfg, agent.WithLogger(log), agent.WithPlatform(plat))
+	opts := []agent.Option{agent.WithLogger(log), agent.WithPlatform(plat)}
+	if cfg.Source != "" {
+		// The inventory reads the platform afresh for every report, so a
+		// new version or application is reported without a restart.
+		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, "/", generic.Adapter{})))
+	}
+	a, err := agent.New(cfg, opts...)
 	if err != nil {
 		return err
 	}
