@@ -42,7 +42,7 @@ import (
 // of the host's time zone, away from the hours in which daylight saving time
 // changes), on a relevant change — a tunnel's status, the
 // platform's type, name or version, an application installed, removed or
-// upgraded — and when asked (`cld inventory submit`, the dashboard).
+// upgraded, the license's SWA status (inventory.Changes) — and when asked (`cld inventory submit`, the dashboard).
 // Changes are debounced: a report follows once nothing changed for
 // invQuiet, and at the latest invMaxDelay after the first change. Tunnel
 // changes are noticed at once (the tunnel manager's wake-ups); the platform
@@ -372,7 +372,7 @@ func (m *inventoryManager) RunLinked(ctx context.Context, s *Session) error {
 			case err != nil && ctx.Err() == nil:
 				m.log.Error("could not make a change inventory report", "err", err)
 			case err == nil:
-				if changes := relevantChanges(last, r); len(changes) > 0 {
+				if changes := inventory.Changes(last, r); len(changes) > 0 {
 					r.Changes = changes
 					if err := m.put(r); err != nil {
 						m.log.Error("could not queue the change inventory report", "err", err)
@@ -643,93 +643,6 @@ func tunnelSig(ts []inventory.Tunnel) string {
 		fmt.Fprintf(&b, "%s=%s;", t.ID, t.Status)
 	}
 	return b.String()
-}
-
-// relevantChanges lists what changed between two reports in the parts
-// that make a change report: tunnels (status; a public URL is derived from
-// the system and the tunnel and only filled in once the cloud answered, so
-// it rides along with the next report), the platform
-// (type, name, version) and the applications (installed, removed,
-// upgraded). Host facts that move by themselves (uptime, free disk, drift,
-// warnings) do not count.
-func relevantChanges(prev, cur *inventory.Report) []string {
-	if cur == nil {
-		return nil
-	}
-	if prev == nil {
-		return []string{"no earlier report"}
-	}
-	var out []string
-	// Platform.
-	var pp, cp inventory.Platform
-	if prev.Platform != nil {
-		pp = *prev.Platform
-	}
-	if cur.Platform != nil {
-		cp = *cur.Platform
-	}
-	if pp.Type != cp.Type || pp.Name != cp.Name {
-		out = append(out, fmt.Sprintf("platform: %s → %s", platformLabel(pp), platformLabel(cp)))
-	} else if pp.Version != cp.Version {
-		out = append(out, fmt.Sprintf("platform version: %s → %s", orNone(pp.Version), orNone(cp.Version)))
-	}
-	// Applications.
-	pa := map[string]string{}
-	for _, a := range prev.Applications {
-		pa[a.Type] = a.Version
-	}
-	seen := map[string]bool{}
-	for _, a := range cur.Applications {
-		seen[a.Type] = true
-		old, had := pa[a.Type]
-		switch {
-		case !had:
-			out = append(out, fmt.Sprintf("component %s installed (%s)", a.Type, orNone(a.Version)))
-		case old != a.Version:
-			out = append(out, fmt.Sprintf("component %s upgraded: %s → %s", a.Type, orNone(old), orNone(a.Version)))
-		}
-	}
-	for _, a := range prev.Applications {
-		if !seen[a.Type] {
-			out = append(out, fmt.Sprintf("component %s removed", a.Type))
-		}
-	}
-	// Tunnels.
-	pt := map[string]inventory.Tunnel{}
-	for _, t := range prev.Tunnels {
-		pt[t.ID] = t
-	}
-	seen = map[string]bool{}
-	for _, t := range cur.Tunnels {
-		seen[t.ID] = true
-		old, had := pt[t.ID]
-		switch {
-		case !had:
-			out = append(out, fmt.Sprintf("tunnel %s added (%s)", t.ID, t.Status))
-		case old.Status != t.Status:
-			out = append(out, fmt.Sprintf("tunnel %s: %s → %s", t.ID, old.Status, t.Status))
-		}
-	}
-	for _, t := range prev.Tunnels {
-		if !seen[t.ID] {
-			out = append(out, fmt.Sprintf("tunnel %s removed", t.ID))
-		}
-	}
-	return out
-}
-
-func platformLabel(p inventory.Platform) string {
-	if p.Type == "" && p.Name == "" {
-		return "none"
-	}
-	return strings.TrimSpace(p.Type + " " + p.Name)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 // WithInventoryPlatform sets where the inventory reads the platform, afresh

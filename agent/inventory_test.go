@@ -548,33 +548,3 @@ func TestDailyMinute(t *testing.T) {
 		}
 	}
 }
-
-func TestRelevantChanges(t *testing.T) {
-	prev := &inventory.Report{
-		Platform:     &inventory.Platform{Type: "msl", Name: "MiVoice Business", Version: "10.0"},
-		Applications: []inventory.Application{{Type: "mivoice-business", Version: "10.0"}, {Type: "mbg", Version: "12"}},
-		Tunnels:      []inventory.Tunnel{{ID: "sm", Status: "stopped"}},
-		Host:         &inventory.Host{UptimeSeconds: 1},
-	}
-	cur := &inventory.Report{
-		Platform:     &inventory.Platform{Type: "msl", Name: "MiVoice Business", Version: "10.1"},
-		Applications: []inventory.Application{{Type: "mivoice-business", Version: "10.1"}, {Type: "cloudlink-gateway", Version: "1"}},
-		Tunnels:      []inventory.Tunnel{{ID: "sm", Status: "started"}},
-		Host:         &inventory.Host{UptimeSeconds: 999},
-	}
-	got := relevantChanges(prev, cur)
-	want := []string{
-		"platform version: 10.0 → 10.1",
-		"component mivoice-business upgraded: 10.0 → 10.1",
-		"component cloudlink-gateway installed (1)",
-		"component mbg removed",
-		"tunnel sm: stopped → started",
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %q\nwant %q", got, want)
-	}
-	prev.Host.UptimeSeconds = 5
-	if c := relevantChanges(cur, cur); len(c) != 0 {
-		t.Fatalf("no change: %q", c)
-	}
-}
