@@ -99,6 +99,10 @@ func (c *invCloud) inventory(w http.ResponseWriter, r *http.Request) {
 	c.posts = append(c.posts, rep.ID)
 	switch c.refuse {
 	case 0:
+	case 401:
+		w.WriteHeader(401)
+		fmt.Fprint(w, `{"error":"system_revoked","error_description":"This system was removed from its account by admin@acme.test."}`)
+		return
 	case 400:
 		w.WriteHeader(400)
 		fmt.Fprint(w, `{"error":"invalid_report","error_description":"the field host.hostname is missing"}`)
@@ -547,4 +551,14 @@ func TestDailyMinute(t *testing.T) {
 			t.Fatalf("%v is not minute %d", at, m)
 		}
 	}
+}
+
+func TestInventoryRevokedSystem(t *testing.T) {
+	rig := newInvRig(t)
+	rig.cloud.setRefuse(401)
+	rig.link()
+	eventually(t, "unlinked by the revocation", func() bool {
+		st := rig.Status(context.Background())
+		return st.State == api.StateUnlinked && strings.Contains(st.Reason, "removed from its account by admin@acme.test")
+	})
 }
