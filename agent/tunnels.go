@@ -151,13 +151,12 @@ type tunnelManager struct {
 	sessErr     string // why the session is not up, after a failure
 	reportErr   string // why the last report failed
 	forceReport bool
-	// streams bounds the streams of each tunnel that is on: its cancel is
+	// streams holds a closer for every open stream of each tunnel; they are
 	// called when the tunnel stops (disabled, unlinked, vetoed by the gate),
-	// which closes every connection open through it.
-	streams   map[string]context.CancelFunc
-	streamCtx map[string]context.Context
-	wake      chan struct{}
-	retry     chan struct{}
+	// which closes every connection open through it before the stop returns.
+	streams map[string]map[*func()]struct{}
+	wake    chan struct{}
+	retry   chan struct{}
 }
 
 func newTunnelManager(a *Agent, p platforms.Platform, serve serveFunc, gate TunnelGate) (*tunnelManager, error) {
@@ -498,16 +497,36 @@ func (m *tunnelManager) resolve(id string) (tunnel.Target, error) {
 	if t.TLS != nil {
 		t.TLS = t.TLS.Clone()
 	}
-	m.mu.Lock()
-	if m.streamCtx[id] == nil {
-		if m.streams == nil {
-			m.streams, m.streamCtx = map[string]context.CancelFunc{}, map[string]context.Context{}
-		}
-		m.streamCtx[id], m.streams[id] = context.WithCancel(context.Background())
+	t.Track = func(closeStream func()) func() {
+		return m.track(id, closeStream)
 	}
-	t.Context = m.streamCtx[id]
-	m.mu.Unlock()
 	return t, nil
+}
+
+// track registers an open stream of tunnel id; a stream of a tunnel that
+// stopped since it was resolved is closed at once.
+func (m *tunnelManager) track(id string, closeStream func()) (ended func()) {
+	gate := m.gateReason()
+	m.mu.Lock()
+	if !(m.enabled[id] && m.linked && gate == "") {
+		m.mu.Unlock()
+		closeStream()
+		return func() {}
+	}
+	if m.streams == nil {
+		m.streams = map[string]map[*func()]struct{}{}
+	}
+	if m.streams[id] == nil {
+		m.streams[id] = map[*func()]struct{}{}
+	}
+	key := &closeStream
+	m.streams[id][key] = struct{}{}
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.streams[id], key)
+		m.mu.Unlock()
+	}
 }
 
 // closeStoppedStreams closes the open streams of every tunnel that is no
@@ -515,14 +534,19 @@ func (m *tunnelManager) resolve(id string) (tunnel.Target, error) {
 // edge keeps HTTP connections alive) and not only on new ones.
 func (m *tunnelManager) closeStoppedStreams() {
 	gate := m.gateReason()
+	var closers []*func()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, cancel := range m.streams {
+	for id, set := range m.streams {
 		if !(m.enabled[id] && m.linked && gate == "") {
-			cancel()
+			for c := range set {
+				closers = append(closers, c)
+			}
 			delete(m.streams, id)
-			delete(m.streamCtx, id)
 		}
+	}
+	m.mu.Unlock()
+	for _, c := range closers {
+		(*c)()
 	}
 }
 

@@ -237,16 +237,6 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 
-	if target.Context != nil {
-		if target.Context.Err() != nil {
-			a.refuse(st, h.Tunnel, ReplyStopped, fmt.Sprintf("the tunnel %s was stopped on this host", h.Tunnel), target.Context.Err())
-			return
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(target.Context, cancel)()
-	}
 	local, err := dialTarget(ctx, target, a.cfg.LocalDialTimeout)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -266,6 +256,16 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 	_ = st.SetWriteDeadline(time.Time{})
 	a.log.Debug("tunnel stream", "tunnel", h.Tunnel, "client", h.Client, "local", target.Address)
 	sc := newStreamConn(st, addr("agent"), addr("edge"))
+	if target.Track != nil {
+		var once sync.Once
+		ended := target.Track(func() {
+			once.Do(func() {
+				_ = sc.Close()
+				_ = local.Close()
+			})
+		})
+		defer ended()
+	}
 	pipe(ctx, sc, local)
 }
 

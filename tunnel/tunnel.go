@@ -76,10 +76,13 @@ var ErrNotConnected = errors.New("the host is not connected to the tunnel edge")
 type Target struct {
 	Address string      // host:port of the local management UI
 	TLS     *tls.Config // nil: plain TCP; else TLS with this config (ServerName set)
-	// Context, when set, bounds the stream: when it is done (the tunnel was
-	// stopped on the host) the stream and its local connection are closed,
-	// so that connections the edge keeps alive cannot outlive a stop.
-	Context context.Context
+	// Track, when set, is called once the stream is up with a function that
+	// closes it (the stream and its local connection); the agent keeps it
+	// and calls it when the tunnel stops, so that connections the edge
+	// keeps alive cannot outlive a stop. Track may call closeStream at once
+	// (the tunnel stopped meanwhile). The returned function is called when
+	// the stream has ended.
+	Track func(closeStream func()) (ended func())
 }
 
 // AgentConfig configures the agent side of one session.
