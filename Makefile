@@ -34,8 +34,9 @@ all: build
 # mapped, so its size is most of the idle RSS; `make bench` measures it):
 # - CGO_ENABLED=0: a static binary, no libc and dynamic loader mapped in
 #   (1.4 MB less RSS). Names resolve with Go's own resolver (/etc/hosts,
-#   /etc/resolv.conf; nsswitch.conf's files and dns), nothing cld needs is
-#   lost.
+#   /etc/resolv.conf; of nsswitch.conf only files and dns): a host that
+#   finds the cloud's name only through another NSS module (LDAP, mDNS)
+#   would need it in /etc/hosts or DNS.
 # - nethttpomithttp2: net/http without its HTTP/2 code (0.5 MB less). The
 #   daemon speaks HTTP/1.1 to the cloud (its tunnel's WebSocket needs it
 #   anyway) and serves the dashboard over plain HTTP, where HTTP/2 is never
