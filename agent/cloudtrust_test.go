@@ -126,83 +126,61 @@ func get(t *testing.T, tc *tls.Config, url, serverName string) error {
 	return err
 }
 
-// TestCloudTrust: with cloud_ca the daemon trusts exactly what one pool of
-// the system roots and cloud_ca would trust, with crypto/tls's error types.
-func TestCloudTrust(t *testing.T) {
-	cloudCA := newTestCA(t, "cloud CA", nil)
-	inter := newTestCA(t, "cloud intermediate", cloudCA)
-	publicCA := newTestCA(t, "public CA", nil)
-	otherCA := newTestCA(t, "someone else", nil)
-
-	tc, err := cloudTLSConfig(cloudCA.pemFile(t))
+// TestCloudTLSConfigVerifies: with cloud_ca the daemon trusts certificates
+// of that CA for the right name only — an IP-literal cloud URL included,
+// where no SNI is sent — and nothing of an unknown CA.
+func TestCloudTLSConfigVerifies(t *testing.T) {
+	ca := newTestCA(t, "cloud CA", nil)
+	other := newTestCA(t, "someone else's CA", nil)
+	tc, err := cloudTLSConfig(ca.pemFile(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !tc.InsecureSkipVerify || tc.VerifyConnection == nil || tc.MinVersion != tls.VersionTLS12 {
-		t.Fatalf("config: skip %v, VerifyConnection set %v, min %x", tc.InsecureSkipVerify, tc.VerifyConnection != nil, tc.MinVersion)
+	if tc.InsecureSkipVerify || tc.VerifyConnection != nil {
+		t.Fatal("the cloud's TLS must use crypto/tls's own verification")
 	}
-	// The host's roots are a test pool here: publicCA.
-	tc.VerifyConnection = (&cloudTrust{extra: cloudCA.pool(), system: publicCA.pool()}).verify
-
-	for _, tt := range []struct {
-		name       string
-		cert       tls.Certificate
-		serverName string
-		wantErr    any // nil, or a pointer to the x509 error type expected
-	}{
-		{name: "signed by cloud_ca", cert: cloudCA.leaf(t, "cloud.test")},
-		{name: "by name", cert: cloudCA.leaf(t, "cloud.test"), serverName: "cloud.test"},
-		{name: "intermediate sent by the server", cert: inter.leaf(t, "cloud.test", inter)},
-		{name: "signed by a system root", cert: publicCA.leaf(t, "cloud.test")},
-		{name: "intermediate not sent", cert: inter.leaf(t, "cloud.test"), wantErr: new(x509.UnknownAuthorityError)},
-		{name: "unknown authority", cert: otherCA.leaf(t, "cloud.test"), wantErr: new(x509.UnknownAuthorityError)},
-		{name: "wrong name, cloud_ca", cert: cloudCA.leaf(t, "cloud.test"), serverName: "other.test", wantErr: new(x509.HostnameError)},
-		{name: "wrong name, system root", cert: publicCA.leaf(t, "cloud.test"), serverName: "other.test", wantErr: new(x509.HostnameError)},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := tlsServer(t, tt.cert)
-			err := get(t, tc, srv.URL, tt.serverName)
-			if tt.wantErr == nil {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var ve *tls.CertificateVerificationError
-			if !errors.As(err, &ve) || len(ve.UnverifiedCertificates) == 0 {
-				t.Fatalf("err = %v, want a *tls.CertificateVerificationError", err)
-			}
-			if !errors.As(err, tt.wantErr) {
-				t.Fatalf("err = %v, want %T", err, tt.wantErr)
-			}
-		})
+	right := tlsServer(t, ca.leaf(t, "cloud.test"))       // names cloud.test and 127.0.0.1
+	nameOnly := tlsServer(t, ca.leafFor(t, "cloud.test")) // names cloud.test only
+	unknown := tlsServer(t, other.leaf(t, "cloud.test"))
+	if err := get(t, tc, right.URL, ""); err != nil {
+		t.Fatalf("a certificate of cloud_ca for 127.0.0.1, reached at %s: %v", right.URL, err)
+	}
+	if err := get(t, tc, right.URL, "cloud.test"); err != nil {
+		t.Fatalf("a certificate of cloud_ca for cloud.test: %v", err)
+	}
+	var verr *tls.CertificateVerificationError
+	if err := get(t, tc, nameOnly.URL, ""); !errors.As(err, &verr) {
+		t.Fatalf("a cloud_ca certificate that does not name 127.0.0.1, reached at %s: %v, want a verification error", nameOnly.URL, err)
+	}
+	if err := get(t, tc, right.URL, "elsewhere.test"); !errors.As(err, &verr) {
+		t.Fatalf("a cloud_ca certificate for another name: %v, want a verification error", err)
+	}
+	if err := get(t, tc, unknown.URL, ""); !errors.As(err, &verr) {
+		t.Fatalf("a certificate of an unknown CA: %v, want a verification error", err)
 	}
 }
 
-// TestCloudTrustResumed: a resumed TLS session is checked again.
-func TestCloudTrustResumed(t *testing.T) {
-	cloudCA := newTestCA(t, "cloud CA", nil)
-	srv := tlsServer(t, cloudCA.leaf(t, "cloud.test"))
-	tc, err := cloudTLSConfig(cloudCA.pemFile(t))
+// leafFor issues a server certificate that names only dnsName.
+func (ca *testCA) leafFor(t *testing.T, dnsName string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc.ClientSessionCache = tls.NewLRUClientSessionCache(4)
-	calls, resumed := 0, false
-	trust := &cloudTrust{extra: cloudCA.pool(), system: x509.NewCertPool()}
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		calls++
-		resumed = resumed || cs.DidResume
-		return trust.verify(cs)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: dnsName},
+		DNSNames:     []string{dnsName},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	for i := 0; i < 2; i++ {
-		if err := get(t, tc, srv.URL, ""); err != nil {
-			t.Fatal(err)
-		}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if calls != 2 || !resumed {
-		t.Fatalf("VerifyConnection ran %d times (resumed %v), want 2 with a resumption", calls, resumed)
-	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestCloudTLSConfigFiles(t *testing.T) {
