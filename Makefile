@@ -101,7 +101,10 @@ fmt-check:
 
 ## test: everything CI checks
 test: deps check-generated vet fmt-check
-	$(GO) test -race -timeout 20m ./...
+	# One package at a time (-p 1): the end-to-end tests run real processes
+	# and browsers whose timing suffers when every package's tests share the
+	# two cores at once.
+	$(GO) test -race -p 1 -timeout 20m ./...
 
 ## bench: Go benchmarks (tunnel vs direct loopback), then the load harness on
 ## real processes; prints ratios against direct and writes bench/results.json

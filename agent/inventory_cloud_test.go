@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +120,8 @@ func TestInventoryAcceptanceOutage(t *testing.T) {
 	}
 	newest := outbox()
 	if newest != second {
-		t.Fatalf("outbox %q before the cloud is back, want restart 2's report %s", newest, second)
+		box, _ := os.ReadFile(filepath.Join(cfg.StateDir, InventoryOutboxFile))
+		t.Fatalf("outbox %q before the cloud is back, want restart 2's report %s; the outbox holds:\n%.1500s", newest, second, box)
 	}
 
 	ts.Start()
