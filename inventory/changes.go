@@ -22,6 +22,17 @@ func Changes(prev, next *Report) []string {
 	}
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	// A section whose collector failed in either report is not compared: a
+	// collector that timed out under load is not a platform removed (nor,
+	// the next time, one installed).
+	platformKnown := collected(prev, "platform") && collected(next, "platform")
+	tunnelsKnown := collected(prev, "tunnels") && collected(next, "tunnels")
+	if !platformKnown {
+		prev, next = withoutPlatform(prev), withoutPlatform(next)
+	}
+	if !tunnelsKnown {
+		prev, next = withoutTunnels(prev), withoutTunnels(next)
+	}
 
 	// The platform.
 	pp, np := cmp.Or(prev.Platform, &Platform{}), cmp.Or(next.Platform, &Platform{})
@@ -96,3 +107,35 @@ func Changes(prev, next *Report) []string {
 }
 
 func orNone(s string) string { return cmp.Or(s, "(none)") }
+
+// collected reports whether the named collector did not fail in r (a
+// report without that collector's result counts as collected).
+func collected(r *Report, name string) bool {
+	for _, c := range r.Collection {
+		if c.Name == name {
+			return c.Status != CollectorFailed
+		}
+	}
+	return true
+}
+
+// withoutPlatform is a copy of r without what the platform collector fills
+// (the platform, its applications, the license); the daemon's own
+// application stays.
+func withoutPlatform(r *Report) *Report {
+	c := *r
+	c.Platform, c.License, c.Applications = nil, nil, nil
+	for _, a := range r.Applications {
+		if a.Type == DaemonApplication {
+			c.Applications = append(c.Applications, a)
+		}
+	}
+	return &c
+}
+
+// withoutTunnels is a copy of r without its tunnels.
+func withoutTunnels(r *Report) *Report {
+	c := *r
+	c.Tunnels = nil
+	return &c
+}

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,37 @@ func TestChanges(t *testing.T) {
 	}
 	if got := Changes(prev, nil); len(got) == 0 || got[0] != `platform generic "MiVB" removed` {
 		t.Errorf("to nothing: %q", got)
+	}
+}
+
+// TestChangesIgnoresFailedCollectors: a collector that failed (e.g. timed
+// out under load) in either report is no change of what it collects.
+func TestChangesIgnoresFailedCollectors(t *testing.T) {
+	ok := []CollectorResult{{Name: "platform", Status: CollectorOK}, {Name: "tunnels", Status: CollectorOK}}
+	failed := []CollectorResult{{Name: "platform", Status: CollectorFailed, Detail: "timed out"}, {Name: "tunnels", Status: CollectorFailed}}
+	full := &Report{
+		Platform:     &Platform{Type: "msl", Name: "MiVoice Business", Version: "10.1"},
+		Applications: []Application{{Type: DaemonApplication, Version: "1.0"}, {Type: "mivoice-business", Version: "10.1"}},
+		License:      &License{SWAStatus: "ACTIVE"},
+		Tunnels:      []Tunnel{{ID: "sm", Status: "started"}},
+		Collection:   ok,
+	}
+	empty := &Report{Applications: []Application{{Type: DaemonApplication, Version: "1.0"}}, Collection: failed}
+	if got := Changes(full, empty); len(got) != 0 {
+		t.Fatalf("to a report whose collectors failed: %q, want no changes", got)
+	}
+	if got := Changes(empty, full); len(got) != 0 {
+		t.Fatalf("from a report whose collectors failed: %q, want no changes", got)
+	}
+	upgraded := *full
+	upgraded.Applications = []Application{{Type: DaemonApplication, Version: "1.1"}}
+	upgraded.Collection = failed
+	if got := Changes(full, &upgraded); len(got) != 1 || !strings.Contains(got[0], DaemonApplication) {
+		t.Fatalf("the daemon's own upgrade beside failed collectors: %q, want it alone", got)
+	}
+	gone := *full
+	gone.Platform = nil
+	if got := Changes(full, &gone); len(got) == 0 {
+		t.Fatal("a platform really gone (its collector ok) is a change")
 	}
 }
