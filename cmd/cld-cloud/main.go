@@ -9,16 +9,22 @@
 //	cld-cloud user list --data DIR
 //	cld-cloud report list --data DIR --system ID
 //	cld-cloud report show --data DIR --system ID [--id REPORT]
+//	cld-cloud clock offset --data DIR DURATION
+//	cld-cloud clock show --data DIR
 //
 // Exit codes: 0 success, 1 the operation failed, 2 usage error.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/cloudlink/cld/cmd/internal/cpuprofile"
+)
 
 func main() {
 	stop := func() {}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		stop = startCPUProfile(os.Stderr)
+		stop = cpuprofile.Start(os.Stderr)
 	}
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -1,4 +1,6 @@
-package main
+// Package cpuprofile is the CLD_CPUPROFILE debug aid shared by `cld run`
+// and `cld-cloud serve`: a pprof CPU profile of the whole process.
+package cpuprofile
 
 import (
 	"fmt"
@@ -12,17 +14,17 @@ import (
 	"syscall"
 )
 
-// cpuProfileEnv names the file `cld-cloud serve` writes a pprof CPU profile to
+// Env names the file `cld run` or `cld-cloud serve` writes a pprof CPU profile to
 // (README, "Performance"); "%p" in it stands for the process ID. A debug
 // aid, off unless set.
-const cpuProfileEnv = "CLD_CPUPROFILE"
+const Env = "CLD_CPUPROFILE"
 
-// startCPUProfile starts a CPU profile when CLD_CPUPROFILE is set. The
+// Start starts a CPU profile when CLD_CPUPROFILE is set. The
 // profile is complete when the returned function is called, or as soon as
 // SIGINT or SIGTERM arrive (the process may be killed moments later); a
 // process killed with -9 leaves none.
-func startCPUProfile(stderr io.Writer) (stop func()) {
-	path := os.Getenv(cpuProfileEnv)
+func Start(stderr io.Writer) (stop func()) {
+	path := os.Getenv(Env)
 	if path == "" {
 		return func() {}
 	}
@@ -34,7 +36,7 @@ func startCPUProfile(stderr io.Writer) (stop func()) {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: no CPU profile: %v\n", cpuProfileEnv, err)
+		fmt.Fprintf(stderr, "%s: no CPU profile: %v\n", Env, err)
 		return func() {}
 	}
 	var once sync.Once

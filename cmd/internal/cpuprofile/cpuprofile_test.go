@@ -1,4 +1,4 @@
-package main
+package cpuprofile
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 )
 
 func TestCPUProfile(t *testing.T) {
-	t.Setenv(cpuProfileEnv, filepath.Join(t.TempDir(), "cpu-%p.out"))
-	stop := startCPUProfile(io.Discard)
+	t.Setenv(Env, filepath.Join(t.TempDir(), "cpu-%p.out"))
+	stop := Start(io.Discard)
 	x := 0
 	for i := range 10_000_000 {
 		x += i % 7
@@ -19,7 +19,7 @@ func TestCPUProfile(t *testing.T) {
 	_ = x
 	stop()
 	stop() // twice is harmless
-	want := filepath.Join(filepath.Dir(os.Getenv(cpuProfileEnv)), "cpu-"+strconv.Itoa(os.Getpid())+".out")
+	want := filepath.Join(filepath.Dir(os.Getenv(Env)), "cpu-"+strconv.Itoa(os.Getpid())+".out")
 	b, err := os.ReadFile(want)
 	if err != nil {
 		t.Fatal(err)
@@ -30,11 +30,11 @@ func TestCPUProfile(t *testing.T) {
 }
 
 func TestCPUProfileOff(t *testing.T) {
-	t.Setenv(cpuProfileEnv, "")
-	startCPUProfile(io.Discard)() // nothing to stop
+	t.Setenv(Env, "")
+	Start(io.Discard)() // nothing to stop
 	var out bytes.Buffer
-	t.Setenv(cpuProfileEnv, filepath.Join(t.TempDir(), "missing", "cpu.out"))
-	startCPUProfile(&out)()
+	t.Setenv(Env, filepath.Join(t.TempDir(), "missing", "cpu.out"))
+	Start(&out)()
 	if !bytes.Contains(out.Bytes(), []byte("no CPU profile")) {
 		t.Fatalf("no warning for an unwritable file: %q", out.String())
 	}
