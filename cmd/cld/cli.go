@@ -176,12 +176,7 @@ func (c *cli) cmdStatus(args []string) int {
 		return c.fail(err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
-			return c.fail(err)
-		}
-		return exitOK
+		return c.printJSON(st)
 	}
 	printStatus(c.stdout, st)
 	return exitOK
@@ -386,16 +381,24 @@ func (c *cli) cmdVersion(args []string) int {
 	}
 	b := build.Info()
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(b)
-		return exitOK
+		return c.printJSON(b)
 	}
 	fmt.Fprintf(c.stdout, "cld %s\n", b.Version)
 	for _, kv := range [][2]string{{"build", b.Build}, {"commit", b.Commit}, {"branch", b.Branch}, {"stage", b.Stage}} {
 		if kv[1] != "" {
 			fmt.Fprintf(c.stdout, "  %-7s %s\n", kv[0]+":", kv[1])
 		}
+	}
+	return exitOK
+}
+
+// printJSON writes v to stdout as indented JSON (the --json output of the
+// commands).
+func (c *cli) printJSON(v any) int {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return c.fail(err)
 	}
 	return exitOK
 }

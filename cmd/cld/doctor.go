@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,10 +43,8 @@ func (c *cli) cmdDoctor(args []string) int {
 		return c.fail(err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
-			return c.fail(err)
+		if code := c.printJSON(d); code != exitOK {
+			return code
 		}
 	} else {
 		printDoctor(c.stdout, d)

@@ -63,12 +63,7 @@ func (c *cli) inventoryStatus(args []string) int {
 		return c.fail(err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(inv); err != nil {
-			return c.fail(err)
-		}
-		return exitOK
+		return c.printJSON(inv)
 	}
 	printInventory(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, inv, true)
 	return exitOK

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -69,12 +68,7 @@ func (c *cli) tunnelList(args []string) int {
 		return c.fail(err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(ts); err != nil {
-			return c.fail(err)
-		}
-		return exitOK
+		return c.printJSON(ts)
 	}
 	printTunnels(c.stdout, ts)
 	return exitOK
