@@ -2,7 +2,6 @@ package cloud
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,32 +43,8 @@ var hexPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // so that newer daemons can send more.
 func decodeRegisterRequest(r io.Reader) (cloudapi.RegisterRequest, *apiError) {
 	var req cloudapi.RegisterRequest
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		var ute *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &mbe):
-			return req, badRequest("The request body is larger than %d KiB.", maxBodyBytes>>10)
-		case errors.As(err, &ute) && ute.Field != "":
-			return req, badRequest("The field %s must be a %s, not a JSON %s.", ute.Field, jsonKind(ute.Type.Kind().String()), ute.Value)
-		case errors.As(err, &se):
-			return req, badRequest("The request body is not valid JSON (at byte %d): %v.", se.Offset, err)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return req, badRequest("The request body is not complete JSON: it ends too early.")
-		case errors.Is(err, io.EOF):
-			return req, badRequest("The request body is empty; send a JSON registration request.")
-		default:
-			return req, badRequest("The request body is not a valid registration request: %v.", err)
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return req, badRequest("The request body is larger than %d KiB.", maxBodyBytes>>10)
-		}
-		return req, badRequest("The request body must hold one JSON object and nothing after it.")
+	if aerr := decodeJSON(r, &req, jsonBody{limit: maxBodyBytes, what: "registration request", empty: "send a JSON registration request."}); aerr != nil {
+		return req, aerr
 	}
 	for _, f := range []struct{ name, v string }{
 		{"installation_id", req.InstallationID}, {"machine_id_hash", req.MachineIDHash},

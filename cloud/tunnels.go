@@ -2,7 +2,6 @@ package cloud
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,34 +56,9 @@ func (s *Server) tokenSystem(ctx context.Context, tok store.Token) (store.System
 // limits the reader). Unknown fields are ignored.
 func decodeTunnelsRequest(r io.Reader) (cloudapi.TunnelsRequest, *apiError) {
 	var req cloudapi.TunnelsRequest
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		var ute *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &mbe):
-			return req, badRequest("The request body is larger than %d KiB.", maxTunnelsBodyBytes>>10)
-		case errors.As(err, &ute) && ute.Field != "":
-			return req, badRequest("The field %s must be a %s, not a JSON %s.", ute.Field, jsonKind(ute.Type.Kind().String()), ute.Value)
-		case errors.As(err, &ute):
-			return req, badRequest("The request body must be a JSON object with a tunnels array, not a JSON %s.", ute.Value)
-		case errors.As(err, &se):
-			return req, badRequest("The request body is not valid JSON (at byte %d): %v.", se.Offset, err)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return req, badRequest("The request body is not complete JSON: it ends too early.")
-		case errors.Is(err, io.EOF):
-			return req, badRequest("The request body is empty; send the system's tunnel list as JSON.")
-		default:
-			return req, badRequest("The request body is not a valid tunnel list: %v.", err)
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return req, badRequest("The request body is larger than %d KiB.", maxTunnelsBodyBytes>>10)
-		}
-		return req, badRequest("The request body must hold one JSON object and nothing after it.")
+	if aerr := decodeJSON(r, &req, jsonBody{limit: maxTunnelsBodyBytes, what: "tunnel list", empty: "send the system's tunnel list as JSON.",
+		shape: "The request body must be a JSON object with a tunnels array, not a JSON %s."}); aerr != nil {
+		return req, aerr
 	}
 	if req.Tunnels == nil {
 		return req, badRequest("The field tunnels is missing; send an array (empty when the host defines no tunnels).")
