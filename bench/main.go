@@ -123,7 +123,7 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	reqs, err := measureRequests(o, direct, directURL, tun, publicURL)
+	reqs, err := s.measureRequests(o, direct, directURL, tun, publicURL)
 	if err != nil {
 		return err
 	}
@@ -468,19 +468,37 @@ func download(c *http.Client, u string, want int64) (float64, error) {
 
 // measureRequests runs concurrency clients making small requests for
 // reqSeconds, directly and through the tunnel, rounds interleaved.
-func measureRequests(o options, direct *http.Client, directURL string, tun *http.Client, tunURL string) (map[string]float64, error) {
+func (s *stack) measureRequests(o options, direct *http.Client, directURL string, tun *http.Client, tunURL string) (map[string]float64, error) {
 	var rpsRatios, p99Ratios, p50Ratios []float64
 	var dRPS, tRPS, dP50, tP50, dP99, tP99 []float64
+	var edgeCPU, daemonCPU, clientCPU, originCPU, dClientCPU, dOriginCPU []float64
 	d := time.Duration(o.reqSeconds * float64(time.Second))
+	procs := []int{os.Getpid(), s.simhost.Process.Pid, s.cloud.Process.Pid, s.cld.Process.Pid}
 	for i := 0; i < o.rounds; i++ {
+		before, ioBefore := cpuTimes(procs), ioCounts(procs)
 		dr, err := load(direct, directURL+"/health", o.concurrency, d)
 		if err != nil {
 			return nil, fmt.Errorf("direct requests: %w", err)
 		}
+		mid, ioMid := cpuTimes(procs), ioCounts(procs)
 		tr, err := load(tun, tunURL+"/health", o.concurrency, d)
 		if err != nil {
 			return nil, fmt.Errorf("requests through the tunnel: %w", err)
 		}
+		after, ioAfter := cpuTimes(procs), ioCounts(procs)
+		perReq := func(a, b []float64, j int, r loadResult) float64 { return (b[j] - a[j]) * 1e6 / (r.rps * d.Seconds()) }
+		dClientCPU, dOriginCPU = append(dClientCPU, perReq(before, mid, 0, dr)), append(dOriginCPU, perReq(before, mid, 1, dr))
+		clientCPU, originCPU = append(clientCPU, perReq(mid, after, 0, tr)), append(originCPU, perReq(mid, after, 1, tr))
+		edgeCPU, daemonCPU = append(edgeCPU, perReq(mid, after, 2, tr)), append(daemonCPU, perReq(mid, after, 3, tr))
+		fmt.Printf("  CPU µs/request: direct client %.0f origin %.0f; tunnel client %.0f edge %.0f daemon %.0f origin %.0f\n",
+			dClientCPU[i], dOriginCPU[i], clientCPU[i], edgeCPU[i], daemonCPU[i], originCPU[i])
+		_ = ioBefore
+		rw := func(a, b [][2]float64, j int, r loadResult) string {
+			n := r.rps * d.Seconds()
+			return fmt.Sprintf("%.1f/%.1f", (b[j][0]-a[j][0])/n, (b[j][1]-a[j][1])/n)
+		}
+		fmt.Printf("  read/write syscalls per request: direct client %s origin %s; tunnel client %s edge %s daemon %s origin %s\n",
+			rw(ioBefore, ioMid, 0, dr), rw(ioBefore, ioMid, 1, dr), rw(ioMid, ioAfter, 0, tr), rw(ioMid, ioAfter, 2, tr), rw(ioMid, ioAfter, 3, tr), rw(ioMid, ioAfter, 1, tr))
 		rpsRatios = append(rpsRatios, tr.rps/dr.rps)
 		p50Ratios = append(p50Ratios, tr.p50/dr.p50)
 		p99Ratios = append(p99Ratios, tr.p99/dr.p99)
@@ -500,8 +518,65 @@ func measureRequests(o options, direct *http.Client, directURL string, tun *http
 		"direct_p99_ms":    median(dP99),
 		"tunnel_p99_ms":    median(tP99),
 		"concurrency":      float64(o.concurrency),
+		// CPU time per request, user and system, of each process (the
+		// client is this harness).
+		"direct_client_cpu_us": median(dClientCPU),
+		"direct_origin_cpu_us": median(dOriginCPU),
+		"tunnel_client_cpu_us": median(clientCPU),
+		"tunnel_edge_cpu_us":   median(edgeCPU),
+		"tunnel_daemon_cpu_us": median(daemonCPU),
+		"tunnel_origin_cpu_us": median(originCPU),
 	}, nil
 }
+
+// cpuTimes reads the processes' CPU time (user + system) in seconds.
+func cpuTimes(pids []int) []float64 {
+	out := make([]float64, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			out[i] = -1
+			continue
+		}
+		// The fields after the command name (which may hold spaces) start
+		// after its closing parenthesis; utime and stime are fields 14 and 15.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			out[i] = -1
+			continue
+		}
+		u, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out[i] = (u + st) / clockTicks
+	}
+	return out
+}
+
+// ioCounts reads the processes' read and write system call counts.
+func ioCounts(pids []int) [][2]float64 {
+	out := make([][2]float64, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			switch k {
+			case "syscr":
+				out[i][0] = n
+			case "syscw":
+				out[i][1] = n
+			}
+		}
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times (100 on Linux).
+const clockTicks = 100
 
 type loadResult struct{ rps, p50, p99 float64 }
 

@@ -104,7 +104,10 @@ type edge struct {
 	connMu sync.Mutex
 	conns  map[net.Conn]string // live tunnel sessions' connections → system ID
 
-	transport *http.Transport
+	// holders are the public connections' tunnel streams (edgestream.go).
+	holdersMu sync.Mutex
+	holders   map[net.Conn]*streamHolder
+	streams   *streamTransport
 	proxy     *httputil.ReverseProxy
 }
 
@@ -144,22 +147,13 @@ func newEdge(s *Server) (*edge, error) {
 		routes:   map[string]routeEntry{},
 		sessions: map[string]sessionEntry{},
 		conns:    map[net.Conn]string{},
+		holders:  map[net.Conn]*streamHolder{},
 	}
 	e.tun = tunnel.NewEdge(tunnel.EdgeConfig{Authenticate: authenticateTunnel, Logger: e.log})
-	e.transport = &http.Transport{
-		DialContext:           e.dialTunnel,
-		ForceAttemptHTTP2:     false,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		ExpectContinueTimeout: time.Second,
-		WriteBufferSize:       64 << 10,
-		ReadBufferSize:        64 << 10,
-	}
+	e.streams = &streamTransport{e: e}
 	e.proxy = &httputil.ReverseProxy{
 		Rewrite:        e.rewrite,
-		Transport:      e.transport,
+		Transport:      e.streams,
 		FlushInterval:  edgeFlushInterval,
 		BufferPool:     proxyBuffers{},
 		ModifyResponse: e.modifyResponse,
@@ -169,11 +163,11 @@ func newEdge(s *Server) (*edge, error) {
 	return e, nil
 }
 
-// close ends every tunnel session and idle proxied connection.
+// close ends every tunnel session and kept tunnel stream.
 func (e *edge) close() {
 	e.closeAllSessions()
 	e.tun.Close()
-	e.transport.CloseIdleConnections()
+	e.closeHeldStreams()
 }
 
 // proxyBuffers pools the proxy's copy buffers.
@@ -306,14 +300,15 @@ func (e *edge) lookupRoute(ctx context.Context, id string) (route, bool, error) 
 }
 
 // tunnelsChanged drops the cached routes (after a tunnel list or a system
-// changed) and idle proxied connections, so that a stopped tunnel gets no
+// changed) and the kept tunnel streams, so that a stopped tunnel gets no
 // more requests.
 func (e *edge) tunnelsChanged() {
 	e.routeMu.Lock()
 	clear(e.routes)
 	e.routeGen++
 	e.routeMu.Unlock()
-	e.transport.CloseIdleConnections()
+	e.streams.gen.Add(1)
+	e.closeHeldStreams()
 }
 
 // sessionsChanged drops the cached edge sessions (after a sign-out).
@@ -617,24 +612,10 @@ func (e *edge) handleAuth(w http.ResponseWriter, r *http.Request, hostname strin
 	http.Redirect(w, r, ret, http.StatusFound)
 }
 
-// dialTunnel opens a tunnel stream: the proxy's only way to a connection.
-func (e *edge) dialTunnel(ctx context.Context, network, addr string) (net.Conn, error) {
-	pt, _ := ctx.Value(proxyTargetKey{}).(*proxyTarget)
-	if pt == nil {
-		return nil, errors.New("no tunnel for this connection")
-	}
-	if host, _, _ := net.SplitHostPort(addr); host != pt.rt.tunnel.UUID {
-		return nil, fmt.Errorf("connection for %s asked for tunnel %s", host, pt.rt.tunnel.UUID)
-	}
-	ctx, cancel := context.WithTimeout(ctx, edgeOpenTimeout)
-	defer cancel()
-	return e.tun.Open(ctx, pt.rt.system.ID, pt.rt.tunnel.ID, pt.client)
-}
-
 // rewrite prepares the request for the origin: the public Host stays (the
 // origin builds its links from it), X-Forwarded-* tell the rest, the
-// edge's and the portal's cookies are removed. The URL's host only keys
-// the connection pool (one pool per tunnel); dialTunnel opens the stream.
+// edge's and the portal's cookies are removed. The URL's host names the
+// tunnel (streamTransport checks it).
 func (e *edge) rewrite(pr *httputil.ProxyRequest) {
 	pt, _ := pr.In.Context().Value(proxyTargetKey{}).(*proxyTarget)
 	pr.Out.URL.Scheme = "http"
@@ -795,5 +776,7 @@ func (e *edge) newPublicServer() *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    256 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		ConnContext:       e.connContext,
+		ConnState:         e.connState,
 	}
 }

@@ -175,7 +175,11 @@ func (ts *TestServer) serve(ln, eln net.Listener) {
 			delete(conns, c)
 		}
 	}
-	ehs.ConnState = hs.ConnState
+	edgeState := ehs.ConnState
+	ehs.ConnState = func(c net.Conn, st http.ConnState) {
+		hs.ConnState(c, st)
+		edgeState(c, st)
+	}
 	ts.closeConns = func() {
 		connMu.Lock()
 		defer connMu.Unlock()
@@ -220,7 +224,7 @@ func (ts *TestServer) stopLocked() {
 	ts.closeConns()
 	<-ts.served
 	ts.Server.edge.closeAllSessions()
-	ts.Server.edge.transport.CloseIdleConnections()
+	ts.Server.edge.closeHeldStreams()
 	ts.hs, ts.ehs, ts.served, ts.closeConns = nil, nil, nil, nil
 }
 
