@@ -935,11 +935,26 @@ func (m *tunnelManager) cloudSnapshot() ([]cloudapi.TunnelInfo, bool, <-chan str
 	out := make([]cloudapi.TunnelInfo, 0, len(m.defs))
 	for _, d := range m.defs {
 		st, reason := m.cloudStatusLocked(d.ID, gate)
-		out = append(out, cloudapi.TunnelInfo{ID: d.ID, Component: d.Component, Name: d.Name, Description: d.Description, Status: st, Reason: reason})
+		out = append(out, cloudapi.TunnelInfo{ID: d.ID, Component: d.Component, Name: d.Name, Description: d.Description, Status: st, Reason: reason,
+			Origin: tunnelOrigin(d.Tunnel)})
 	}
 	force := m.forceReport
 	m.forceReport = false
 	return out, force, m.wake
+}
+
+// tunnelOrigin is what the cloud is told of a tunnel's local address
+// (cloudapi.TunnelInfo.Origin): scheme://host:port, lower case.
+func tunnelOrigin(t platforms.Tunnel) string {
+	ep, err := t.Endpoint()
+	if err != nil {
+		return ""
+	}
+	scheme := "http"
+	if ep.TLS {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(ep.Address())
 }
 
 // reportLoop sends the tunnel list to the cloud whenever it changes and

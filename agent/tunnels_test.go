@@ -461,6 +461,10 @@ func TestTunnelsStartWhenLinkedAndReport(t *testing.T) {
 	if rep["sm"].Status != cloudapi.TunnelStarted || rep["mbg"].Status != cloudapi.TunnelStopped || rep["sm"].Name != "Server Manager" || rep["sm"].Component != "MSL" {
 		t.Errorf("report: %+v", rep)
 	}
+	// The cloud learns each tunnel's local address, for redirects.
+	if rep["sm"].Origin != "https://"+rig.sm.Addr().String() || !strings.HasPrefix(rep["mbg"].Origin, "http://127.0.0.1:") {
+		t.Errorf("report origins: %q %q", rep["sm"].Origin, rep["mbg"].Origin)
+	}
 	cfg := rig.edge.config()
 	if cfg.URL != "wss://"+strings.TrimPrefix(rig.cloud.srv.URL, "https://")+cloudapi.PathTunnelConnect || cfg.HTTPClient == nil || cfg.HTTPClient.Timeout != 0 {
 		t.Errorf("session config: %+v", cfg)

@@ -667,7 +667,11 @@ func stripCookies(h http.Header) {
 func (e *edge) modifyResponse(res *http.Response) error {
 	public := res.Request.Host
 	if loc := res.Header.Get("Location"); loc != "" {
-		if nl, ok := rewriteLocation(loc, public); ok {
+		var own []origin
+		if pt, _ := res.Request.Context().Value(proxyTargetKey{}).(*proxyTarget); pt != nil {
+			own = ownOrigins(pt.rt)
+		}
+		if nl, ok := rewriteLocation(loc, public, own...); ok {
 			res.Header.Set("Location", nl)
 		}
 	}
@@ -689,9 +693,26 @@ func (e *edge) modifyResponse(res *http.Response) error {
 	return nil
 }
 
+// ownOrigins are the addresses under which a tunnel's origin knows
+// itself: its local address as the daemon reported it, and the system's
+// host name on the same scheme and port.
+func ownOrigins(rt route) []origin {
+	o, ok := parseOrigin(rt.tunnel.Origin)
+	if !ok {
+		return nil
+	}
+	own := []origin{o}
+	if h := strings.ToLower(strings.TrimSuffix(rt.system.Hostname, ".")); h != "" && h != o.host {
+		own = append(own, origin{scheme: o.scheme, host: h, port: o.port})
+	}
+	return own
+}
+
 // rewriteLocation points an absolute Location at the local origin to the
-// public host (https).
-func rewriteLocation(loc, public string) (string, bool) {
+// public host (https): one that names a loopback address or localhost (any
+// port), the public host name, or one of the tunnel's own origins (same
+// scheme, host and port; a scheme-relative one matches on host and port).
+func rewriteLocation(loc, public string, own ...origin) (string, bool) {
 	u, err := url.Parse(loc)
 	if err != nil || u.Host == "" {
 		return "", false
@@ -703,12 +724,33 @@ func rewriteLocation(loc, public string) (string, bool) {
 	if err != nil {
 		publicName = public
 	}
-	h := strings.ToLower(u.Hostname())
-	if h != strings.ToLower(publicName) && !isLocalName(h) {
+	h := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if h != strings.ToLower(publicName) && !isLocalName(h) && !isOwnOrigin(u, h, own) {
 		return "", false
 	}
 	u.Scheme, u.Host = "https", public
 	return u.String(), true
+}
+
+// isOwnOrigin reports whether u (with host name h) names one of own.
+func isOwnOrigin(u *url.URL, h string, own []origin) bool {
+	for _, o := range own {
+		if h != o.host {
+			continue
+		}
+		scheme := u.Scheme
+		if scheme == "" {
+			scheme = o.scheme
+		}
+		port := u.Port()
+		if port == "" {
+			port = defaultPort(scheme)
+		}
+		if scheme == o.scheme && port == o.port {
+			return true
+		}
+	}
+	return false
 }
 
 // isLocalName reports whether a host names the local machine.

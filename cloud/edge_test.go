@@ -18,6 +18,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/cloud/cloudapi"
+	"github.com/cloudlink/cld/cloud/store"
 	"github.com/cloudlink/cld/cloud/pki"
 )
 
@@ -123,6 +124,8 @@ func TestTunnelsPut(t *testing.T) {
 		{"control chars", "PUT", sys.token, one(func(ti *cloudapi.TunnelInfo) { ti.Component = "a\x00b" }), 400, "control characters"},
 		{"bad status", "PUT", sys.token, one(func(ti *cloudapi.TunnelInfo) { ti.Status = "running" }), 400, `"running"`},
 		{"no status", "PUT", sys.token, one(func(ti *cloudapi.TunnelInfo) { ti.Status = "" }), 400, "status of tunnel ok-id is missing"},
+		{"origin with a path", "PUT", sys.token, one(func(ti *cloudapi.TunnelInfo) { ti.Origin = "https://127.0.0.1:443/admin" }), 400, "origin of tunnel ok-id"},
+		{"origin not a URL", "PUT", sys.token, one(func(ti *cloudapi.TunnelInfo) { ti.Origin = "127.0.0.1:443" }), 400, "scheme://host:port"},
 		{"duplicate", "PUT", sys.token, cloudapi.TunnelsRequest{Tunnels: []cloudapi.TunnelInfo{demoTunnels[0], demoTunnels[0]}}, 400, "appears twice"},
 		{"too large", "PUT", sys.token, `{"tunnels":[],"x":"` + strings.Repeat("x", 300<<10) + `"}`, 400, "larger than 256 KiB"},
 	}
@@ -614,6 +617,58 @@ func TestEdgeHelpers(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("rewriteLocation(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// The tunnel's own origins: its local address and the system's host
+	// name on the same scheme and port.
+	own := ownOrigins(route{tunnel: store.Tunnel{Origin: "https://pbx.example.net:8443"}, system: store.System{Hostname: "PBX-Alpha"}})
+	if len(own) != 2 {
+		t.Fatalf("ownOrigins: %v", own)
+	}
+	for in, want := range map[string]string{
+		"https://pbx.example.net:8443/login?x=1": "https://u.eu.edge.localhost:8444/login?x=1",
+		"https://PBX.example.net.:8443/a":        "https://u.eu.edge.localhost:8444/a",
+		"//pbx.example.net:8443/b":               "https://u.eu.edge.localhost:8444/b",
+		"https://pbx-alpha:8443/c":               "https://u.eu.edge.localhost:8444/c",
+		"https://pbx.example.net/":               "", // another port (443)
+		"http://pbx.example.net:8443/":           "", // another scheme
+		"https://pbx.example.net:9443/":          "",
+		"https://pbx-alpha/":                     "",
+		"https://other.example.net:8443/":        "",
+		"http://127.0.0.1:1/x":                   "https://u.eu.edge.localhost:8444/x",
+	} {
+		got, ok := rewriteLocation(in, pub, own...)
+		if !ok {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("rewriteLocation(%q, own) = %q, want %q", in, got, want)
+		}
+	}
+	if got := ownOrigins(route{tunnel: store.Tunnel{Origin: ""}}); got != nil {
+		t.Errorf("no origin: %v", got)
+	}
+	for in, want := range map[string]string{
+		"https://127.0.0.1:443":   "https://127.0.0.1:443",
+		"HTTPS://PBX.Example.NET": "https://pbx.example.net:443",
+		"http://[::1]:8080/":      "http://[::1]:8080",
+		"http://h":                "http://h:80",
+		"ftp://h:21":              "",
+		"https://h:0":             "",
+		"https://h:99999":         "",
+		"https://u:p@h:1":         "",
+		"https://h:1/path":        "",
+		"https://h:1?q":           "",
+		"h:1":                     "",
+		"https://":                "",
+	} {
+		o, ok := parseOrigin(in)
+		got := ""
+		if ok {
+			got = o.String()
+		}
+		if got != want {
+			t.Errorf("parseOrigin(%q) = %q, want %q", in, got, want)
 		}
 	}
 	for in, want := range map[string]string{

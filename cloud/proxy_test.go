@@ -53,6 +53,9 @@ func newOrigin(t *testing.T) *httptest.Server {
 	mux.HandleFunc("/redirect-public", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://"+r.Host+"/login", http.StatusSeeOther)
 	})
+	mux.HandleFunc("/redirect-to", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+	})
 	mux.HandleFunc("/redirect-relative", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/target", http.StatusFound)
 	})
@@ -185,7 +188,11 @@ func TestEdgeProxy(t *testing.T) {
 	ts := NewTestServer(t)
 	origin := newOrigin(t)
 	sys := linkSystem(t, ts, DemoAccountID, installA, "pbx-alpha")
-	tunnels := []cloudapi.TunnelInfo{demoTunnels[0], demoTunnels[1],
+	// The daemon names the tunnel's local address as the origin knows
+	// itself (here a host name and port of the host).
+	withOrigin := demoTunnels[0]
+	withOrigin.Origin = "HTTP://Mgmt.PBX.example.net:8080"
+	tunnels := []cloudapi.TunnelInfo{withOrigin, demoTunnels[1],
 		{ID: "refused", Name: "Refused by the host", Status: cloudapi.TunnelStarted}}
 	tr := putTunnelsOK(t, ts, sys.token, tunnels)
 	public := tr.Tunnels[0].PublicURL
@@ -228,6 +235,13 @@ func TestEdgeProxy(t *testing.T) {
 			"redirect":          "https://" + host + "/target?x=1",
 			"redirect-public":   "https://" + host + "/login",
 			"redirect-relative": "/target",
+			// The tunnel's own origin, and the system's host name on its port.
+			"redirect-to?to=http://mgmt.pbx.example.net:8080/own?y=2": "https://" + host + "/own?y=2",
+			"redirect-to?to=http://PBX-ALPHA:8080/sys":                "https://" + host + "/sys",
+			// Not the origin: another port, another host.
+			"redirect-to?to=http://mgmt.pbx.example.net/other":      "http://mgmt.pbx.example.net/other",
+			"redirect-to?to=https://mgmt.pbx.example.net:8080/tls":  "https://mgmt.pbx.example.net:8080/tls",
+			"redirect-to?to=http://elsewhere.example.net:8080/away": "http://elsewhere.example.net:8080/away",
 		} {
 			res, _ := getBody(t, &nc, public+path)
 			if res.StatusCode/100 != 3 || res.Header.Get("Location") != want {

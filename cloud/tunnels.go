@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -101,6 +103,13 @@ func decodeTunnelsRequest(r io.Reader) (cloudapi.TunnelsRequest, *apiError) {
 		if t.Name == "" {
 			return req, badRequest("The field %s.name of tunnel %s is missing.", at, t.ID)
 		}
+		if t.Origin != "" {
+			o, ok := parseOrigin(t.Origin)
+			if !ok {
+				return req, badRequest("The field %s.origin of tunnel %s is %q; send the tunnel's local address as scheme://host:port (http or https), such as https://127.0.0.1:443, or leave it out.", at, t.ID, clip(t.Origin, 80))
+			}
+			t.Origin = o.String()
+		}
 		switch t.Status {
 		case cloudapi.TunnelStopped, cloudapi.TunnelStarting, cloudapi.TunnelStarted, cloudapi.TunnelError:
 		case "":
@@ -110,6 +119,42 @@ func decodeTunnelsRequest(r io.Reader) (cloudapi.TunnelsRequest, *apiError) {
 		}
 	}
 	return req, nil
+}
+
+// origin is a tunnel's local address as the edge matches it.
+type origin struct {
+	scheme, host string // lower case; host without brackets
+	port         string
+}
+
+func (o origin) String() string { return o.scheme + "://" + net.JoinHostPort(o.host, o.port) }
+
+// parseOrigin reads scheme://host:port (the port may be left out for the
+// scheme's default).
+func parseOrigin(s string) (origin, bool) {
+	if len(s) > 300 {
+		return origin{}, false
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Hostname() == "" {
+		return origin{}, false
+	}
+	o := origin{scheme: u.Scheme, host: strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), port: u.Port()}
+	if o.port == "" {
+		o.port = defaultPort(o.scheme)
+	}
+	if p, err := strconv.Atoi(o.port); err != nil || p < 1 || p > 65535 {
+		return origin{}, false
+	}
+	return o, o.host != ""
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // clip shortens s for an error message.
@@ -151,7 +196,7 @@ func (s *Server) handleSystemTunnels(w http.ResponseWriter, r *http.Request) {
 	resp := cloudapi.TunnelsResponse{Tunnels: make([]cloudapi.TunnelPublic, len(req.Tunnels))}
 	for i, t := range req.Tunnels {
 		ts[i] = store.Tunnel{SystemID: sys.ID, ID: t.ID, UUID: cloudapi.TunnelUUID(sys.ID, t.ID), Component: t.Component,
-			Name: t.Name, Description: t.Description, Status: t.Status, Reason: t.Reason}
+			Name: t.Name, Description: t.Description, Status: t.Status, Reason: t.Reason, Origin: t.Origin}
 		resp.Tunnels[i] = cloudapi.TunnelPublic{ID: t.ID, PublicURL: s.edge.publicURL(sys.Account.Region, ts[i].UUID)}
 	}
 	if err := s.store.SetTunnels(r.Context(), sys.ID, ts, s.now()); err != nil {

@@ -185,6 +185,12 @@ type TunnelInfo struct {
 	Description string `json:"description"`
 	Status      string `json:"status"` // one of the Tunnel* statuses
 	Reason      string `json:"reason,omitempty"`
+	// Origin is the tunnel's local address, scheme://host:port (e.g.
+	// "https://127.0.0.1:443" or "https://pbx.example.net:8443"). The edge
+	// points the origin's absolute redirects to that address (or to the
+	// system's host name on the same scheme and port) at the tunnel's
+	// public URL. Optional.
+	Origin string `json:"origin,omitempty"`
 }
 
 // TunnelsRequest is the body of PUT PathSystemTunnels.

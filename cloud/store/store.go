@@ -231,6 +231,8 @@ CREATE TABLE reports (
 );
 CREATE INDEX reports_system_seq ON reports(system_id, seq);
 `,
+	// 5: the host and port each tunnel reaches on its host.
+	`ALTER TABLE tunnels ADD COLUMN origin TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema version this code writes.

@@ -20,15 +20,16 @@ type Tunnel struct {
 	Description string
 	Status      string
 	Reason      string
+	Origin      string // host:port of the tunnel's local address, "" when not told
 	UpdatedAt   time.Time
 }
 
-const tunnelCols = `t.system_id, t.id, t.uuid, t.component, t.name, t.description, t.status, t.reason, t.updated_at`
+const tunnelCols = `t.system_id, t.id, t.uuid, t.component, t.name, t.description, t.status, t.reason, t.origin, t.updated_at`
 
 func scanTunnel(sc interface{ Scan(...any) error }) (Tunnel, error) {
 	var t Tunnel
 	var updated int64
-	err := sc.Scan(&t.SystemID, &t.ID, &t.UUID, &t.Component, &t.Name, &t.Description, &t.Status, &t.Reason, &updated)
+	err := sc.Scan(&t.SystemID, &t.ID, &t.UUID, &t.Component, &t.Name, &t.Description, &t.Status, &t.Reason, &t.Origin, &updated)
 	t.UpdatedAt = i2t(updated)
 	return t, err
 }
@@ -50,8 +51,8 @@ func (s *Store) SetTunnels(ctx context.Context, systemID string, ts []Tunnel, no
 	}
 	for i, t := range ts {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tunnels (system_id, id, uuid, position, component, name, description,
-			status, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			systemID, t.ID, t.UUID, i, t.Component, t.Name, t.Description, t.Status, t.Reason, t2i(now))
+			status, reason, origin, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			systemID, t.ID, t.UUID, i, t.Component, t.Name, t.Description, t.Status, t.Reason, t.Origin, t2i(now))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("save tunnel %s of system %s: %w", t.ID, systemID, ErrExists)
 		}
