@@ -18,8 +18,8 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/cloud/cloudapi"
-	"github.com/cloudlink/cld/cloud/store"
 	"github.com/cloudlink/cld/cloud/pki"
+	"github.com/cloudlink/cld/cloud/store"
 )
 
 // linked is a system linked to a test server, with a device token.
