@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,6 +150,12 @@ type tinyproxy struct {
 func (p *tinyproxy) connects(t *testing.T) int {
 	b, _ := os.ReadFile(p.log)
 	return strings.Count(string(b), "CONNECT 127.0.0.1")
+}
+
+// connectsTo counts the CONNECT requests to host in its log.
+func (p *tinyproxy) connectsTo(t *testing.T, host string) int {
+	b, _ := os.ReadFile(p.log)
+	return strings.Count(string(b), "CONNECT "+host+":")
 }
 
 // startTinyproxy runs Debian's tinyproxy in the foreground with basic
@@ -347,4 +354,72 @@ func TestProxyRefuses(t *testing.T) {
 	r2 := mustAgent(t, cfg2)
 	_, err := r2.Link(ctx, adminLogin)
 	wantAPIError(t, err, api.CodeCloudDown, "Could not reach CloudLink at "+ts.URL, "the HTTP proxy at "+proxy.addr+" refused the connection: 401 Unauthorized — check proxy: user and password in /etc/cld/cld.yaml")
+}
+
+// TestProxyFromEnvironment: with no proxy: in the config, the daemon takes
+// HTTPS_PROXY (with credentials) from its environment for linking and for
+// the tunnel session, and NO_PROXY exempts the cloud. The daemon runs in a
+// child process of this test binary, because Go reads the proxy
+// environment once per process. The cloud is reached by this machine's
+// host name (added to the test certificate): the environment's rules never
+// send localhost or a loopback address to a proxy, and tinyproxy resolves
+// the name itself, so it must lead to 127.0.0.1 in /etc/hosts.
+func TestProxyFromEnvironment(t *testing.T) {
+	if os.Getenv("CLD_TEST_ENV_PROXY_CHILD") != "" {
+		envProxyChild(t)
+		return
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name = strings.ToLower(name)
+	if addrs, _ := net.LookupHost(name); name == "localhost" || !slices.Contains(addrs, "127.0.0.1") {
+		t.Skipf("this machine's host name %q does not resolve to 127.0.0.1 (%v), so the cloud cannot be reached by a name through the proxy here", name, addrs)
+	}
+	ts := cloud.NewTestServer(t, cloud.WithHostnames(name))
+	proxy := startTinyproxy(t, "cld", "env-s3cret", cloudPort(t, ts))
+	run := func(noProxy string) string {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestProxyFromEnvironment$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "CLD_TEST_ENV_PROXY_CHILD=1",
+			"CLD_TEST_CLOUD=https://"+net.JoinHostPort(name, cloudPort(t, ts)), "CLD_TEST_CLOUD_CA="+ts.CAFile,
+			"HTTPS_PROXY=http://cld:env-s3cret@"+proxy.addr, "https_proxy=", "NO_PROXY="+noProxy, "no_proxy=")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestProxyFromEnvironment") {
+			t.Fatalf("the daemon in the child process: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := run("")
+	if n := proxy.connectsTo(t, name); n < 2 {
+		t.Errorf("%d CONNECTs through the environment's proxy, want the API's and the tunnel session's (at least 2)\n%s", n, out)
+	}
+	if strings.Contains(out, "env-s3cret") {
+		t.Error("the proxy password is in the daemon's output")
+	}
+	before := proxy.connectsTo(t, name)
+	run(name)
+	if n := proxy.connectsTo(t, name) - before; n != 0 {
+		t.Errorf("NO_PROXY names the cloud, yet %d CONNECTs went through the proxy", n)
+	}
+}
+
+// envProxyChild is the child's part of TestProxyFromEnvironment: link and
+// start a tunnel, with the proxy environment the parent set.
+func envProxyChild(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Cloud, cfg.CloudCA = os.Getenv("CLD_TEST_CLOUD"), os.Getenv("CLD_TEST_CLOUD_CA")
+	web, admin := newOrigin(t, "web"), newOrigin(t, "admin")
+	var logs logBuffer
+	r := mustAgent(t, cfg, WithLogger(logs.logger()), WithPlatform(originPlatform(t, web, admin)))
+	ctx := context.Background()
+	if _, err := r.Link(ctx, adminLogin); err != nil {
+		t.Fatalf("link: %v", err)
+	}
+	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	waitTunnel(t, r.Agent, "web", api.TunnelStarted)
+	t.Log(logs.String())
 }
