@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/cloudlink/cld/tunnel"
 )
 
 // The edge's proxy sends requests over tunnel streams with streamTransport,
@@ -356,5 +354,3 @@ func closeBody(req *http.Request) {
 		req.Body.Close()
 	}
 }
-
-var _ = tunnel.ErrRefused // the errors of tunnel.Edge.Open reach proxyError unchanged
