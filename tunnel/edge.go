@@ -268,8 +268,11 @@ func (e *Edge) open(ctx context.Context, systemID, tunnelID, client string) (net
 	if s == nil || s.sess.IsClosed() {
 		return nil, fmt.Errorf("%w (system %s)", ErrNotConnected, systemID)
 	}
-	st, err := s.sess.OpenStream()
+	st, err := s.openStream(ctx)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("tunnel: opening tunnel %s of system %s: %w", tunnelID, systemID, cerr)
+		}
 		if errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, yamux.ErrRemoteGoAway) {
 			return nil, fmt.Errorf("%w (system %s)", ErrNotConnected, systemID)
 		}
@@ -319,6 +322,36 @@ func (e *Edge) open(ctx context.Context, systemID, tunnelID, client string) (net
 	}
 	_ = st.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// openStream opens a stream and gives up when ctx ends. yamux's
+// OpenStream waits, without a context, while AcceptBacklog opens are
+// unacknowledged (a host that stopped answering, until keep-alives end the
+// session; a stream closed before its acknowledgement keeps its place
+// until the host answers or the stream times out, so the number of Opens
+// under way does not tell whether it would wait). So it runs aside, and a
+// stream it opens after ctx ended is closed.
+func (s *edgeSession) openStream(ctx context.Context) (*yamux.Stream, error) {
+	type result struct {
+		st  *yamux.Stream
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := s.sess.OpenStream()
+		done <- result{st, err}
+	}()
+	select {
+	case r := <-done:
+		return r.st, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.st != nil {
+				r.st.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 // cleanClient makes a public client's address fit a header.

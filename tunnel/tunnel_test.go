@@ -607,3 +607,35 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("Serve with a cancelled context = %v", err)
 	}
 }
+
+// TestOpenCancelWhileBacklogFull: when the host stops answering, opens
+// beyond the accept backlog wait in yamux without a context; Open still
+// returns as soon as its context ends.
+func TestOpenCancelWhileBacklogFull(t *testing.T) {
+	sc := SessionConfig{AcceptBacklog: 2}
+	h := newHarness(t, func(c *EdgeConfig) { c.Session = sc })
+	echo, _ := echoServer(t)
+	tb := &table{started: map[string]Target{"web": {Address: echo}}}
+	cfg := h.agentConfig("sys1", tb.Resolve)
+	cfg.Session = sc
+	startAgent(t, cfg)
+	h.relay.Freeze() // the host gets nothing more: no open is acknowledged
+	for i := range 4 {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		start := time.Now()
+		c, err := h.edge.Open(ctx, "sys1", "web", "client")
+		cancel()
+		if err == nil {
+			c.Close()
+			t.Fatalf("open %d succeeded on a frozen path", i)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Fatalf("open %d returned after %s, its context ended after 200ms (%v)", i, took, err)
+		}
+		// The first ones wait for the reply (and say the host did not
+		// answer in time); the later ones wait for a place in the backlog.
+		if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "did not answer") {
+			t.Errorf("open %d: %v, want the context's error or no answer in time", i, err)
+		}
+	}
+}
