@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 
@@ -63,11 +62,9 @@ func (s *Server) handleSystemInventory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, badRequest("The request body must be JSON (Content-Type application/json)."))
-			return
-		}
+	if aerr := checkJSONType(r); aerr != nil {
+		writeError(w, aerr)
+		return
 	}
 	raw, aerr := readInventoryBody(w, r)
 	if aerr == nil {

@@ -4,8 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 )
+
+// checkJSONType refuses a request body declared as anything but JSON (no
+// Content-Type is taken as JSON).
+func checkJSONType(r *http.Request) *apiError {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return badRequest("The request body must be JSON (Content-Type application/json).")
+		}
+	}
+	return nil
+}
 
 // jsonBody names a JSON request body in decodeJSON's messages.
 type jsonBody struct {

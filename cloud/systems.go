@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"regexp"
 	"strings"
@@ -124,11 +123,9 @@ func (s *Server) handleSystems(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusForbidden, cloudapi.ErrNotAdmin, msgNotAdmin(m.Email, m.Account)})
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, badRequest("The request body must be JSON (Content-Type application/json)."))
-			return
-		}
+	if aerr := checkJSONType(r); aerr != nil {
+		writeError(w, aerr)
+		return
 	}
 	req, aerr := decodeRegisterRequest(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if aerr != nil {

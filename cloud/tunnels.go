@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -181,11 +180,9 @@ func (s *Server) handleSystemTunnels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, badRequest("The request body must be JSON (Content-Type application/json)."))
-			return
-		}
+	if aerr := checkJSONType(r); aerr != nil {
+		writeError(w, aerr)
+		return
 	}
 	req, aerr := decodeTunnelsRequest(http.MaxBytesReader(w, r.Body, maxTunnelsBodyBytes))
 	if aerr != nil {
