@@ -148,8 +148,7 @@ type tinyproxy struct {
 
 // connects counts the CONNECT requests in its log.
 func (p *tinyproxy) connects(t *testing.T) int {
-	b, _ := os.ReadFile(p.log)
-	return strings.Count(string(b), "CONNECT 127.0.0.1")
+	return p.connectsTo(t, "127.0.0.1")
 }
 
 // connectsTo counts the CONNECT requests to host in its log.

@@ -492,7 +492,6 @@ func (s *stack) measureRequests(o options, direct *http.Client, directURL string
 		edgeCPU, daemonCPU = append(edgeCPU, perReq(mid, after, 2, tr)), append(daemonCPU, perReq(mid, after, 3, tr))
 		fmt.Printf("  CPU µs/request: direct client %.0f origin %.0f; tunnel client %.0f edge %.0f daemon %.0f origin %.0f\n",
 			dClientCPU[i], dOriginCPU[i], clientCPU[i], edgeCPU[i], daemonCPU[i], originCPU[i])
-		_ = ioBefore
 		rw := func(a, b [][2]float64, j int, r loadResult) string {
 			n := r.rps * d.Seconds()
 			return fmt.Sprintf("%.1f/%.1f", (b[j][0]-a[j][0])/n, (b[j][1]-a[j][1])/n)

@@ -227,7 +227,7 @@ func (t *streamTransport) exchange(ctx context.Context, h *streamHolder, s *held
 	stop := context.AfterFunc(ctx, func() { aborted.Store(true); s.conn.Close() })
 	fail := func(err error) (*http.Response, error) {
 		stop()
-		if aborted.Load() && ctx.Err() != nil {
+		if aborted.Load() {
 			return nil, ctx.Err()
 		}
 		return nil, err
