@@ -40,10 +40,10 @@ func TestClockDriftHoldsTunnels(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg, WithPlatform(originPlatform(t, web, admin)), withDriftClock(fc), withHostSync(syncedHost(true)))
 	ctx := context.Background()
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Start("web"); err != nil {
 		t.Fatal(err)
 	}
 	waitTunnel(t, r.Agent, "web", api.TunnelStarted)
@@ -53,8 +53,8 @@ func TestClockDriftHoldsTunnels(t *testing.T) {
 		eventually(t, what, func() bool { st = r.Status(ctx); return cond(st) })
 		return st
 	}
-	st := waitMeasured("the 44s drift", func(st api.Status) bool { _, ok := warningOf(st, WarnClockDrift); return ok })
-	w, _ := warningOf(st, WarnClockDrift)
+	st := waitMeasured("the 44s drift", func(st api.Status) bool { _, ok := warningOf(st, drift.WarnDrift); return ok })
+	w, _ := warningOf(st, drift.WarnDrift)
 	if w.Text != "The system time is incorrect. This can cause connection problems. Clock drift detected: 44s" || w.Severity != api.SeverityWarning || w.Since == nil || w.Title == "" || !strings.Contains(w.Remedy, "timedatectl status") {
 		t.Fatalf("warning %+v", w)
 	}
@@ -72,14 +72,14 @@ func TestClockDriftHoldsTunnels(t *testing.T) {
 	x := waitTunnel(t, r.Agent, "web", api.TunnelError, "Clock drift detected: 50s", "more than 45s")
 	t.Logf("held: %s", x.Reason)
 	st = r.Status(ctx)
-	if w, _ := warningOf(st, WarnClockDrift); w.Severity != api.SeverityError || !strings.HasSuffix(w.Text, "Clock drift detected: 50s") {
+	if w, _ := warningOf(st, drift.WarnDrift); w.Severity != api.SeverityError || !strings.HasSuffix(w.Text, "Clock drift detected: 50s") {
 		t.Errorf("warning at 50s: %+v", w)
 	}
 	if y := tunnelOf(t, r.Agent, "admin"); y.Status != api.TunnelStopped {
 		t.Errorf("a stopped tunnel stays stopped: %+v", y)
 	}
 	// A tunnel started while held is held too.
-	if ts, err := r.StartTunnel(ctx, "admin"); err != nil {
+	if ts, err := r.tunnels.Start("admin"); err != nil {
 		t.Fatal(err)
 	} else if ts.Tunnels[1].ID == "admin" && ts.Tunnels[1].Status != api.TunnelError {
 		t.Errorf("admin started while held: %+v", ts.Tunnels[1])
@@ -92,7 +92,7 @@ func TestClockDriftHoldsTunnels(t *testing.T) {
 	waitTunnel(t, r.Agent, "web", api.TunnelStarted)
 	waitTunnel(t, r.Agent, "admin", api.TunnelStarted)
 	st = r.Status(ctx)
-	if _, ok := warningOf(st, WarnClockDrift); ok || st.Clock.DriftSeconds < -0.5 || st.Clock.DriftSeconds > 0.5 {
+	if _, ok := warningOf(st, drift.WarnDrift); ok || st.Clock.DriftSeconds < -0.5 || st.Clock.DriftSeconds > 0.5 {
 		t.Errorf("after the fix: %+v %+v", st.Warnings, st.Clock)
 	}
 }
@@ -103,11 +103,11 @@ func TestClockNotSynchronized(t *testing.T) {
 	r := mustAgent(t, cloudConfig(t, ts), withDriftClock(clockwork.NewFakeClock()), withHostSync(syncedHost(false)))
 	var st api.Status
 	eventually(t, "measured", func() bool { st = r.Status(context.Background()); return st.Clock.MeasuredAt != nil })
-	w, ok := warningOf(st, WarnClockNotSynced)
+	w, ok := warningOf(st, drift.WarnNotSynced)
 	if !ok || !strings.Contains(w.Remedy, "timedatectl status") || !strings.Contains(w.Remedy, "NTP") || st.Clock.Synchronized == nil || *st.Clock.Synchronized {
 		t.Errorf("%+v %+v", w, st.Clock)
 	}
-	if _, ok := warningOf(st, WarnClockDrift); ok {
+	if _, ok := warningOf(st, drift.WarnDrift); ok {
 		t.Errorf("no drift expected: %+v", st.Warnings)
 	}
 }
@@ -137,10 +137,10 @@ func TestClockSecondSourceUnderDelay(t *testing.T) {
 	if c.NTPServer != ntp.Addr() || c.NTPDriftSeconds == nil || *c.NTPDriftSeconds < -1 || *c.NTPDriftSeconds > 1 {
 		t.Errorf("NTP %q %v, want 0 ± 1", c.NTPServer, c.NTPDriftSeconds)
 	}
-	if w, ok := warningOf(st, WarnClockDrift); !ok || !strings.HasSuffix(w.Text, "Clock drift detected: 30s") {
+	if w, ok := warningOf(st, drift.WarnDrift); !ok || !strings.HasSuffix(w.Text, "Clock drift detected: 30s") {
 		t.Errorf("drift warning %+v", w)
 	}
-	if _, ok := warningOf(st, WarnClockNTPDrift); ok {
+	if _, ok := warningOf(st, drift.WarnNTPDisagrees); ok {
 		t.Errorf("the host agrees with the NTP server: %+v", st.Warnings)
 	}
 	d := r.Doctor(ctx)
@@ -158,11 +158,11 @@ func TestClockNTPDisagrees(t *testing.T) {
 	r := mustAgent(t, cfg, withDriftClock(clockwork.NewFakeClock()), withHostSync(syncedHost(true)))
 	var st api.Status
 	eventually(t, "measured", func() bool { st = r.Status(context.Background()); return st.Clock.MeasuredAt != nil })
-	w, ok := warningOf(st, WarnClockNTPDrift)
+	w, ok := warningOf(st, drift.WarnNTPDisagrees)
 	if !ok || !strings.Contains(w.Text, "20s behind the NTP server "+ntp.Addr()) || !strings.Contains(w.Text, "CloudLink's time is 0s") {
 		t.Errorf("%+v", st.Warnings)
 	}
-	if _, ok := warningOf(st, WarnClockDrift); ok || r.drift.Gate() != "" {
+	if _, ok := warningOf(st, drift.WarnDrift); ok || r.drift.Gate() != "" {
 		t.Errorf("NTP must not hold tunnels: %+v", st.Warnings)
 	}
 }
@@ -174,20 +174,20 @@ func TestClockDateHeaderTriggersMeasurement(t *testing.T) {
 	ts := cloud.NewTestServer(t)
 	r := mustAgent(t, cloudConfig(t, ts), withDriftClock(clockwork.NewFakeClock()), withHostSync(syncedHost(true)))
 	ctx := context.Background()
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "measured", func() bool { return r.Status(ctx).Clock.MeasuredAt != nil })
 	ts.SetClockOffset(30 * time.Second)
-	s := r.currentSession()
+	s := r.link.Current()
 	if s == nil {
 		t.Fatal("no session")
 	}
-	if err := s.heartbeat(ctx); err != nil {
+	if err := s.Heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the drift warning", func() bool {
-		w, ok := warningOf(r.Status(ctx), WarnClockDrift)
+		w, ok := warningOf(r.Status(ctx), drift.WarnDrift)
 		return ok && strings.HasSuffix(w.Text, "30s")
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/cloud"
 )
 
@@ -38,9 +39,9 @@ func TestInventoryWithReferenceCloud(t *testing.T) {
 	invClock := clockwork.NewFakeClock()
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg, withoutClockCheck, WithPlatform(originPlatform(t, web, admin)),
-		withInventoryTuning(func(tu *invTuning) { tu.clock = invClock }))
+		withInventoryTuning(func(tu *reporter.Tuning) { tu.Clock = invClock }))
 	ctx := context.Background()
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,22 +50,22 @@ func TestInventoryWithReferenceCloud(t *testing.T) {
 		return len(tr) == 1
 	})
 	reps, _ := ts.Reports(st.SystemID)
-	if rep := reps[0].Report; rep.Trigger != TriggerLink || rep.SystemID != st.SystemID || rep.Platform == nil || rep.Host == nil || rep.Daemon == nil {
+	if rep := reps[0].Report; rep.Trigger != reporter.TriggerLink || rep.SystemID != st.SystemID || rep.Platform == nil || rep.Host == nil || rep.Daemon == nil {
 		t.Fatalf("link report: %+v", rep)
 	}
-	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Start("web"); err != nil {
 		t.Fatal(err)
 	}
 	waitTunnel(t, r.Agent, "web", api.TunnelStarted)
 	for start := invClock.Now(); len(mustTriggers(t, ts, st.SystemID)) < 2; {
-		if d := invClock.Since(start); d > invMaxDelay+invQuiet {
+		if d := invClock.Since(start); d > reporter.DefaultTuning().MaxDelay+reporter.DefaultTuning().Quiet {
 			t.Fatalf("no change report after %s of inventory time", d)
 		}
 		invClock.Advance(time.Second)
 		time.Sleep(5 * time.Millisecond) // guard only: delivery is asynchronous
 	}
 	reps, _ = ts.Reports(st.SystemID)
-	if rep := reps[0].Report; rep.Trigger != TriggerChange || !strings.Contains(strings.Join(rep.Changes, ";"), "tunnel web: stopped → started") {
+	if rep := reps[0].Report; rep.Trigger != reporter.TriggerChange || !strings.Contains(strings.Join(rep.Changes, ";"), "tunnel web: stopped → started") {
 		t.Fatalf("change report: %+v", rep)
 	}
 	eventually(t, "Last set", func() bool { return r.Status(ctx).Inventory.Last != nil && !r.Status(ctx).Inventory.Pending })
@@ -84,10 +85,10 @@ func TestInventoryAcceptanceOutage(t *testing.T) {
 	// Midnight UTC: the test's hours stay clear of the daily report (04:00 or later).
 	invClock := clockwork.NewFakeClockAt(time.Date(2024, 9, 18, 0, 0, 0, 0, time.UTC))
 	cfg := cloudConfig(t, ts)
-	opts := []Option{withoutClockCheck, withInventoryTuning(func(tu *invTuning) { tu.clock, tu.loc = invClock, time.UTC })}
+	opts := []Option{withoutClockCheck, withInventoryTuning(func(tu *reporter.Tuning) { tu.Clock, tu.Loc = invClock, time.UTC })}
 	r := mustAgent(t, cfg, opts...)
 	ctx := context.Background()
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestInventoryAcceptanceOutage(t *testing.T) {
 	}
 	newest := outbox()
 	if newest != second {
-		box, _ := os.ReadFile(filepath.Join(cfg.StateDir, InventoryOutboxFile))
+		box, _ := os.ReadFile(filepath.Join(cfg.StateDir, reporter.OutboxFile))
 		t.Fatalf("outbox %q before the cloud is back, want restart 2's report %s; the outbox holds:\n%.1500s", newest, second, box)
 	}
 
@@ -129,9 +130,9 @@ func TestInventoryAcceptanceOutage(t *testing.T) {
 		invClock.Advance(time.Minute)
 		return !r.Status(ctx).Inventory.Pending
 	})
-	advance(2 * invRetryMax) // nothing more is sent
+	advance(2 * reporter.DefaultTuning().RetryMax) // nothing more is sent
 	triggers, ids := cloudReports(t, ts, st.SystemID)
-	if len(ids) != 2 || ids[1] != newest || triggers[1] != TriggerStart {
+	if len(ids) != 2 || ids[1] != newest || triggers[1] != reporter.TriggerStart {
 		t.Fatalf("stored %v %v; want the link report and %s (first %s, outbox now %q)", triggers, ids, newest, first, outbox())
 	}
 	for _, id := range ids {

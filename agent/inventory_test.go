@@ -21,8 +21,9 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/client"
-	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/outbox"
+	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 	"github.com/cloudlink/cld/inventory"
 )
@@ -163,7 +164,7 @@ func (c *invCloud) triggers() []string {
 type invRig struct {
 	*running
 	t     *testing.T
-	cfg   Config
+	cfg   config.Config
 	cloud *invCloud
 	edge  *fakeEdge
 	clock *clockwork.FakeClock
@@ -190,9 +191,9 @@ func newInvRig(t *testing.T) *invRig {
 func (rig *invRig) start() {
 	rig.t.Helper()
 	opts := append([]Option{WithClock(rig.clock), withoutClockCheck, WithHTTPClient(rig.cloud.srv.Client()), withServe(rig.edge.serve),
-		withInventoryTuning(func(tu *invTuning) { tu.loc, tu.clock = time.UTC, rig.clock })}, rig.plat()...)
+		withInventoryTuning(func(tu *reporter.Tuning) { tu.Loc, tu.Clock = time.UTC, rig.clock })}, rig.plat()...)
 	rig.running = mustAgent(rig.t, rig.cfg, opts...)
-	rig.api = client.NewHandler(localapi.NewHandler(rig.running.Agent, testLogger(rig.t)))
+	rig.api = client.NewHandler(rig.running.APIHandler())
 }
 
 func (rig *invRig) restart() {
@@ -203,7 +204,7 @@ func (rig *invRig) restart() {
 
 func (rig *invRig) link() {
 	rig.t.Helper()
-	if _, err := rig.Link(context.Background(), api.LinkRequest{Username: "admin@acme.test", Password: "pw"}); err != nil {
+	if _, err := rig.running.link.Link(context.Background(), api.LinkRequest{Username: "admin@acme.test", Password: "pw"}); err != nil {
 		rig.t.Fatal(err)
 	}
 }
@@ -225,7 +226,7 @@ func (rig *invRig) advance(total, step time.Duration) {
 
 func (rig *invRig) outboxID() string {
 	rig.t.Helper()
-	o, err := outbox.Open(filepath.Join(rig.cfg.StateDir, InventoryOutboxFile), time.Now())
+	o, err := outbox.Open(filepath.Join(rig.cfg.StateDir, reporter.OutboxFile), time.Now())
 	if err != nil {
 		rig.t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestInventoryOnLinkStartAndDaily(t *testing.T) {
 	}
 	rig.link()
 	reps := rig.waitReports(1)
-	if r := reps[0]; r.Trigger != TriggerLink || r.SystemID != "sys-1" || r.ID == "" || r.Platform == nil || r.Platform.Name != "Test host" {
+	if r := reps[0]; r.Trigger != reporter.TriggerLink || r.SystemID != "sys-1" || r.ID == "" || r.Platform == nil || r.Platform.Name != "Test host" {
 		t.Fatalf("link report: %+v", r)
 	}
 	eventually(t, "Last set", func() bool {
@@ -248,7 +249,7 @@ func TestInventoryOnLinkStartAndDaily(t *testing.T) {
 		return inv.Last != nil && !inv.Pending && inv.Next != nil
 	})
 	inv := rig.Status(context.Background()).Inventory
-	m := DailyMinute("sys-1")
+	m := reporter.DailyMinute("sys-1")
 	wantNext := invEpoch.Add(time.Duration(m) * time.Minute)
 	if !inv.Next.Equal(wantNext) {
 		t.Fatalf("Next = %v, want %v (minute %d of the day)", inv.Next, wantNext, m)
@@ -259,7 +260,7 @@ func TestInventoryOnLinkStartAndDaily(t *testing.T) {
 
 	rig.restart()
 	reps = rig.waitReports(2)
-	if reps[1].Trigger != TriggerStart {
+	if reps[1].Trigger != reporter.TriggerStart {
 		t.Fatalf("after a restart: %q, want start", reps[1].Trigger)
 	}
 	// Last and Next survived the restart.
@@ -274,7 +275,7 @@ func TestInventoryOnLinkStartAndDaily(t *testing.T) {
 	}
 	rig.advance(2*time.Minute, time.Minute)
 	reps = rig.waitReports(3)
-	if reps[2].Trigger != TriggerDaily {
+	if reps[2].Trigger != reporter.TriggerDaily {
 		t.Fatalf("daily: %v", rig.cloud.triggers())
 	}
 	eventually(t, "Next moves a day on", func() bool {
@@ -287,15 +288,14 @@ func TestInventoryTunnelChangesDebounced(t *testing.T) {
 	rig := newInvRig(t)
 	rig.link()
 	rig.waitReports(1)
-	ctx := context.Background()
-	if _, err := rig.StartTunnel(ctx, "sm"); err != nil {
+	if _, err := rig.tunnels.Start("sm"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rig.StartTunnel(ctx, "mbg"); err != nil {
+	if _, err := rig.tunnels.Start("mbg"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "tunnels started with public URLs", func() bool {
-		for _, tn := range rig.Tunnels(ctx).Tunnels {
+		for _, tn := range rig.tunnels.List().Tunnels {
 			if tn.Status != api.TunnelStarted || tn.PublicURL == "" {
 				return false
 			}
@@ -309,7 +309,7 @@ func TestInventoryTunnelChangesDebounced(t *testing.T) {
 	// The loop notices the last change asynchronously: advance until the
 	// report comes (the quiet period after that change).
 	for start := rig.clock.Now(); len(rig.cloud.reports()) < 2; {
-		if rig.clock.Since(start) > invMaxDelay {
+		if rig.clock.Since(start) > reporter.DefaultTuning().MaxDelay {
 			t.Fatal("no change report within the longest delay")
 		}
 		rig.advance(time.Second, time.Second)
@@ -317,7 +317,7 @@ func TestInventoryTunnelChangesDebounced(t *testing.T) {
 	}
 	reps := rig.waitReports(2)
 	r := reps[1]
-	if r.Trigger != TriggerChange {
+	if r.Trigger != reporter.TriggerChange {
 		t.Fatalf("trigger %q", r.Trigger)
 	}
 	joined := strings.Join(r.Changes, "; ")
@@ -325,7 +325,7 @@ func TestInventoryTunnelChangesDebounced(t *testing.T) {
 		t.Fatalf("changes: %q", r.Changes)
 	}
 	// Nothing else changes: no further report.
-	rig.advance(2*invMaxDelay, 5*time.Second)
+	rig.advance(2*reporter.DefaultTuning().MaxDelay, 5*time.Second)
 	if got := rig.cloud.triggers(); len(got) != 2 {
 		t.Fatalf("reports after the changes settled: %v", got)
 	}
@@ -335,22 +335,21 @@ func TestInventoryChangeMaxDelay(t *testing.T) {
 	rig := newInvRig(t)
 	rig.link()
 	rig.waitReports(1)
-	ctx := context.Background()
 	t0 := rig.clock.Now()
-	if _, err := rig.StartTunnel(ctx, "sm"); err != nil {
+	if _, err := rig.tunnels.Start("sm"); err != nil {
 		t.Fatal(err)
 	}
 	// mbg flaps every 5 s, so the quiet period never ends: the report goes
-	// invMaxDelay after the first change all the same.
+	// the maximum delay (reporter.DefaultTuning) after the first change all the same.
 	for i := 0; len(rig.cloud.reports()) < 2; i++ {
-		if rig.clock.Since(t0) > invMaxDelay+10*time.Second {
+		if rig.clock.Since(t0) > reporter.DefaultTuning().MaxDelay+10*time.Second {
 			t.Fatalf("no report %s after the first change", rig.clock.Since(t0))
 		}
 		on := i%2 == 0
 		if on {
-			rig.StartTunnel(ctx, "mbg")
+			rig.tunnels.Start("mbg")
 		} else {
-			rig.StopTunnel(ctx, "mbg")
+			rig.tunnels.Stop("mbg")
 		}
 		eventually(t, "mbg settled", func() bool {
 			return (tunnelOf(t, rig.Agent, "mbg").Status == api.TunnelStarted) == on
@@ -359,8 +358,8 @@ func TestInventoryChangeMaxDelay(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // the report's delivery is asynchronous; the loop above only guards
 	}
 	r := rig.cloud.reports()[1]
-	if at := r.GeneratedAt.Sub(t0); r.Trigger != TriggerChange || at < invMaxDelay-5*time.Second || at > invMaxDelay+5*time.Second {
-		t.Fatalf("%s report made %s after the first change, want about %s", r.Trigger, at, invMaxDelay)
+	if at := r.GeneratedAt.Sub(t0); r.Trigger != reporter.TriggerChange || at < reporter.DefaultTuning().MaxDelay-5*time.Second || at > reporter.DefaultTuning().MaxDelay+5*time.Second {
+		t.Fatalf("%s report made %s after the first change, want about %s", r.Trigger, at, reporter.DefaultTuning().MaxDelay)
 	}
 }
 
@@ -393,12 +392,12 @@ func TestInventoryOutageAndRestarts(t *testing.T) {
 	}
 
 	rig.cloud.setDown(false)
-	rig.advance(invRetryMax+time.Minute, 30*time.Second)
+	rig.advance(reporter.DefaultTuning().RetryMax+time.Minute, 30*time.Second)
 	reps := rig.waitReports(2)
 	eventually(t, "outbox empty", func() bool { return !rig.Status(context.Background()).Inventory.Pending })
-	rig.advance(invRetryMax*2, time.Minute)
+	rig.advance(reporter.DefaultTuning().RetryMax*2, time.Minute)
 	reps = rig.cloud.reports()
-	if len(reps) != 2 || reps[1].ID != newest || reps[1].Trigger != TriggerStart {
+	if len(reps) != 2 || reps[1].ID != newest || reps[1].Trigger != reporter.TriggerStart {
 		t.Fatalf("stored %d reports (%v), want the link report and %s", len(reps), rig.cloud.triggers(), newest)
 	}
 	if n := rig.cloud.postCount(newest); n != 1 {
@@ -417,7 +416,7 @@ func TestInventoryRetriesKeepTheID(t *testing.T) {
 	rig.cloud.setRefuse(503)
 	rig.link()
 	eventually(t, "two failed attempts", func() bool {
-		rig.advance(invRetryMin*4, invRetryMin)
+		rig.advance(reporter.DefaultTuning().RetryMin*4, reporter.DefaultTuning().RetryMin)
 		c := rig.cloud
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -425,9 +424,9 @@ func TestInventoryRetriesKeepTheID(t *testing.T) {
 	})
 	id := rig.outboxID()
 	rig.cloud.setRefuse(0)
-	rig.advance(invRetryMax+time.Minute, 30*time.Second)
+	rig.advance(reporter.DefaultTuning().RetryMax+time.Minute, 30*time.Second)
 	reps := rig.waitReports(1)
-	if reps[0].ID != id || reps[0].Trigger != TriggerLink {
+	if reps[0].ID != id || reps[0].Trigger != reporter.TriggerLink {
 		t.Fatalf("stored %+v, want %s", reps[0], id)
 	}
 	rig.cloud.mu.Lock()
@@ -443,12 +442,12 @@ func TestInventoryRefusedReportIsDropped(t *testing.T) {
 	rig := newInvRig(t)
 	rig.cloud.setRefuse(400)
 	rig.link()
-	eventually(t, "the refusal warning", func() bool { return rig.Health().Has(WarnInventoryRejected) })
+	eventually(t, "the refusal warning", func() bool { return rig.Health().Has(reporter.WarnRejected) })
 	inv := rig.Status(context.Background()).Inventory
 	if inv.Pending || !strings.Contains(inv.LastError, "host.hostname is missing") {
 		t.Fatalf("after a refusal: %+v", inv)
 	}
-	rig.advance(invRetryMax*2, time.Minute)
+	rig.advance(reporter.DefaultTuning().RetryMax*2, time.Minute)
 	rig.cloud.mu.Lock()
 	n := len(rig.cloud.posts)
 	rig.cloud.mu.Unlock()
@@ -461,10 +460,10 @@ func TestInventoryRefusedReportIsDropped(t *testing.T) {
 	if err != nil || inv.Pending || inv.LastError != "" || inv.Last == nil {
 		t.Fatalf("submit: %+v, %v", inv, err)
 	}
-	if rig.Health().Has(WarnInventoryRejected) {
+	if rig.Health().Has(reporter.WarnRejected) {
 		t.Fatal("the warning stayed after an accepted report")
 	}
-	if reps := rig.cloud.reports(); len(reps) != 1 || reps[0].Trigger != TriggerManual {
+	if reps := rig.cloud.reports(); len(reps) != 1 || reps[0].Trigger != reporter.TriggerManual {
 		t.Fatalf("%v", rig.cloud.triggers())
 	}
 }
@@ -489,7 +488,7 @@ func TestInventorySubmitAndPreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r inventory.Report
-	if err := json.Unmarshal(doc, &r); err != nil || r.Trigger != TriggerManual || r.SystemID != "sys-1" || r.SchemaVersion != inventory.SchemaVersion {
+	if err := json.Unmarshal(doc, &r); err != nil || r.Trigger != reporter.TriggerManual || r.SystemID != "sys-1" || r.SchemaVersion != inventory.SchemaVersion {
 		t.Fatalf("preview %s: %v", doc, err)
 	}
 	if strings.Contains(string(doc), "s1") && strings.Contains(string(doc), `"s1"`) {
@@ -506,49 +505,14 @@ func TestInventorySubmitAndPreview(t *testing.T) {
 	if err != nil || inv.Pending || inv.LastError != "" {
 		t.Fatalf("submit: %+v, %v", inv, err)
 	}
-	if got := rig.cloud.triggers(); len(got) != 2 || got[1] != TriggerManual {
+	if got := rig.cloud.triggers(); len(got) != 2 || got[1] != reporter.TriggerManual {
 		t.Fatalf("stored: %v", got)
 	}
 	// The state files are private.
-	for _, f := range []string{InventoryStateFile, InventoryOutboxFile} {
+	for _, f := range []string{reporter.StateFile, reporter.OutboxFile} {
 		fi, err := os.Stat(filepath.Join(rig.cfg.StateDir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v", f, fi, err)
-		}
-	}
-}
-
-func TestDailyMinute(t *testing.T) {
-	seen := map[int]bool{}
-	for i := range 200 {
-		m := DailyMinute(fmt.Sprintf("sys-%d", i))
-		if m < 4*60 || m >= 24*60 {
-			t.Fatalf("minute %d outside 04:00–23:59", m)
-		}
-		if m != DailyMinute(fmt.Sprintf("sys-%d", i)) {
-			t.Fatal("not stable")
-		}
-		seen[m/60] = true
-	}
-	if len(seen) < 15 {
-		t.Fatalf("200 systems fall in only %d hours", len(seen))
-	}
-	// In a zone with daylight saving time the report stays at its local
-	// time of day across the change.
-	london, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _, err := dailySchedule("sys-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := DailyMinute("sys-1")
-	at := time.Date(2024, 3, 30, 0, 0, 0, 0, london) // the night before spring-forward
-	for range 3 {
-		at = s.Next(at)
-		if at.Hour()*60+at.Minute() != m {
-			t.Fatalf("%v is not minute %d", at, m)
 		}
 	}
 }

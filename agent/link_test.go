@@ -21,7 +21,11 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/cloudlink/cld/agent/accounts"
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/link"
+	"github.com/cloudlink/cld/agent/state"
 	"github.com/cloudlink/cld/cloud"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
@@ -29,14 +33,14 @@ import (
 var adminLogin = api.LinkRequest{Username: cloud.DemoAdminEmail, Password: cloud.DemoPassword, Account: cloud.DemoAccountID}
 
 // cloudConfig is a test configuration that trusts the test cloud.
-func cloudConfig(t testing.TB, ts *cloud.TestServer) Config {
+func cloudConfig(t testing.TB, ts *cloud.TestServer) config.Config {
 	cfg := testConfig(t, t.TempDir())
 	cfg.Cloud = ts.URL
 	cfg.CloudCA = ts.CAFile
 	return cfg
 }
 
-func mustAgent(t testing.TB, cfg Config, opts ...Option) *running {
+func mustAgent(t testing.TB, cfg config.Config, opts ...Option) *running {
 	t.Helper()
 	a, err := newAgent(t, cfg, opts...)
 	if err != nil {
@@ -62,7 +66,7 @@ func wantAPIError(t testing.TB, err error, code string, contains ...string) {
 }
 
 // stateFiles lists the state dir's files.
-func stateFiles(t testing.TB, cfg Config) []string {
+func stateFiles(t testing.TB, cfg config.Config) []string {
 	t.Helper()
 	entries, err := os.ReadDir(cfg.StateDir)
 	if err != nil {
@@ -76,19 +80,19 @@ func stateFiles(t testing.TB, cfg Config) []string {
 }
 
 // assertUnlinkedOnDisk checks that nothing of a link was written.
-func assertUnlinkedOnDisk(t testing.TB, cfg Config) {
+func assertUnlinkedOnDisk(t testing.TB, cfg config.Config) {
 	t.Helper()
 	if st := readState(t, cfg); st.Link != nil || len(st.PendingRevocations) != 0 {
 		t.Errorf("state on disk: %+v", st)
 	}
-	want := []string{InitialPasswordFile, DashboardUsersFile, LinkFile, lockFileName}
+	want := []string{accounts.InitialPasswordFile, accounts.UsersFile, state.LinkFile, state.LockFile}
 	if got := stateFiles(t, cfg); !slices.Equal(got, want) {
 		t.Errorf("state dir holds %v, want %v", got, want)
 	}
 }
 
 // assertNoSecretsOnDisk checks that the user's password is nowhere.
-func assertNoSecretsOnDisk(t testing.TB, cfg Config) {
+func assertNoSecretsOnDisk(t testing.TB, cfg config.Config) {
 	t.Helper()
 	for _, name := range stateFiles(t, cfg) {
 		data, _ := os.ReadFile(filepath.Join(cfg.StateDir, name))
@@ -104,7 +108,7 @@ func TestLinkWithPassword(t *testing.T) {
 	r := mustAgent(t, cfg)
 	ctx := context.Background()
 
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,15 +129,15 @@ func TestLinkWithPassword(t *testing.T) {
 
 	// The session checks in with the cloud.
 	eventually(t, "the first heartbeat", func() bool {
-		s := r.currentSession()
+		s := r.link.Current()
 		if s == nil {
 			return false
 		}
-		tok, _ := s.tokenInfo()
+		tok, _ := s.TokenInfo()
 		return tok != ""
 	})
 
-	_, err = r.Link(ctx, adminLogin)
+	_, err = r.link.Link(ctx, adminLogin)
 	wantAPIError(t, err, api.CodeAlreadyLinked, "already linked to account 100001", "cld unlink")
 
 	// A restart keeps the link.
@@ -144,11 +148,11 @@ func TestLinkWithPassword(t *testing.T) {
 		t.Errorf("after restart: %+v", st2)
 	}
 	eventually(t, "a heartbeat after restart", func() bool {
-		s := r2.currentSession()
+		s := r2.link.Current()
 		if s == nil {
 			return false
 		}
-		tok, _ := s.tokenInfo()
+		tok, _ := s.TokenInfo()
 		return tok != ""
 	})
 	if w := r2.Status(ctx).Warnings; len(w) != 0 {
@@ -156,7 +160,7 @@ func TestLinkWithPassword(t *testing.T) {
 	}
 
 	// Unlink with the cloud up: revoked there, nothing pending here.
-	st3, err := r2.Unlink(ctx)
+	st3, err := r2.link.Unlink(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +171,7 @@ func TestLinkWithPassword(t *testing.T) {
 		t.Error("the cloud still has the system linked")
 	}
 	assertUnlinkedOnDisk(t, cfg)
-	_, err = r2.Unlink(ctx)
+	_, err = r2.link.Unlink(ctx)
 	wantAPIError(t, err, api.CodeNotLinked, "not linked")
 }
 
@@ -196,7 +200,7 @@ func TestLinkFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := r.Link(ctx, tt.req)
+			_, err := r.link.Link(ctx, tt.req)
 			wantAPIError(t, err, tt.code, tt.contains...)
 			if st := r.Status(ctx); st.State != api.StateUnlinked || st.Linked {
 				t.Errorf("state after failure: %+v", st)
@@ -209,7 +213,7 @@ func TestLinkFailures(t *testing.T) {
 		cfg := cloudConfig(t, ts)
 		cfg.CloudCA = ""
 		r := mustAgent(t, cfg)
-		_, err := r.Link(ctx, adminLogin)
+		_, err := r.link.Link(ctx, adminLogin)
 		wantAPIError(t, err, api.CodeCloudDown, "Could not reach CloudLink at "+ts.URL, "certificate", "--cloud-ca")
 		assertUnlinkedOnDisk(t, cfg)
 	})
@@ -217,7 +221,7 @@ func TestLinkFailures(t *testing.T) {
 	t.Run("cloud stopped", func(t *testing.T) {
 		ts.Stop()
 		defer ts.Start()
-		_, err := r.Link(ctx, adminLogin)
+		_, err := r.link.Link(ctx, adminLogin)
 		wantAPIError(t, err, api.CodeCloudDown, "Could not reach CloudLink at "+ts.URL+": ", "Check the network, proxy and --cloud URL, then try again.")
 		if st := r.Status(ctx); st.State != api.StateUnlinked {
 			t.Errorf("state: %s", st.State)
@@ -225,17 +229,8 @@ func TestLinkFailures(t *testing.T) {
 		assertUnlinkedOnDisk(t, cfg)
 	})
 
-	t.Run("busy", func(t *testing.T) {
-		r.opMu.Lock()
-		_, err := r.Link(ctx, adminLogin)
-		_, err2 := r.Unlink(ctx)
-		r.opMu.Unlock()
-		wantAPIError(t, err, api.CodeBusy, "in progress")
-		wantAPIError(t, err2, api.CodeBusy, "in progress")
-	})
-
 	// After all that, linking still works.
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -245,11 +240,11 @@ func TestLinkWithoutConfiguredCloud(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	cfg.Cloud = ""
 	r := mustAgent(t, cfg)
-	_, err := r.Link(context.Background(), api.LinkRequest{Username: "a@b", Password: "x"})
+	_, err := r.link.Link(context.Background(), api.LinkRequest{Username: "a@b", Password: "x"})
 	wantAPIError(t, err, api.CodeBadRequest, "--cloud")
 	req := adminLogin
 	req.Cloud = ts.URL + "/"
-	st, err := r.Link(context.Background(), req)
+	st, err := r.link.Link(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,10 +328,10 @@ func TestBrowserLink(t *testing.T) {
 	cb := newCallbackServer(t)
 	redirect := cb.URL + "/cld/link/callback"
 
-	_, err := r.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: "http://x/elsewhere"})
+	_, err := r.link.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: "http://x/elsewhere"})
 	wantAPIError(t, err, api.CodeBadRequest, "/link/callback")
 
-	start, err := r.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
+	start, err := r.link.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +345,7 @@ func TestBrowserLink(t *testing.T) {
 	if q.Get("code") == "" || q.Get("state") != start.State {
 		t.Fatalf("callback query: %v", q)
 	}
-	st, err := r.BrowserCallback(ctx, api.BrowserCallback{Code: q.Get("code"), State: q.Get("state")})
+	st, err := r.link.BrowserCallback(ctx, api.BrowserCallback{Code: q.Get("code"), State: q.Get("state")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,9 +355,9 @@ func TestBrowserLink(t *testing.T) {
 	assertNoSecretsOnDisk(t, cfg)
 
 	// The state works once.
-	_, err = r.BrowserCallback(ctx, api.BrowserCallback{Code: q.Get("code"), State: q.Get("state")})
+	_, err = r.link.BrowserCallback(ctx, api.BrowserCallback{Code: q.Get("code"), State: q.Get("state")})
 	wantAPIError(t, err, api.CodeBadState, "start linking again")
-	_, err = r.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
+	_, err = r.link.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
 	wantAPIError(t, err, api.CodeAlreadyLinked)
 }
 
@@ -374,23 +369,23 @@ func TestBrowserLinkErrorsAndExpiry(t *testing.T) {
 	ctx := context.Background()
 	redirect := "http://127.0.0.1:8087/link/callback"
 
-	s1, err := r.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
+	s1, err := r.link.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fc.Advance(11 * time.Minute)
-	_, err = r.BrowserCallback(ctx, api.BrowserCallback{Code: "c", State: s1.State})
+	_, err = r.link.BrowserCallback(ctx, api.BrowserCallback{Code: "c", State: s1.State})
 	wantAPIError(t, err, api.CodeBadState, "expired")
 
-	s2, _ := r.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
-	_, err = r.BrowserCallback(ctx, api.BrowserCallback{State: s2.State, Error: cloudapi.ErrNotAdmin, ErrorDescription: "user@demo.test is not an administrator of account 100001 (Demo Account)."})
+	s2, _ := r.link.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
+	_, err = r.link.BrowserCallback(ctx, api.BrowserCallback{State: s2.State, Error: cloudapi.ErrNotAdmin, ErrorDescription: "user@demo.test is not an administrator of account 100001 (Demo Account)."})
 	wantAPIError(t, err, api.CodeNotAdmin, "is not an administrator")
 
-	s3, _ := r.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
-	_, err = r.BrowserCallback(ctx, api.BrowserCallback{Code: "forged", State: s3.State})
+	s3, _ := r.link.BrowserLink(ctx, api.BrowserLinkRequest{RedirectURI: redirect})
+	_, err = r.link.BrowserCallback(ctx, api.BrowserCallback{Code: "forged", State: s3.State})
 	wantAPIError(t, err, api.CodeBadState, "start linking again")
 
-	_, err = r.BrowserCallback(ctx, api.BrowserCallback{Code: "x", State: "never-issued"})
+	_, err = r.link.BrowserCallback(ctx, api.BrowserCallback{Code: "x", State: "never-issued"})
 	wantAPIError(t, err, api.CodeBadState)
 	assertUnlinkedOnDisk(t, cfg)
 }
@@ -413,33 +408,33 @@ func TestTokenRefreshedBeforeExpiry(t *testing.T) {
 	cfg.HeartbeatInterval = 10 * time.Minute
 	r := mustAgent(t, cfg, WithClock(fc))
 	ctx := context.Background()
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
 	waitTimers(t, fc, 1) // the keep-alive loop waits, holding a token
-	s := r.currentSession()
-	tok0, at0 := s.tokenInfo()
+	s := r.link.Current()
+	tok0, at0 := s.TokenInfo()
 	if tok0 == "" {
 		t.Fatal("no token after the first heartbeat")
 	}
-	if got := s.refreshAt().Sub(at0); got != 48*time.Second {
+	if got := s.RefreshAt().Sub(at0); got != 48*time.Second {
 		t.Errorf("refresh planned %v after the grant, want 48s (80%% of 60s)", got)
 	}
 	prev := tok0
 	for i := 0; i < 3; i++ {
 		fc.Advance(48 * time.Second)
 		waitTimers(t, fc, 1)
-		tok, at := s.tokenInfo()
+		tok, at := s.TokenInfo()
 		if tok == prev || !at.Equal(fc.Now()) {
 			t.Fatalf("round %d: token not refreshed at 80%% of its lifetime", i)
 		}
 		prev = tok
 	}
 	// The first token has expired by now; the current one works.
-	if _, err := s.cloud.self(ctx, tok0); err == nil {
+	if _, err := s.Cloud().Self(ctx, tok0); err == nil {
 		t.Error("the cloud still accepts the first token")
 	}
-	if _, err := s.cloud.self(ctx, prev); err != nil {
+	if _, err := s.Cloud().Self(ctx, prev); err != nil {
 		t.Errorf("the refreshed token is refused: %v", err)
 	}
 	if w := r.Status(ctx).Warnings; len(w) != 0 {
@@ -453,7 +448,7 @@ func TestRevokedSystemIsNoticed(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg, WithClock(fc))
 	ctx := context.Background()
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +472,7 @@ func TestRevokedSystemIsNoticed(t *testing.T) {
 	if got := r2.Status(ctx); got.State != api.StateUnlinked || got.Reason != st.Reason {
 		t.Errorf("after restart: %+v", got)
 	}
-	st2, err := r2.Link(ctx, adminLogin)
+	st2, err := r2.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +487,7 @@ func TestCloudOutageIsAWarningAndRecovers(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg, WithClock(fc))
 	ctx := context.Background()
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
 	waitTimers(t, fc, 1)
@@ -500,7 +495,7 @@ func TestCloudOutageIsAWarningAndRecovers(t *testing.T) {
 	fc.Advance(cfg.HeartbeatInterval)
 	waitTimers(t, fc, 1) // the failed heartbeat set a backoff timer
 	st := r.Status(ctx)
-	if !st.Linked || len(st.Warnings) != 1 || st.Warnings[0].Code != WarnCloudUnreachable || !strings.Contains(st.Warnings[0].Text, ts.URL) {
+	if !st.Linked || len(st.Warnings) != 1 || st.Warnings[0].Code != link.WarnCloudUnreachable || !strings.Contains(st.Warnings[0].Text, ts.URL) {
 		t.Fatalf("status during the outage: %+v", st)
 	}
 	ts.Start()
@@ -517,20 +512,20 @@ func TestUnlinkWithCloudDownRetriesRevocation(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg, WithClock(fc))
 	ctx := context.Background()
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	systemID := st.SystemID
 	ts.Stop()
-	st, err = r.Unlink(ctx)
+	st, err = r.link.Unlink(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Linked || st.State != api.StateUnlinked || !st.PendingRevocation {
 		t.Fatalf("after unlink with the cloud down: %+v", st)
 	}
-	if len(st.Warnings) != 1 || st.Warnings[0].Code != WarnRevocationPending || !strings.Contains(st.Warnings[0].Text, systemID) {
+	if len(st.Warnings) != 1 || st.Warnings[0].Code != link.WarnRevocationPending || !strings.Contains(st.Warnings[0].Text, systemID) {
 		t.Errorf("warnings: %+v", st.Warnings)
 	}
 	if p := readState(t, cfg); p.Link != nil || len(p.PendingRevocations) != 1 || p.PendingRevocations[0].SystemID != systemID {
@@ -559,12 +554,12 @@ func TestPendingRevocationSurvivesRestart(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg)
 	ctx := context.Background()
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.Stop()
-	if st, err := r.Unlink(ctx); err != nil || !st.PendingRevocation {
+	if st, err := r.link.Unlink(ctx); err != nil || !st.PendingRevocation {
 		t.Fatalf("unlink: %+v %v", st, err)
 	}
 	r.stop()
@@ -581,7 +576,7 @@ func TestRelinkClonedHostGetsOwnIdentity(t *testing.T) {
 	cfg := cloudConfig(t, ts)
 	r := mustAgent(t, cfg)
 	ctx := context.Background()
-	orig, err := r.Link(ctx, adminLogin)
+	orig, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,10 +585,10 @@ func TestRelinkClonedHostGetsOwnIdentity(t *testing.T) {
 
 	writeFile(t, cfg.MachineIDFile, "fedcba9876543210fedcba9876543210\n") // the clone
 	r2 := mustAgent(t, cfg)
-	if st := r2.Status(ctx); st.State != api.StateLinkError || st.Reason != cloneReason {
+	if st := r2.Status(ctx); st.State != api.StateLinkError || st.Reason != link.CloneReason {
 		t.Fatalf("clone status: %+v", st)
 	}
-	st, err := r2.Link(ctx, adminLogin)
+	st, err := r2.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatalf("linking from link_error: %v", err)
 	}
@@ -617,7 +612,7 @@ type recorder struct {
 
 func (*recorder) Name() string { return "recorder" }
 
-func (r *recorder) RunLinked(ctx context.Context, s *Session) error {
+func (r *recorder) RunLinked(ctx context.Context, s *link.Session) error {
 	r.mu.Lock()
 	r.running = true
 	r.starts++
@@ -644,7 +639,7 @@ func TestSubsystemsRunWhileLinked(t *testing.T) {
 	if running, _ := rec.state(); running {
 		t.Fatal("runs while unlinked")
 	}
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
 	// The session starts its subsystems in their own goroutines once the
@@ -653,7 +648,7 @@ func TestSubsystemsRunWhileLinked(t *testing.T) {
 	if _, n := rec.state(); n != 1 {
 		t.Fatalf("after link: the subsystem started %d times, want 1", n)
 	}
-	if _, err := r.Unlink(ctx); err != nil {
+	if _, err := r.link.Unlink(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if running, _ := rec.state(); running {

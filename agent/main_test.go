@@ -11,6 +11,13 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/reporter"
+	"github.com/cloudlink/cld/agent/tunnels"
 )
 
 func TestMain(m *testing.M) {
@@ -26,18 +33,36 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // fastHash makes bcrypt cheap: the race detector makes the default cost slow.
-func fastHash(a *Agent) { a.bcryptCost = bcrypt.MinCost }
+func fastHash(o *options) { o.bcryptCost = bcrypt.MinCost }
+
+// withServe replaces tunnel.Serve.
+func withServe(s tunnels.ServeFunc) Option { return func(o *options) { o.tunnelServe = s } }
+
+// withDriftClock schedules the drift measurements on c.
+func withDriftClock(c clockwork.Clock) Option { return func(o *options) { o.driftClock = c } }
+
+// withoutClockCheck keeps the drift monitor from measuring: for test rigs
+// whose fake clock runs far from their fake cloud's on purpose.
+func withoutClockCheck(o *options) { o.noClockCheck = true }
+
+// withHostSync replaces the host's synchronization reader.
+func withHostSync(f drift.SyncReader) Option { return func(o *options) { o.hostSync = f } }
+
+// withInventoryTuning adjusts the inventory's timings.
+func withInventoryTuning(f func(*reporter.Tuning)) Option {
+	return func(o *options) { o.invTune = f }
+}
 
 // newAgent is New with test defaults (quiet logs, cheap hashes) plus opts.
-func newAgent(t testing.TB, cfg Config, opts ...Option) (*Agent, error) {
+func newAgent(t testing.TB, cfg config.Config, opts ...Option) (*Agent, error) {
 	t.Helper()
 	return New(cfg, append([]Option{WithLogger(testLogger(t)), fastHash}, opts...)...)
 }
 
 // testConfig is a configuration for an agent in dir with its own machine-id.
-func testConfig(t testing.TB, dir string) Config {
+func testConfig(t testing.TB, dir string) config.Config {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.Socket = filepath.Join(dir, "cld.sock")
 	cfg.Listen = ""
@@ -85,9 +110,7 @@ func start(t testing.TB, a *Agent) *running {
 	t.Cleanup(r.stop)
 	// Run has begun when it accepts session commands.
 	eventually(t, "Run started", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.running
+		return a.link.Running()
 	})
 	return r
 }

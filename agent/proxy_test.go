@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,127 +15,9 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/cloud"
 )
-
-func TestParseProxyURL(t *testing.T) {
-	for _, tc := range []struct {
-		in, want, wantErr string
-	}{
-		{in: "http://proxy.example:3128", want: "http://proxy.example:3128"},
-		{in: "http://user:p%40ss@10.0.0.1:8080/", want: "http://user:xxxxx@10.0.0.1:8080"},
-		{in: "https://proxy.example", want: "https://proxy.example"},
-		{in: "socks5://proxy:1080", wantErr: "must start with http:// or https://"},
-		{in: "proxy.example:3128", wantErr: "must start with http://"},
-		{in: "http://", wantErr: "has no host"},
-		{in: "http://user:secret@proxy:3128/path", wantErr: "without a path"},
-		{in: "http://user:se cret%zz@proxy:3128", wantErr: "not a URL"},
-	} {
-		u, err := ParseProxyURL(tc.in)
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("%q: %v, want %q", tc.in, err, tc.wantErr)
-			}
-			if err != nil && strings.Contains(err.Error(), "secret") {
-				t.Errorf("%q: the error shows the password: %v", tc.in, err)
-			}
-			continue
-		}
-		if err != nil || u.Redacted() != tc.want {
-			t.Errorf("%q = %v, %v; want %s", tc.in, u, err, tc.want)
-		}
-	}
-}
-
-func TestConfigProxyValidation(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Proxy = "ftp://user:topsecret@proxy:21"
-	cfg.NoProxy = "10.0.0.0/33"
-	err := cfg.Validate()
-	if err == nil || !strings.Contains(err.Error(), "proxy:") || !strings.Contains(err.Error(), "no_proxy:") || strings.Contains(err.Error(), "topsecret") {
-		t.Errorf("Validate: %v", err)
-	}
-	// The keys exist in the file format.
-	p := filepath.Join(t.TempDir(), "cld.yaml")
-	writeFile(t, p, "proxy: http://u:p@proxy.example:3128\nno_proxy: intranet.example, 10.0.0.0/8\n")
-	cfg, err = LoadConfigFile(p, true)
-	if err != nil || cfg.Proxy != "http://u:p@proxy.example:3128" || cfg.NoProxy != "intranet.example, 10.0.0.0/8" {
-		t.Errorf("file: %+v %v", cfg, err)
-	}
-}
-
-func TestNoProxy(t *testing.T) {
-	np, err := parseNoProxy("intranet.example, .corp.example 10.0.0.0/8,192.168.1.5 [::1]")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for host, want := range map[string]bool{
-		"intranet.example": true, "a.intranet.example": true, "INTRANET.example.": true, "xintranet.example": false,
-		"corp.example": false, "x.corp.example": true, "10.1.2.3": true, "11.0.0.1": false, "192.168.1.5": true,
-		"192.168.1.6": false, "::1": true, "cloud.example": false, "127.0.0.1": false,
-	} {
-		if got := np.match(host); got != want {
-			t.Errorf("match(%q) = %v", host, got)
-		}
-	}
-	all, _ := parseNoProxy("*")
-	if !all.match("anything") {
-		t.Error("* does not match")
-	}
-	if _, err := parseNoProxy("http://x"); err == nil {
-		t.Error("a URL was accepted")
-	}
-}
-
-func TestProxySetup(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Source = "/etc/cld/cld.yaml"
-	cfg.Proxy = "http://user:topsecret@proxy.example:3128"
-	cfg.NoProxy = "direct.example"
-	ps, err := newProxySetup(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := func(u string) *http.Request {
-		r, _ := http.NewRequest("GET", u, nil)
-		return r
-	}
-	if p, _ := ps.proxyFor(req("https://127.0.0.1:8443/x")); p == nil || p.Host != "proxy.example:3128" {
-		t.Errorf("configured proxy for loopback: %v", p)
-	}
-	if p, _ := ps.proxyFor(req("https://direct.example/x")); p != nil {
-		t.Errorf("no_proxy host proxied: %v", p)
-	}
-	if d := ps.describe("wss://cloud.example/tunnel"); d != "http://user:xxxxx@proxy.example:3128" {
-		t.Errorf("describe = %q", d)
-	}
-	// A refused CONNECT names the proxy, the status and the remedy, never the password.
-	err = ps.onConnectResponse(context.Background(), ps.fixed, nil, &http.Response{StatusCode: 407, Status: "407 Proxy Authentication Required"})
-	want := "the HTTP proxy at proxy.example:3128 refused the connection: 407 Proxy Authentication Required — check proxy: user and password in /etc/cld/cld.yaml"
-	if err == nil || err.Error() != want {
-		t.Errorf("407: %v\nwant %s", err, want)
-	}
-	err = ps.onConnectResponse(context.Background(), ps.fixed, nil, &http.Response{StatusCode: 403, Status: "403 Forbidden"})
-	if err == nil || !strings.Contains(err.Error(), "403 Forbidden — check that the proxy allows CONNECT") {
-		t.Errorf("403: %v", err)
-	}
-	if ps.onConnectResponse(context.Background(), ps.fixed, nil, &http.Response{StatusCode: 200}) != nil {
-		t.Error("200 refused")
-	}
-	// The environment's proxy when none is configured.
-	t.Setenv("HTTPS_PROXY", "http://envuser:envpass@envproxy.example:8080")
-	t.Setenv("NO_PROXY", "")
-	cfg.Proxy, cfg.NoProxy = "", ""
-	ps, err = newProxySetup(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// (http.ProxyFromEnvironment reads the environment once per process,
-	// so only the hint is checked here; the rules are Go's.)
-	if !strings.Contains(ps.hint407, "HTTPS_PROXY") {
-		t.Errorf("environment hint: %q", ps.hint407)
-	}
-}
 
 // --- against a real HTTP proxy (tinyproxy) ---------------------------------------
 
@@ -255,14 +136,14 @@ func TestProxyWithCredentials(t *testing.T) {
 	}
 	r := start(t, a)
 	ctx := context.Background()
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatalf("link through the proxy: %v", err)
 	}
 	linkConnects := proxy.connects(t)
 	if linkConnects == 0 {
 		t.Fatal("the link did not go through the proxy")
 	}
-	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Start("web"); err != nil {
 		t.Fatal(err)
 	}
 	x := waitTunnel(t, r.Agent, "web", api.TunnelStarted)
@@ -297,7 +178,7 @@ func TestProxyRefuses(t *testing.T) {
 
 	// Linked directly first, so that the tunnels have credentials.
 	r := mustAgent(t, cfg, WithPlatform(originPlatform(t, web, admin)))
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatal(err)
 	}
 	r.stop()
@@ -322,7 +203,7 @@ func TestProxyRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := start(t, a)
-			if _, err := r.StartTunnel(ctx, "web"); err != nil {
+			if _, err := r.tunnels.Start("web"); err != nil {
 				t.Fatal(err)
 			}
 			x := waitTunnel(t, r.Agent, "web", api.TunnelError, tc.want...)
@@ -333,13 +214,13 @@ func TestProxyRefuses(t *testing.T) {
 			// The link's keep-alive says the same in its warning.
 			eventually(t, "the link warning", func() bool {
 				for _, w := range r.Status(ctx).Warnings {
-					if w.Code == WarnCloudUnreachable && strings.Contains(w.Text, "refused the connection") {
+					if w.Code == link.WarnCloudUnreachable && strings.Contains(w.Text, "refused the connection") {
 						return true
 					}
 				}
 				return false
 			})
-			if _, err := r.StopAllTunnels(ctx); err != nil {
+			if _, err := r.tunnels.Stop(""); err != nil {
 				t.Fatal(err)
 			}
 			r.stop()
@@ -351,7 +232,7 @@ func TestProxyRefuses(t *testing.T) {
 	cfg2.Source = "/etc/cld/cld.yaml"
 	cfg2.Proxy = "http://cld:wrong-pass@" + proxy.addr
 	r2 := mustAgent(t, cfg2)
-	_, err := r2.Link(ctx, adminLogin)
+	_, err := r2.link.Link(ctx, adminLogin)
 	wantAPIError(t, err, api.CodeCloudDown, "Could not reach CloudLink at "+ts.URL, "the HTTP proxy at "+proxy.addr+" refused the connection: 401 Unauthorized — check proxy: user and password in /etc/cld/cld.yaml")
 }
 
@@ -413,10 +294,10 @@ func envProxyChild(t *testing.T) {
 	var logs logBuffer
 	r := mustAgent(t, cfg, WithLogger(logs.logger()), WithPlatform(originPlatform(t, web, admin)))
 	ctx := context.Background()
-	if _, err := r.Link(ctx, adminLogin); err != nil {
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
 		t.Fatalf("link: %v", err)
 	}
-	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Start("web"); err != nil {
 		t.Fatal(err)
 	}
 	waitTunnel(t, r.Agent, "web", api.TunnelStarted)

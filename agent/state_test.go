@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,13 +11,17 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cloudlink/cld/agent/accounts"
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/link"
+	"github.com/cloudlink/cld/agent/state"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
 
-func readState(t testing.TB, cfg Config) *persisted {
+func readState(t testing.TB, cfg config.Config) *state.State {
 	t.Helper()
-	st, err := loadState(cfg.StateDir)
+	st, err := state.Load(cfg.StateDir)
 	if err != nil {
 		t.Fatalf("state does not parse: %v", err)
 	}
@@ -36,7 +39,7 @@ func TestFirstStartMakesIdentityAndDashboardAdmin(t *testing.T) {
 	if _, err := uuid.Parse(st.InstallationID); err != nil || st.Link != nil || st.MachineIDHash == "" {
 		t.Errorf("first state: %+v", st)
 	}
-	for _, name := range []string{LinkFile, DashboardUsersFile, InitialPasswordFile} {
+	for _, name := range []string{state.LinkFile, accounts.UsersFile, accounts.InitialPasswordFile} {
 		fi, err := os.Stat(filepath.Join(cfg.StateDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -48,35 +51,35 @@ func TestFirstStartMakesIdentityAndDashboardAdmin(t *testing.T) {
 	if fi, _ := os.Stat(cfg.StateDir); fi.Mode().Perm() != 0o700 {
 		t.Errorf("state dir mode %v, want 0700", fi.Mode().Perm())
 	}
-	pw, _ := os.ReadFile(filepath.Join(cfg.StateDir, InitialPasswordFile))
+	pw, _ := os.ReadFile(filepath.Join(cfg.StateDir, accounts.InitialPasswordFile))
 	ctx := context.Background()
-	if err := a.DashboardLogin(ctx, api.DashboardLogin{Username: "admin", Password: strings.TrimSpace(string(pw))}); err != nil {
+	if err := a.accounts.Login(ctx, api.DashboardLogin{Username: "admin", Password: strings.TrimSpace(string(pw))}); err != nil {
 		t.Errorf("initial password refused: %v", err)
 	}
 	var ae *api.Error
-	if err := a.DashboardLogin(ctx, api.DashboardLogin{Username: "admin", Password: "wrong-password"}); !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
+	if err := a.accounts.Login(ctx, api.DashboardLogin{Username: "admin", Password: "wrong-password"}); !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
 		t.Errorf("wrong password: %v", err)
 	}
-	if err := a.DashboardLogin(ctx, api.DashboardLogin{Username: "nobody", Password: "x"}); !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
+	if err := a.accounts.Login(ctx, api.DashboardLogin{Username: "nobody", Password: "x"}); !errors.As(err, &ae) || ae.Code != api.CodeUnauthorized {
 		t.Errorf("unknown user: %v", err)
 	}
 	// Changing admin's password retires the initial password file.
-	if err := a.SetDashboardUser(ctx, api.DashboardUser{Username: "admin", Password: "a new password"}); err != nil {
+	if err := a.accounts.Set(ctx, api.DashboardUser{Username: "admin", Password: "a new password"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.StateDir, InitialPasswordFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, accounts.InitialPasswordFile)); !os.IsNotExist(err) {
 		t.Errorf("initial password file still there: %v", err)
 	}
-	if err := a.DashboardLogin(ctx, api.DashboardLogin{Username: "admin", Password: "a new password"}); err != nil {
+	if err := a.accounts.Login(ctx, api.DashboardLogin{Username: "admin", Password: "a new password"}); err != nil {
 		t.Errorf("new password refused: %v", err)
 	}
 	for _, bad := range []api.DashboardUser{{Username: "", Password: "long enough"}, {Username: "a b", Password: "long enough"}, {Username: "ops", Password: "short"}} {
-		if err := a.SetDashboardUser(ctx, bad); !errors.As(err, &ae) || ae.Code != api.CodeBadRequest {
+		if err := a.accounts.Set(ctx, bad); !errors.As(err, &ae) || ae.Code != api.CodeBadRequest {
 			t.Errorf("SetDashboardUser(%+v) = %v, want bad_request", bad, err)
 		}
 	}
 	// A second agent on the same state dir is refused while the first holds it.
-	if _, err := newAgent(t, cfg); !errors.Is(err, ErrStateDirInUse) {
+	if _, err := newAgent(t, cfg); !errors.Is(err, state.ErrInUse) {
 		t.Errorf("second agent on the same state dir: %v", err)
 	}
 }
@@ -87,18 +90,18 @@ func TestRestartKeepsIdentityAndUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := a.st.InstallationID
+	id := readState(t, cfg).InstallationID
 	a.Close()
-	os.Remove(filepath.Join(cfg.StateDir, InitialPasswordFile)) // the users file alone decides
+	os.Remove(filepath.Join(cfg.StateDir, accounts.InitialPasswordFile)) // the users file alone decides
 	b, err := newAgent(t, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if b.st.InstallationID != id {
+	if readState(t, cfg).InstallationID != id {
 		t.Errorf("installation ID changed across restart")
 	}
-	if _, err := os.Stat(filepath.Join(cfg.StateDir, InitialPasswordFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, accounts.InitialPasswordFile)); !os.IsNotExist(err) {
 		t.Errorf("a second admin password was made on restart")
 	}
 }
@@ -128,7 +131,7 @@ func TestCorruptStateIsMovedAsideAndStartsUnlinked(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t, t.TempDir())
 			os.MkdirAll(cfg.StateDir, 0o700)
-			path := filepath.Join(cfg.StateDir, LinkFile)
+			path := filepath.Join(cfg.StateDir, state.LinkFile)
 			writeFile(t, path, content)
 			a, err := newAgent(t, cfg)
 			if err != nil {
@@ -141,7 +144,7 @@ func TestCorruptStateIsMovedAsideAndStartsUnlinked(t *testing.T) {
 			}
 			var w *api.Warning
 			for i := range st.Warnings {
-				if st.Warnings[i].Code == WarnStateCorrupt {
+				if st.Warnings[i].Code == link.WarnStateCorrupt {
 					w = &st.Warnings[i]
 				}
 			}
@@ -163,24 +166,24 @@ func TestCorruptStateIsMovedAsideAndStartsUnlinked(t *testing.T) {
 func TestNewerStateRefused(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	os.MkdirAll(cfg.StateDir, 0o700)
-	writeFile(t, filepath.Join(cfg.StateDir, LinkFile), `{"format":99,"installation_id":"`+uuid.NewString()+`"}`)
+	writeFile(t, filepath.Join(cfg.StateDir, state.LinkFile), `{"format":99,"installation_id":"`+uuid.NewString()+`"}`)
 	_, err := newAgent(t, cfg)
-	if !errors.Is(err, ErrNewerState) || !strings.Contains(err.Error(), "newer cld") || !strings.Contains(err.Error(), LinkFile) {
+	if !errors.Is(err, state.ErrNewer) || !strings.Contains(err.Error(), "newer cld") || !strings.Contains(err.Error(), state.LinkFile) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 // linkedState writes a linked state as if the host with machineID had linked.
-func linkedState(t testing.TB, cfg Config, machineID, cloud string) *persisted {
+func linkedState(t testing.TB, cfg config.Config, machineID, cloud string) *state.State {
 	t.Helper()
 	os.MkdirAll(cfg.StateDir, 0o700)
 	id := uuid.NewString()
-	st := &persisted{InstallationID: id, MachineIDHash: machineIDHash(machineID, id), Link: &linkRecord{
+	st := &state.State{InstallationID: id, MachineIDHash: state.MachineIDHash(machineID, id), Link: &state.Link{
 		SystemID: "sys-1", ClientID: "client-1", ClientSecret: "secret-1",
 		Account: cloudapi.Account{ID: 100001, Name: "Demo Account", Region: "eu"}, Role: cloudapi.RoleAccountAdmin,
-		Cloud: cloud, LinkedAt: time.Now().UTC(), InstallationID: id, MachineIDHash: machineIDHash(machineID, id),
+		Cloud: cloud, LinkedAt: time.Now().UTC(), InstallationID: id, MachineIDHash: state.MachineIDHash(machineID, id),
 	}}
-	if err := saveState(cfg.StateDir, st); err != nil {
+	if err := state.Save(cfg.StateDir, st); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -197,14 +200,14 @@ func TestMachineIDChangeIsLinkError(t *testing.T) {
 	}
 	r := start(t, a)
 	st := r.Status(context.Background())
-	if st.State != api.StateLinkError || st.Linked || st.Reason != cloneReason {
+	if st.State != api.StateLinkError || st.Linked || st.Reason != link.CloneReason {
 		t.Errorf("status = %+v", st)
 	}
-	if r.currentSession() != nil {
+	if r.link.Current() != nil {
 		t.Error("a session runs with the original host's credentials")
 	}
 	// Unlinking a clone drops the credentials without revoking the original's system.
-	st, err = r.Unlink(context.Background())
+	st, err = r.link.Unlink(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +238,7 @@ func TestCopiedUnlinkedStateGetsNewIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := a.st.InstallationID
+	id := readState(t, cfg).InstallationID
 	a.Close()
 	writeFile(t, cfg.MachineIDFile, "another-machine\n")
 	b, err := newAgent(t, cfg)
@@ -243,7 +246,7 @@ func TestCopiedUnlinkedStateGetsNewIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if b.st.InstallationID == id {
+	if readState(t, cfg).InstallationID == id {
 		t.Error("a copied state dir kept the original's installation ID")
 	}
 }
@@ -257,23 +260,7 @@ func TestMissingMachineIDIsAWarning(t *testing.T) {
 	}
 	defer a.Close()
 	st := a.Status(context.Background())
-	if len(st.Warnings) != 1 || st.Warnings[0].Code != WarnMachineID {
+	if len(st.Warnings) != 1 || st.Warnings[0].Code != link.WarnMachineID {
 		t.Errorf("warnings = %+v", st.Warnings)
 	}
-}
-
-func FuzzParseState(f *testing.F) {
-	good, _ := json.Marshal(&persisted{Format: 1, InstallationID: uuid.NewString(), Link: &linkRecord{SystemID: "s", ClientID: "c", ClientSecret: "x", Cloud: "https://c", InstallationID: "i"}})
-	f.Add(good)
-	f.Add([]byte(`{"format":1}`))
-	f.Add([]byte(`{"format":2,"installation_id":"x"}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := parseState(data)
-		if err == nil && p == nil {
-			t.Fatal("nil state without error")
-		}
-		if err != nil && !errors.Is(err, ErrCorruptState) && !errors.Is(err, ErrNewerState) {
-			t.Fatalf("unexpected error kind: %v", err)
-		}
-	})
 }

@@ -73,7 +73,7 @@ func (l *logBuffer) logger() *slog.Logger {
 
 func tunnelOf(t *testing.T, a *Agent, id string) api.Tunnel {
 	t.Helper()
-	for _, x := range a.Tunnels(context.Background()).Tunnels {
+	for _, x := range a.tunnels.List().Tunnels {
 		if x.ID == id {
 			return x
 		}
@@ -131,11 +131,11 @@ func TestTunnelsThroughCloudEdge(t *testing.T) {
 	}
 	r := start(t, a)
 	ctx := context.Background()
-	st, err := r.Link(ctx, adminLogin)
+	st, err := r.link.Link(ctx, adminLogin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Start("web"); err != nil {
 		t.Fatal(err)
 	}
 	x := waitTunnel(t, r.Agent, "web", api.TunnelStarted)
@@ -153,7 +153,7 @@ func TestTunnelsThroughCloudEdge(t *testing.T) {
 	}
 
 	// A stopped tunnel is unreachable.
-	if _, err := r.StopTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Stop("web"); err != nil {
 		t.Fatal(err)
 	}
 	code, body, _ = publicGet(browser, pub+"/hello")
@@ -167,7 +167,7 @@ func TestTunnelsThroughCloudEdge(t *testing.T) {
 	}
 
 	// Edge restart: the tunnel comes back by itself.
-	if _, err := r.StartTunnel(ctx, "web"); err != nil {
+	if _, err := r.tunnels.Start("web"); err != nil {
 		t.Fatal(err)
 	}
 	waitTunnel(t, r.Agent, "web", api.TunnelStarted)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,10 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/client"
-	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/cloudclient"
+	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/proxy"
+	"github.com/cloudlink/cld/agent/tunnels"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
@@ -207,8 +209,6 @@ func (f *fakeEdge) config() tunnel.AgentConfig {
 	return f.cfg
 }
 
-func withServe(s serveFunc) Option { return func(a *Agent) { a.tunnelServe = s } }
-
 // listenLocal is a TCP listener standing in for a local management UI.
 func listenLocal(t *testing.T) net.Listener {
 	t.Helper()
@@ -258,7 +258,7 @@ func testPlatform(t *testing.T, smAddr, mbgAddr string) platforms.Platform {
 // tunnelRig is an agent with the test platform, a fake cloud and edge.
 type tunnelRig struct {
 	*running
-	cfg   Config
+	cfg   config.Config
 	cloud *fakeCloud
 	edge  *fakeEdge
 	clock *clockwork.FakeClock
@@ -282,12 +282,12 @@ func (rig *tunnelRig) start(t *testing.T, opts ...Option) {
 	base := []Option{WithClock(rig.clock), withoutClockCheck, WithHTTPClient(rig.cloud.srv.Client()), withServe(rig.edge.serve),
 		WithPlatform(testPlatform(t, rig.sm.Addr().String(), rig.mbg.Addr().String()))}
 	rig.running = mustAgent(t, rig.cfg, append(base, opts...)...)
-	rig.api = client.NewHandler(localapi.NewHandler(rig.running.Agent, testLogger(t)))
+	rig.api = client.NewHandler(rig.running.APIHandler())
 }
 
 func (rig *tunnelRig) link(t *testing.T) {
 	t.Helper()
-	if _, err := rig.Link(context.Background(), api.LinkRequest{Username: "admin@acme.test", Password: "pw"}); err != nil {
+	if _, err := rig.running.link.Link(context.Background(), api.LinkRequest{Username: "admin@acme.test", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -326,18 +326,21 @@ func (rig *tunnelRig) waitStatus(t *testing.T, id, status string, reason ...stri
 	return last
 }
 
-func readTunnelsFile(t *testing.T, cfg Config) []string {
+func readTunnelsFile(t *testing.T, cfg config.Config) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(cfg.StateDir, TunnelsFile))
+	data, err := os.ReadFile(filepath.Join(cfg.StateDir, tunnels.File))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p tunnelsPersisted
+	var p struct {
+		Format  int      `json:"format"`
+		Enabled []string `json:"enabled"`
+	}
 	if err := json.Unmarshal(data, &p); err != nil || p.Format != 1 {
-		t.Fatalf("%s: %v %s", TunnelsFile, err, data)
+		t.Fatalf("%s: %v %s", tunnels.File, err, data)
 	}
 	return p.Enabled
 }
@@ -356,8 +359,8 @@ func TestTunnelsControlAndPersistence(t *testing.T) {
 	if ts.Tunnels[0] != want0 || ts.Tunnels[1].ID != "mbg" || ts.Tunnels[1].Enabled {
 		t.Errorf("tunnels[0] = %+v, want %+v; [1] = %+v", ts.Tunnels[0], want0, ts.Tunnels[1])
 	}
-	if _, err := os.Stat(filepath.Join(rig.cfg.StateDir, TunnelsFile)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("%s exists before any choice: %v", TunnelsFile, err)
+	if _, err := os.Stat(filepath.Join(rig.cfg.StateDir, tunnels.File)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists before any choice: %v", tunnels.File, err)
 	}
 	if st := rig.Status(ctx); len(st.Tunnels) != 2 || st.Tunnels[0].Status != api.TunnelStopped {
 		t.Errorf("status tunnels: %+v", st.Tunnels)
@@ -365,7 +368,7 @@ func TestTunnelsControlAndPersistence(t *testing.T) {
 
 	// Unlinked: a started tunnel says why it does not run.
 	ts, err = rig.api.StartTunnel(ctx, "sm")
-	if err != nil || !ts.Tunnels[0].Enabled || ts.Tunnels[0].Status != api.TunnelError || ts.Tunnels[0].Reason != notLinkedReason {
+	if err != nil || !ts.Tunnels[0].Enabled || ts.Tunnels[0].Status != api.TunnelError || ts.Tunnels[0].Reason != tunnels.NotLinkedReason {
 		t.Fatalf("start while unlinked: %+v %v", ts, err)
 	}
 	if got := readTunnelsFile(t, rig.cfg); !slices.Equal(got, []string{"sm"}) {
@@ -413,11 +416,11 @@ func TestTunnelsControlAndPersistence(t *testing.T) {
 func TestTunnelsStateFileCorruptOrNewer(t *testing.T) {
 	rig := newTunnelRig(t)
 	rig.stop()
-	path := filepath.Join(rig.cfg.StateDir, TunnelsFile)
+	path := filepath.Join(rig.cfg.StateDir, tunnels.File)
 	writeFile(t, path, "{not json")
 	rig.start(t)
 	st := rig.Status(context.Background())
-	if len(st.Warnings) != 1 || st.Warnings[0].Code != WarnTunnelsCorrupt || !strings.Contains(st.Warnings[0].Text, "every tunnel is stopped") {
+	if len(st.Warnings) != 1 || st.Warnings[0].Code != tunnels.WarnCorrupt || !strings.Contains(st.Warnings[0].Text, "every tunnel is stopped") {
 		t.Errorf("warnings: %+v", st.Warnings)
 	}
 	if st.Tunnels[0].Enabled || st.Tunnels[1].Enabled {
@@ -504,7 +507,7 @@ func TestTunnelsStartWhenLinkedAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rig.waitStatus(t, "sm", api.TunnelStarted)
-	if _, err := rig.Unlink(ctx); err != nil {
+	if _, err := rig.running.link.Unlink(ctx); err != nil {
 		t.Fatal(err)
 	}
 	_, active := rig.edge.state()
@@ -585,35 +588,6 @@ func TestTunnelsResolve(t *testing.T) {
 	}
 }
 
-func TestTunnelTargets(t *testing.T) {
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer srv.Close()
-	writeFile(t, ca, string(pemCert(srv.Certificate().Raw)))
-	for _, tc := range []struct {
-		t             platforms.Tunnel
-		tls, insecure bool
-		roots         bool
-	}{
-		{platforms.Tunnel{LocalAddress: "http://127.0.0.1:80"}, false, false, false},
-		{platforms.Tunnel{LocalAddress: "https://127.0.0.1:443"}, true, false, false},
-		{platforms.Tunnel{LocalAddress: "https://127.0.0.1:443", AcceptSelfSigned: true}, true, true, false},
-		{platforms.Tunnel{LocalAddress: "https://localhost:443", CAFile: ca}, true, false, true},
-	} {
-		target, err := tunnelTarget(tc.t)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if (target.TLS != nil) != tc.tls || (tc.tls && (target.TLS.InsecureSkipVerify != tc.insecure || (target.TLS.RootCAs != nil) != tc.roots)) {
-			t.Errorf("%+v: target %+v", tc.t, target)
-		}
-	}
-}
-
-func pemCert(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 func TestTunnelsLocalServiceDown(t *testing.T) {
 	rig := newTunnelRig(t)
 	ctx := context.Background()
@@ -637,7 +611,7 @@ func TestTunnelsLocalServiceDown(t *testing.T) {
 	}
 	defer ln.Close()
 	eventually(t, "mbg checked again", func() bool {
-		rig.clock.Advance(localRecheckMax)
+		rig.clock.Advance(tunnels.LocalRecheckMax)
 		return rig.tunnel(t, "mbg").Status == api.TunnelStarted
 	})
 
@@ -669,7 +643,7 @@ func TestTunnelsReconnect(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		calls, _ := rig.edge.state()
 		eventually(t, "another attempt", func() bool {
-			rig.clock.Advance(reconnectFastMax)
+			rig.clock.Advance(tunnels.ReconnectFastMax)
 			c, _ := rig.edge.state()
 			return c > calls
 		})
@@ -678,7 +652,7 @@ func TestTunnelsReconnect(t *testing.T) {
 	// reported again.
 	rig.edge.setFail(nil)
 	eventually(t, "reconnected", func() bool {
-		rig.clock.Advance(reconnectFastMax)
+		rig.clock.Advance(tunnels.ReconnectFastMax)
 		_, active := rig.edge.state()
 		return active
 	})
@@ -692,7 +666,7 @@ func TestTunnelsProxyRefusalAndStartRetriesAtOnce(t *testing.T) {
 	rig := newTunnelRig(t)
 	ctx := context.Background()
 	rig.link(t)
-	rig.edge.setFail(fmt.Errorf("tunnel: dial: %w", &ProxyError{Proxy: "127.0.0.1:3128", Status: "407 Proxy Authentication Required", Hint: "check proxy: user and password in /etc/cld/cld.yaml"}))
+	rig.edge.setFail(fmt.Errorf("tunnel: dial: %w", &proxy.Error{Proxy: "127.0.0.1:3128", Status: "407 Proxy Authentication Required", Hint: "check proxy: user and password in /etc/cld/cld.yaml"}))
 	if _, err := rig.api.StartTunnel(ctx, "sm"); err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +698,7 @@ func TestTunnelsReportFailure(t *testing.T) {
 	rig.cloud.putStatus = 0
 	rig.cloud.mu.Unlock()
 	eventually(t, "the report is retried", func() bool {
-		rig.clock.Advance(reportRetryMax)
+		rig.clock.Advance(tunnels.ReportRetryMax)
 		return rig.tunnel(t, "sm").Status == api.TunnelStarted
 	})
 }
@@ -772,83 +746,13 @@ func TestTunnelsRevokedStopsAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	rig.waitStatus(t, "sm", api.TunnelStarted)
-	s := rig.currentSession()
-	rig.onRevoked(s.gen, "removed in the portal")
+	s := rig.running.link.Current()
+	if !s.HandleError(ctx, &cloudclient.Error{Status: http.StatusUnauthorized, Code: cloudapi.ErrSystemRevoked, Description: "removed in the portal"}) {
+		t.Fatal("a revocation does not end the session")
+	}
 	eventually(t, "the session ends", func() bool { _, active := rig.edge.state(); return !active })
 	if x := rig.tunnel(t, "sm"); x.Enabled || x.Status != api.TunnelStopped {
 		t.Errorf("after revocation: %+v", x)
-	}
-}
-
-func TestReconnectPolicy(t *testing.T) {
-	p := newReconnectPolicy()
-	now := time.Unix(1000, 0)
-	var total time.Duration
-	for total < reconnectFastWindow-time.Second {
-		d := p.next(now.Add(total), false)
-		if d > reconnectFastMax || d <= 0 {
-			t.Fatalf("fast step %v at %v", d, total)
-		}
-		total += d
-	}
-	// Past the window: slow, growing, capped, jittered.
-	total = reconnectFastWindow
-	var prev time.Duration
-	for i := 0; i < 20; i++ {
-		d := p.next(now.Add(total), false)
-		if d < reconnectFastMax || d > reconnectSlowMax {
-			t.Fatalf("slow step %d = %v", i, d)
-		}
-		if i > 8 && d < reconnectSlowMax*7/10 {
-			t.Errorf("slow step %d = %v, want near the cap", i, d)
-		}
-		prev = d
-		total += d
-	}
-	_ = prev
-	// A hard refusal is slow from the start; a reset begins a new outage.
-	p.reset()
-	if d := p.next(now, true); d < reconnectSlowMin*8/10 || d > reconnectSlowMin*12/10 {
-		t.Errorf("hard first step = %v", d)
-	}
-	p.reset()
-	if d := p.next(now, false); d > reconnectFastMin*12/10 {
-		t.Errorf("first step after reset = %v", d)
-	}
-}
-
-func TestDescribeSessionErr(t *testing.T) {
-	rig := newTunnelRig(t)
-	rig.link(t)
-	s := rig.currentSession()
-	m := rig.tunnels
-	for _, tc := range []struct {
-		err  error
-		want string
-		hard bool
-	}{
-		{&ProxyError{Proxy: "p:3128", Status: "407 Proxy Authentication Required", Hint: "check proxy:"}, "The HTTP proxy at p:3128 refused the connection: 407 Proxy Authentication Required — check proxy:. cld keeps retrying.", true},
-		{&ProxyError{Proxy: "p:3128", Err: errors.New("connection refused")}, "The HTTP proxy at p:3128 refused the connection: connection refused", false},
-		{errors.New("failed to WebSocket dial: Proxy Authentication Required"), "407 Proxy Authentication Required", true},
-		{fmt.Errorf("%w: dial tcp: connection refused", ErrCloudUnreachable), "Could not reach CloudLink at " + s.CloudURL(), false},
-		{&CloudError{Status: 401, Code: "invalid_client"}, "refused the device token for the tunnel session", true},
-		{fmt.Errorf("%w: the proxy 127.0.0.1:3128 refused CONNECT with 407 Proxy Authentication Required: check", tunnel.ErrProxy), "The HTTP proxy at (unknown) refused the connection: 407 Proxy Authentication Required", true},
-		{fmt.Errorf("%w: the proxy p:1 refused CONNECT to h with 403 Forbidden", tunnel.ErrProxy), "refused the connection: 403 Forbidden", true},
-		{fmt.Errorf("%w (HTTP 401): token expired", tunnel.ErrTokenRefused), "refused this host's credentials", true},
-		{fmt.Errorf("%w: x509: unknown authority", tunnel.ErrTLS), "cloud_ca", true},
-		{fmt.Errorf("%w (no answer within 10s)", tunnel.ErrDeadPath), "went dead", false},
-		{fmt.Errorf("%w (takeover)", tunnel.ErrReplaced), "same identity", true},
-		{fmt.Errorf("%w: EOF", tunnel.ErrConnectionLost), "ended", false},
-		{errors.New("tunnel: cannot connect to the edge at h: dial tcp: connection refused"), "Could not reach the tunnel edge", false},
-		{errors.New("failed to WebSocket dial: expected handshake response status code 101 but got 403"), "The tunnel edge at " + s.CloudURL() + " refused the session", true},
-		{errors.New("edge answered 503 Service Unavailable"), "refused the session", false},
-		{&net.OpError{Op: "dial", Err: errors.New("i/o timeout")}, "Could not reach the tunnel edge", false},
-		{errors.New("yamux: keepalive failed"), "The tunnel session to " + s.CloudURL() + " ended: yamux: keepalive failed", false},
-	} {
-		got, hard := m.describeSessionErr(tc.err, s)
-		if !strings.Contains(got, tc.want) || hard != tc.hard {
-			t.Errorf("%v: %q (hard %v), want %q (hard %v)", tc.err, got, hard, tc.want, tc.hard)
-		}
 	}
 }
 
@@ -856,15 +760,15 @@ func TestNoPlatformNoTunnels(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	r := mustAgent(t, cfg)
 	ctx := context.Background()
-	if ts := r.Tunnels(ctx); len(ts.Tunnels) != 0 || ts.Tunnels == nil {
+	if ts := r.tunnels.List(); len(ts.Tunnels) != 0 || ts.Tunnels == nil {
 		t.Errorf("tunnels: %+v", ts)
 	}
 	if st := r.Status(ctx); st.Tunnels == nil {
 		t.Error("status tunnels is null")
 	}
-	_, err := r.StartTunnel(ctx, "x")
+	_, err := r.tunnels.Start("x")
 	wantAPIError(t, err, api.CodeUnknownTunnel, "defines no tunnels", "platform:")
-	if _, err := r.StartAllTunnels(ctx); err != nil {
+	if _, err := r.tunnels.Start(""); err != nil {
 		t.Errorf("start all without tunnels: %v", err)
 	}
 }

@@ -6,7 +6,10 @@
 // sentence for a person that says what went wrong and what to do.
 package api
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Routes of the local API (method and path).
 const (
@@ -77,6 +80,12 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Errorf is an *Error with code and a message formatted as by fmt.Sprintf:
+// a sentence that says what to do.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
 
 // Build describes the running daemon binary.
 type Build struct {

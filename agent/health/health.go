@@ -45,6 +45,7 @@ type Registry struct {
 	mu       sync.Mutex
 	m        map[string]api.Warning
 	onChange []func()
+	probes   []func()
 }
 
 // New returns an empty registry; now stamps Since (time.Now when nil).
@@ -61,6 +62,26 @@ func (r *Registry) OnChange(f func()) {
 	r.mu.Lock()
 	r.onChange = append(r.onChange, f)
 	r.mu.Unlock()
+}
+
+// AddProbe adds a check that Refresh runs: for a warning that is derived
+// from a part's state (e.g. an unconfirmed revocation) rather than raised
+// when something happens. A probe Sets or Clears its own codes.
+func (r *Registry) AddProbe(p func()) {
+	r.mu.Lock()
+	r.probes = append(r.probes, p)
+	r.mu.Unlock()
+}
+
+// Refresh runs the probes (without locks held), so that a List after it
+// shows the derived warnings as they are now.
+func (r *Registry) Refresh() {
+	r.mu.Lock()
+	ps := r.probes
+	r.mu.Unlock()
+	for _, p := range ps {
+		p()
+	}
 }
 
 // Set raises w (replacing the warning with the same code). Since is kept

@@ -1,7 +1,8 @@
 // Package localapi serves the daemon's local REST API (the routes of
-// agent/api) from one route table: on a unix socket for the CLI, where each
-// connection's peer must be root or the daemon's own user, and in-process to
-// the dashboard through client.NewHandler.
+// agent/api) from one route table, a Router on which each part of the
+// daemon registers its own routes: on a unix socket for the CLI, where each
+// connection's peer must be root or the daemon's own user, and in-process
+// to the dashboard through client.NewHandler.
 //
 // Every error is a JSON api.Error with a fitting HTTP status; request bodies
 // are size-limited and strictly decoded.
@@ -21,137 +22,81 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 )
 
-// Backend is what the local API serves; *agent.Agent implements it.
-type Backend interface {
-	Status(ctx context.Context) api.Status
-	Version(ctx context.Context) api.Build
-	Link(ctx context.Context, req api.LinkRequest) (api.Status, error)
-	BrowserLink(ctx context.Context, req api.BrowserLinkRequest) (api.BrowserLinkStart, error)
-	BrowserCallback(ctx context.Context, req api.BrowserCallback) (api.Status, error)
-	Unlink(ctx context.Context) (api.Status, error)
-	SetDashboardUser(ctx context.Context, u api.DashboardUser) error
-	DashboardLogin(ctx context.Context, l api.DashboardLogin) error
-	Tunnels(ctx context.Context) api.Tunnels
-	StartTunnel(ctx context.Context, id string) (api.Tunnels, error)
-	StopTunnel(ctx context.Context, id string) (api.Tunnels, error)
-	StartAllTunnels(ctx context.Context) (api.Tunnels, error)
-	StopAllTunnels(ctx context.Context) (api.Tunnels, error)
-	// Doctor runs the prerequisite checks now (they take up to ~20 s).
-	Doctor(ctx context.Context) api.Doctor
-	// Inventory is the state of inventory reporting; InventoryPreview the
-	// exact report (JSON) that would be sent now; SubmitInventory makes and
-	// sends one now, waiting for the delivery attempt (a failed attempt is
-	// the answer's LastError, not an error).
-	Inventory(ctx context.Context) api.Inventory
-	InventoryPreview(ctx context.Context) (json.RawMessage, error)
-	SubmitInventory(ctx context.Context) (api.Inventory, error)
-}
-
 // MaxBodyBytes limits request bodies.
 const MaxBodyBytes = 64 << 10
 
-// NewHandler returns the local API's handler (one route table).
-func NewHandler(b Backend, log *slog.Logger) http.Handler {
+// Router is the local API's one route table. Each part of the daemon
+// registers its own routes on it (Get, Post, Action, Document) with the
+// patterns of agent/api; Handler serves them all.
+type Router struct {
+	mux *http.ServeMux
+	h   *handler
+}
+
+// NewRouter returns an empty route table.
+func NewRouter(log *slog.Logger) *Router {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &handler{b: b, log: log.With("component", "localapi")}
-	mux := http.NewServeMux()
-	mux.HandleFunc(api.RouteStatus, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Status(r.Context()))
+	return &Router{mux: http.NewServeMux(), h: &handler{log: log.With("component", "localapi")}}
+}
+
+// Get registers a route that answers fn's value as JSON.
+func (rt *Router) Get(pattern string, fn func(ctx context.Context) any) {
+	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, fn(r.Context()))
 	})
-	mux.HandleFunc(api.RouteVersion, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Version(r.Context()))
-	})
-	mux.HandleFunc(api.RouteLink, func(w http.ResponseWriter, r *http.Request) {
-		var req api.LinkRequest
-		if h.decode(w, r, &req) {
-			h.answer(w, r, func() (any, error) { return b.Link(r.Context(), req) })
+}
+
+// Post registers a route whose JSON body (required, strictly decoded into
+// Req) fn answers; a nil answer is 204, an error its api.Error.
+func Post[Req any](rt *Router, pattern string, fn func(ctx context.Context, req Req) (any, error)) {
+	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if rt.h.decode(w, r, &req) {
+			rt.h.answer(w, r, func() (any, error) { return fn(r.Context(), req) })
 		}
 	})
-	mux.HandleFunc(api.RouteBrowserLink, func(w http.ResponseWriter, r *http.Request) {
-		var req api.BrowserLinkRequest
-		if h.decode(w, r, &req) {
-			h.answer(w, r, func() (any, error) { return b.BrowserLink(r.Context(), req) })
+}
+
+// Action registers a route that takes no body (or an empty JSON object);
+// fn reads what it needs of the request (its context, path values).
+func (rt *Router) Action(pattern string, fn func(r *http.Request) (any, error)) {
+	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if rt.h.decodeOptional(w, r) {
+			rt.h.answer(w, r, func() (any, error) { return fn(r) })
 		}
 	})
-	mux.HandleFunc(api.RouteBrowserCallback, func(w http.ResponseWriter, r *http.Request) {
-		var req api.BrowserCallback
-		if h.decode(w, r, &req) {
-			h.answer(w, r, func() (any, error) { return b.BrowserCallback(r.Context(), req) })
-		}
-	})
-	mux.HandleFunc(api.RouteUnlink, func(w http.ResponseWriter, r *http.Request) {
-		if h.decodeOptional(w, r) {
-			h.answer(w, r, func() (any, error) { return b.Unlink(r.Context()) })
-		}
-	})
-	mux.HandleFunc(api.RouteDashboardUser, func(w http.ResponseWriter, r *http.Request) {
-		var req api.DashboardUser
-		if h.decode(w, r, &req) {
-			h.answer(w, r, func() (any, error) { return nil, b.SetDashboardUser(r.Context(), req) })
-		}
-	})
-	mux.HandleFunc(api.RouteDashboardLogin, func(w http.ResponseWriter, r *http.Request) {
-		var req api.DashboardLogin
-		if h.decode(w, r, &req) {
-			h.answer(w, r, func() (any, error) { return nil, b.DashboardLogin(r.Context(), req) })
-		}
-	})
-	mux.HandleFunc(api.RouteDoctor, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Doctor(r.Context()))
-	})
-	mux.HandleFunc(api.RouteInventory, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Inventory(r.Context()))
-	})
-	mux.HandleFunc(api.RouteInventoryReport, func(w http.ResponseWriter, r *http.Request) {
-		doc, err := b.InventoryPreview(r.Context())
+}
+
+// Document registers a route that answers a JSON document byte for byte
+// as fn made it.
+func (rt *Router) Document(pattern string, fn func(ctx context.Context) (json.RawMessage, error)) {
+	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		doc, err := fn(r.Context())
 		if err != nil {
-			h.answer(w, r, func() (any, error) { return nil, err })
+			rt.h.answer(w, r, func() (any, error) { return nil, err })
 			return
 		}
-		// The document exactly as it would be sent, byte for byte.
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(doc)
 	})
-	mux.HandleFunc(api.RouteInventorySubmit, func(w http.ResponseWriter, r *http.Request) {
-		if h.decodeOptional(w, r) {
-			h.answer(w, r, func() (any, error) { return b.SubmitInventory(r.Context()) })
-		}
-	})
-	mux.HandleFunc(api.RouteTunnels, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.Tunnels(r.Context()))
-	})
-	tunnelOp := func(op func(ctx context.Context, id string) (api.Tunnels, error)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			id := r.PathValue("id")
-			if h.decodeOptional(w, r) {
-				h.answer(w, r, func() (any, error) { return op(r.Context(), id) })
-			}
-		}
-	}
-	allOp := func(op func(ctx context.Context) (api.Tunnels, error)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if h.decodeOptional(w, r) {
-				h.answer(w, r, func() (any, error) { return op(r.Context()) })
-			}
-		}
-	}
-	mux.HandleFunc(api.RouteTunnelStart, tunnelOp(b.StartTunnel))
-	mux.HandleFunc(api.RouteTunnelStop, tunnelOp(b.StopTunnel))
-	mux.HandleFunc(api.RouteTunnelsStartAll, allOp(b.StartAllTunnels))
-	mux.HandleFunc(api.RouteTunnelsStopAll, allOp(b.StopAllTunnels))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+}
+
+// Handler serves the registered routes; any other path is a JSON 404 and a
+// known path with another method a JSON 405. Call it once, after every
+// part has registered its routes.
+func (rt *Router) Handler() http.Handler {
+	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &api.Error{Code: api.CodeBadRequest,
 			Message: fmt.Sprintf("%s %s is not a route of the local API; is the CLI the same version as the daemon?", r.Method, r.URL.Path)})
 	})
-	return h.recoverer(methodNotAllowed(mux))
+	return rt.h.recoverer(methodNotAllowed(rt.mux))
 }
 
 type handler struct {
-	b   Backend
 	log *slog.Logger
 }
 

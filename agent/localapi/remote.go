@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -16,7 +17,7 @@ const RemotePrefix = "/api"
 // must carry HTTP Basic credentials of a dashboard account (`cld
 // dashboard-user`). Requests carry no cookies, so cross-site forms cannot
 // use it. Paths are those of the unix socket with RemotePrefix in front.
-func NewRemoteHandler(b Backend, apiHandler http.Handler) http.Handler {
+func NewRemoteHandler(login func(context.Context, api.DashboardLogin) error, apiHandler http.Handler) http.Handler {
 	inner := http.StripPrefix(RemotePrefix, apiHandler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
@@ -26,7 +27,7 @@ func NewRemoteHandler(b Backend, apiHandler http.Handler) http.Handler {
 				Message: "The local API over TCP needs the user name and password of a dashboard account (HTTP Basic); set one with `cld dashboard-user`."})
 			return
 		}
-		if err := b.DashboardLogin(r.Context(), api.DashboardLogin{Username: user, Password: pass}); err != nil {
+		if err := login(r.Context(), api.DashboardLogin{Username: user, Password: pass}); err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="cld", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, &api.Error{Code: api.CodeUnauthorized, Message: "The user name or password is wrong."})
 			return

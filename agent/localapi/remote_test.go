@@ -11,7 +11,7 @@ import (
 
 func TestRemoteHandlerNeedsDashboardAccount(t *testing.T) {
 	f := &fake{}
-	h := NewRemoteHandler(f, NewHandler(f, quiet()))
+	h := NewRemoteHandler(f.DashboardLogin, NewHandler(f, quiet()))
 	cases := []struct {
 		name       string
 		user, pass string

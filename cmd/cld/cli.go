@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/build"
 	"github.com/cloudlink/cld/agent/client"
+	"github.com/cloudlink/cld/agent/config"
 )
 
 // Exit codes.
@@ -138,7 +138,7 @@ type socketFlags struct {
 
 func (s *socketFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&s.socket, "socket", "", "the daemon's unix socket (default: socket: from the config file, else /run/cld/cld.sock)")
-	fs.StringVar(&s.config, "config", "", "config file to read the socket path from (default "+agent.DefaultConfigFile+" if it exists)")
+	fs.StringVar(&s.config, "config", "", "config file to read the socket path from (default "+config.DefaultConfigFile+" if it exists)")
 }
 
 // client resolves the socket: --socket, else the config file's, else default.
@@ -148,9 +148,9 @@ func (s *socketFlags) client() (*client.Client, error) {
 	}
 	path, explicit := s.config, s.config != ""
 	if !explicit {
-		path = agent.DefaultConfigFile
+		path = config.DefaultConfigFile
 	}
-	cfg, err := agent.LoadConfigFile(path, explicit)
+	cfg, err := config.LoadConfigFile(path, explicit)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (c *cli) cmdLink(args []string) int {
 		return c.usageErr(fs, "--account must be a positive account number")
 	}
 	if *cloud != "" {
-		if _, err := agent.NormalizeCloudURL(*cloud); err != nil {
+		if _, err := config.NormalizeCloudURL(*cloud); err != nil {
 			return c.usageErr(fs, "--cloud: %v", err)
 		}
 	}

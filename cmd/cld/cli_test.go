@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudlink/cld/agent"
+	"github.com/cloudlink/cld/agent/config"
 )
 
 // runCLI runs the CLI in process.
@@ -73,7 +73,7 @@ func TestRunConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cld.yaml")
 	os.WriteFile(file, []byte("state_dir: /from/file\nsocket: /from/file.sock\nlisten: 127.0.0.1:9000\nheartbeat_interval: 2m\n"), 0o600)
-	load := func(args ...string) (agent.Config, error) {
+	load := func(args ...string) (config.Config, error) {
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		var f runFlags
 		f.add(fs)
@@ -101,7 +101,7 @@ func TestRunConfigPrecedence(t *testing.T) {
 		t.Errorf("--listen \"\": %q %v", cfg.Listen, err)
 	}
 	// Without --config, a missing default file means defaults.
-	if _, err := os.Stat(agent.DefaultConfigFile); os.IsNotExist(err) {
+	if _, err := os.Stat(config.DefaultConfigFile); os.IsNotExist(err) {
 		cfg, err = load()
 		if err != nil || cfg.StateDir != "/var/lib/cld" {
 			t.Errorf("defaults: %+v %v", cfg, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/client"
+	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
@@ -31,7 +32,7 @@ type runFlags struct {
 }
 
 func (f *runFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "config file (YAML; default "+agent.DefaultConfigFile+", read only if it exists)")
+	fs.StringVar(&f.config, "config", "", "config file (YAML; default "+config.DefaultConfigFile+", read only if it exists)")
 	fs.StringVar(&f.state, "state", "", "state directory (state_dir; default /var/lib/cld)")
 	fs.StringVar(&f.socket, "socket", "", "unix socket of the local API (socket; default /run/cld/cld.sock)")
 	fs.StringVar(&f.cloud, "cloud", "", "CloudLink base URL, https (cloud)")
@@ -42,12 +43,12 @@ func (f *runFlags) add(fs *flag.FlagSet) {
 
 // loadRunConfig builds the configuration: defaults, then the file, then the
 // flags that were given on the command line.
-func loadRunConfig(fs *flag.FlagSet, f *runFlags) (agent.Config, error) {
+func loadRunConfig(fs *flag.FlagSet, f *runFlags) (config.Config, error) {
 	path, explicit := f.config, f.config != ""
 	if !explicit {
-		path = agent.DefaultConfigFile
+		path = config.DefaultConfigFile
 	}
-	cfg, err := agent.LoadConfigFile(path, explicit)
+	cfg, err := config.LoadConfigFile(path, explicit)
 	if err != nil {
 		return cfg, err
 	}
@@ -112,7 +113,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // runDaemon wires the daemon: the local API on the unix socket (taken first,
 // so that a second daemon stops before touching the state), the agent, and
 // the dashboard on cfg.Listen, all under one context until it ends.
-func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ln, err := localapi.ListenUnix(cfg.Socket)
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
-	api := localapi.NewHandler(a, log)
+	api := a.APIHandler()
 
 	var dashLn net.Listener
 	var dash http.Handler
@@ -156,7 +157,7 @@ func runDaemon(ctx context.Context, cfg agent.Config, log *slog.Logger) error {
 		// One listener: the dashboard's pages, and the local API under
 		// /api for programs that authenticate with a dashboard account.
 		mux := http.NewServeMux()
-		mux.Handle(localapi.RemotePrefix+"/", localapi.NewRemoteHandler(a, api))
+		mux.Handle(localapi.RemotePrefix+"/", localapi.NewRemoteHandler(a.DashboardLogin, api))
 		mux.Handle("/", pages)
 		dash = mux
 		dashLn, err = net.Listen("tcp", cfg.Listen)

@@ -11,6 +11,7 @@ import (
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/client"
+	"github.com/cloudlink/cld/agent/config"
 )
 
 // cmdDoctor runs the daemon's prerequisite checks (through the local API,
@@ -113,12 +114,12 @@ func orUnknown(s string) string {
 // loadConfig is the daemon's configuration as --config (or the default file)
 // gives it, with --socket applied: what `cld doctor` checks when the daemon
 // does not answer.
-func (s *socketFlags) loadConfig() (agent.Config, error) {
+func (s *socketFlags) loadConfig() (config.Config, error) {
 	path, explicit := s.config, s.config != ""
 	if !explicit {
-		path = agent.DefaultConfigFile
+		path = config.DefaultConfigFile
 	}
-	cfg, err := agent.LoadConfigFile(path, explicit)
+	cfg, err := config.LoadConfigFile(path, explicit)
 	if err != nil {
 		return cfg, err
 	}

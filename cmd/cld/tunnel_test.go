@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
@@ -46,7 +47,7 @@ platform:
       name: administration web interface
       local_address: http://127.0.0.1:8080
 `), 0o600)
-	cfg, err := agent.LoadConfigFile(cfgFile, true)
+	cfg, err := config.LoadConfigFile(cfgFile, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ platform:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { a.Run(ctx); done <- struct{}{} }()
-	go func() { localapi.ServeUnix(ctx, ln, localapi.NewHandler(a, log), log); done <- struct{}{} }()
+	go func() { localapi.ServeUnix(ctx, ln, a.APIHandler(), log); done <- struct{}{} }()
 	t.Cleanup(func() {
 		cancel()
 		<-done

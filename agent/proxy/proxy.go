@@ -1,4 +1,8 @@
-package agent
+// Package proxy decides which HTTP proxy a connection to the cloud goes
+// through (the configured `proxy:` and `no_proxy:`, else the environment)
+// and turns a proxy's refusal into an *Error that names the proxy, never its
+// credentials, and the setting to check.
+package proxy
 
 import (
 	"context"
@@ -27,9 +31,9 @@ import (
 //     characters). The password is never logged and never shown: logs and
 //     messages carry the proxy's host:port only, or the URL redacted.
 
-// ParseProxyURL checks a proxy URL: http or https, a host, an optional
+// ParseURL checks a proxy URL: http or https, a host, an optional
 // user:password, no path, query or fragment.
-func ParseProxyURL(s string) (*url.URL, error) {
+func ParseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
 		// url.Parse's error quotes the input, password and all.
@@ -48,15 +52,15 @@ func ParseProxyURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// noProxy is a parsed no_proxy list.
-type noProxy struct {
+// NoProxy is a parsed no_proxy list.
+type NoProxy struct {
 	all      bool
 	prefixes []netip.Prefix
 	names    []string // lower case; a leading dot means subdomains only
 }
 
-func parseNoProxy(s string) (*noProxy, error) {
-	np := &noProxy{}
+func ParseNoProxy(s string) (*NoProxy, error) {
+	np := &NoProxy{}
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 		switch {
 		case f == "*":
@@ -82,7 +86,7 @@ func parseNoProxy(s string) (*noProxy, error) {
 }
 
 // match reports whether host (a name or IP, without port) bypasses the proxy.
-func (np *noProxy) match(host string) bool {
+func (np *NoProxy) Match(host string) bool {
 	if np.all {
 		return true
 	}
@@ -109,11 +113,11 @@ func (np *noProxy) match(host string) bool {
 	return false
 }
 
-// proxySetup is the proxy decision of one daemon's cloud client.
-type proxySetup struct {
+// Setup is the proxy decision of one daemon's cloud client.
+type Setup struct {
 	fromConfig bool
 	fixed      *url.URL // the configured proxy, nil for the environment
-	np         *noProxy
+	np         *NoProxy
 	hint       string // the remedy for a refusal, naming the setting
 	hint407    string // the remedy for 407 Proxy Authentication Required
 
@@ -121,20 +125,19 @@ type proxySetup struct {
 	used map[string]bool // proxy host:ports handed to the transport
 }
 
-func newProxySetup(cfg Config) (*proxySetup, error) {
-	ps := &proxySetup{used: map[string]bool{}}
-	file := cfg.Source
-	if file == "" {
-		file = DefaultConfigFile
-	}
-	if cfg.Proxy != "" {
-		u, err := ParseProxyURL(cfg.Proxy)
+// New makes the decision for the configured proxy URL and no_proxy list
+// (both may be empty: the environment decides); file names the config file
+// in remedies. Its errors name the setting at fault.
+func New(proxyURL, noProxy, file string) (*Setup, error) {
+	ps := &Setup{used: map[string]bool{}}
+	if proxyURL != "" {
+		u, err := ParseURL(proxyURL)
 		if err != nil {
-			return nil, fmt.Errorf("%w: proxy: %v", ErrConfig, err)
+			return nil, fmt.Errorf("proxy: %v", err)
 		}
-		np, err := parseNoProxy(cfg.NoProxy)
+		np, err := ParseNoProxy(noProxy)
 		if err != nil {
-			return nil, fmt.Errorf("%w: no_proxy: %v", ErrConfig, err)
+			return nil, fmt.Errorf("no_proxy: %v", err)
 		}
 		ps.fromConfig, ps.fixed, ps.np = true, u, np
 		ps.hint = "check proxy: in " + file
@@ -146,11 +149,24 @@ func newProxySetup(cfg Config) (*proxySetup, error) {
 	return ps, nil
 }
 
-// proxyFor is the transport's Proxy function.
-func (ps *proxySetup) proxyFor(req *http.Request) (*url.URL, error) {
+// FromConfig tells whether the proxy is the configured one (not the
+// environment's).
+func (ps *Setup) FromConfig() bool { return ps.fromConfig }
+
+// Fixed is the configured proxy; nil when the environment decides.
+func (ps *Setup) Fixed() *url.URL { return ps.fixed }
+
+// Hint is the remedy for a refusal of the proxy, naming the setting.
+func (ps *Setup) Hint() string { return ps.hint }
+
+// Hint407 is the remedy for 407 Proxy Authentication Required.
+func (ps *Setup) Hint407() string { return ps.hint407 }
+
+// ProxyFor is the transport's Proxy function.
+func (ps *Setup) ProxyFor(req *http.Request) (*url.URL, error) {
 	var u *url.URL
 	if ps.fixed != nil {
-		if !ps.np.match(req.URL.Hostname()) {
+		if !ps.np.Match(req.URL.Hostname()) {
 			u = ps.fixed
 		}
 	} else {
@@ -161,15 +177,15 @@ func (ps *proxySetup) proxyFor(req *http.Request) (*url.URL, error) {
 	}
 	if u != nil {
 		ps.mu.Lock()
-		ps.used[canonicalProxyAddr(u)] = true
+		ps.used[CanonicalAddr(u)] = true
 		ps.mu.Unlock()
 	}
 	return u, nil
 }
 
-// proxyURLFor is the proxy a URL (https://… or wss://…) goes through; nil
+// URLFor is the proxy a URL (https://… or wss://…) goes through; nil
 // for none.
-func (ps *proxySetup) proxyURLFor(rawURL string) *url.URL {
+func (ps *Setup) URLFor(rawURL string) *url.URL {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
 		return ps.fixed
@@ -180,19 +196,19 @@ func (ps *proxySetup) proxyURLFor(rawURL string) *url.URL {
 	case "ws":
 		u.Scheme = "http"
 	}
-	p, _ := ps.proxyFor(&http.Request{URL: u, Header: http.Header{}})
+	p, _ := ps.ProxyFor(&http.Request{URL: u, Header: http.Header{}})
 	return p
 }
 
 // describe says which proxy a URL uses, redacted, for the log ("" for none).
-func (ps *proxySetup) describe(rawURL string) string {
-	if p := ps.proxyURLFor(rawURL); p != nil {
+func (ps *Setup) Describe(rawURL string) string {
+	if p := ps.URLFor(rawURL); p != nil {
 		return p.Redacted()
 	}
 	return ""
 }
 
-func canonicalProxyAddr(u *url.URL) string {
+func CanonicalAddr(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		port = "80"
@@ -203,23 +219,23 @@ func canonicalProxyAddr(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
-func (ps *proxySetup) isProxy(addr string) bool {
+func (ps *Setup) isProxy(addr string) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return ps.used[addr]
 }
 
-// ProxyError means the HTTP proxy did not open the way to the cloud: it
+// Error means the HTTP proxy did not open the way to the cloud: it
 // refused the CONNECT (Status, e.g. "407 Proxy Authentication Required") or
 // could not be reached (Err).
-type ProxyError struct {
+type Error struct {
 	Proxy  string // host:port; never the credentials
 	Status string
 	Err    error
 	Hint   string // what to check
 }
 
-func (e *ProxyError) Error() string {
+func (e *Error) Error() string {
 	cause := e.Status
 	if cause == "" && e.Err != nil {
 		cause = e.Err.Error()
@@ -241,10 +257,10 @@ func (e *ProxyError) Error() string {
 	return s
 }
 
-func (e *ProxyError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// onConnectResponse turns a refused CONNECT into a *ProxyError.
-func (ps *proxySetup) onConnectResponse(_ context.Context, proxyURL *url.URL, _ *http.Request, resp *http.Response) error {
+// OnConnectResponse turns a refused CONNECT into a *Error.
+func (ps *Setup) OnConnectResponse(_ context.Context, proxyURL *url.URL, _ *http.Request, resp *http.Response) error {
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
@@ -257,15 +273,15 @@ func (ps *proxySetup) onConnectResponse(_ context.Context, proxyURL *url.URL, _ 
 	case http.StatusForbidden:
 		hint = "check that the proxy allows CONNECT to the cloud's host and port, and " + ps.hint
 	}
-	return &ProxyError{Proxy: canonicalProxyAddr(proxyURL), Status: resp.Status, Hint: hint}
+	return &Error{Proxy: CanonicalAddr(proxyURL), Status: resp.Status, Hint: hint}
 }
 
-// wrapDial marks failures to reach the proxy itself as *ProxyError.
-func (ps *proxySetup) wrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// WrapDial marks failures to reach the proxy itself as *Error.
+func (ps *Setup) WrapDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil && ps.isProxy(addr) && ctx.Err() == nil {
-			return nil, &ProxyError{Proxy: addr, Err: err, Hint: ps.hint + ", and that the proxy is running"}
+			return nil, &Error{Proxy: addr, Err: err, Hint: ps.hint + ", and that the proxy is running"}
 		}
 		return c, err
 	}

@@ -1,7 +1,8 @@
-package agent
+package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,4 +171,28 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		_ = cfg.Validate()
 	})
+}
+
+func TestConfigProxyValidation(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Proxy = "ftp://user:topsecret@proxy:21"
+	cfg.NoProxy = "10.0.0.0/33"
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "proxy:") || !strings.Contains(err.Error(), "no_proxy:") || strings.Contains(err.Error(), "topsecret") {
+		t.Errorf("Validate: %v", err)
+	}
+	// The keys exist in the file format.
+	p := filepath.Join(t.TempDir(), "cld.yaml")
+	writeFile(t, p, "proxy: http://u:p@proxy.example:3128\nno_proxy: intranet.example, 10.0.0.0/8\n")
+	cfg, err = LoadConfigFile(p, true)
+	if err != nil || cfg.Proxy != "http://u:p@proxy.example:3128" || cfg.NoProxy != "intranet.example, 10.0.0.0/8" {
+		t.Errorf("file: %+v %v", cfg, err)
+	}
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,4 +1,7 @@
-package agent
+// Package config is the daemon's configuration: built-in defaults, then the
+// YAML file, then command-line flags, validated with messages that say which
+// setting to fix and where.
+package config
 
 import (
 	"bytes"
@@ -17,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/platforms"
 )
 
@@ -159,10 +163,7 @@ func ParseConfig(data []byte, source string, cfg *Config) error {
 
 // where says where a setting can be changed, for messages.
 func (c *Config) where(setting, flag string) string {
-	file := c.Source
-	if file == "" {
-		file = DefaultConfigFile
-	}
+	file := c.File()
 	if flag == "" {
 		return fmt.Sprintf("set %s in %s", setting, file)
 	}
@@ -221,11 +222,11 @@ func (c *Config) Validate() error {
 		bad("machine_id_file is empty; %s", c.where("machine_id_file: /etc/machine-id", ""))
 	}
 	if c.Proxy != "" {
-		if _, err := ParseProxyURL(c.Proxy); err != nil {
+		if _, err := proxy.ParseURL(c.Proxy); err != nil {
 			bad("proxy: %v; %s", err, c.where("proxy: http://user:password@proxy.example:3128", ""))
 		}
 	}
-	if _, err := parseNoProxy(c.NoProxy); err != nil {
+	if _, err := proxy.ParseNoProxy(c.NoProxy); err != nil {
 		bad("no_proxy: %v; %s", err, c.where("no_proxy: \"intranet.example, 10.0.0.0/8\"", ""))
 	}
 	if err := c.Clock.Validate(); err != nil {
@@ -251,4 +252,13 @@ func NormalizeCloudURL(s string) (string, error) {
 		return "", fmt.Errorf("%q must be a plain https://host[:port][/path] URL without user, query or fragment", s)
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+}
+
+// File is the config file that settings are changed in, for messages: the
+// one read, else DefaultConfigFile.
+func (c *Config) File() string {
+	if c.Source != "" {
+		return c.Source
+	}
+	return DefaultConfigFile
 }

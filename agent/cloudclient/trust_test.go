@@ -1,4 +1,4 @@
-package agent
+package cloudclient
 
 import (
 	"crypto/ecdsa"
@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cloudlink/cld/agent/config"
 )
 
 // testCA is a certificate authority for trust tests.
@@ -132,7 +134,7 @@ func get(t *testing.T, tc *tls.Config, url, serverName string) error {
 func TestCloudTLSConfigVerifies(t *testing.T) {
 	ca := newTestCA(t, "cloud CA", nil)
 	other := newTestCA(t, "someone else's CA", nil)
-	tc, err := cloudTLSConfig(ca.pemFile(t))
+	tc, err := TLSConfig(ca.pemFile(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,17 +186,17 @@ func (ca *testCA) leafFor(t *testing.T, dnsName string) tls.Certificate {
 }
 
 func TestCloudTLSConfigFiles(t *testing.T) {
-	tc, err := cloudTLSConfig("")
+	tc, err := TLSConfig("")
 	if err != nil || tc.InsecureSkipVerify || tc.VerifyConnection != nil || tc.RootCAs != nil {
 		t.Fatalf("without cloud_ca: %+v, %v; want crypto/tls's own verification against the system roots", tc, err)
 	}
 	dir := t.TempDir()
-	if _, err := cloudTLSConfig(filepath.Join(dir, "missing.pem")); !errors.Is(err, ErrConfig) {
+	if _, err := TLSConfig(filepath.Join(dir, "missing.pem")); !errors.Is(err, config.ErrConfig) {
 		t.Fatalf("missing file: %v, want ErrConfig", err)
 	}
 	junk := filepath.Join(dir, "junk.pem")
 	os.WriteFile(junk, []byte("not a certificate"), 0o600)
-	if _, err := cloudTLSConfig(junk); !errors.Is(err, ErrConfig) {
+	if _, err := TLSConfig(junk); !errors.Is(err, config.ErrConfig) {
 		t.Fatalf("no PEM: %v, want ErrConfig", err)
 	}
 }

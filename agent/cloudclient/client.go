@@ -1,4 +1,9 @@
-package agent
+// Package cloudclient speaks the daemon's side of the cloudapi contract: the
+// HTTP client for the cloud (system roots plus cloud_ca, the proxy of
+// agent/proxy, timeouts), OAuth sign-in and device tokens, registration,
+// the system's own record, tunnel and inventory reports. Error answers
+// become *Error; requests that got no answer wrap ErrUnreachable.
+package cloudclient
 
 import (
 	"bytes"
@@ -18,45 +23,47 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
 
-// CloudError is an error answer of the cloud (cloudapi.Error with its HTTP
+// Error is an error answer of the cloud (cloudapi.Error with its HTTP
 // status).
-type CloudError struct {
+type Error struct {
 	Status      int
 	Code        string
 	Description string
 }
 
-func (e *CloudError) Error() string {
+func (e *Error) Error() string {
 	if e.Description != "" {
 		return fmt.Sprintf("CloudLink answered %d %s: %s", e.Status, e.Code, e.Description)
 	}
 	return fmt.Sprintf("CloudLink answered %d %s", e.Status, e.Code)
 }
 
-// ErrCloudUnreachable is wrapped by errors of requests that did not get an
+// ErrUnreachable is wrapped by errors of requests that did not get an
 // answer from the cloud (network, proxy, DNS, TLS).
-var ErrCloudUnreachable = errors.New("cloud unreachable")
+var ErrUnreachable = errors.New("cloud unreachable")
 
-// newHTTPClient returns the client for the cloud: system roots plus the PEM
-// certificates in cfg.CloudCA (see cloudTLSConfig), the proxy (see
-// proxy.go), sane timeouts.
-func newHTTPClient(cfg Config) (*http.Client, *proxySetup, error) {
-	tc, err := cloudTLSConfig(cfg.CloudCA)
+// NewHTTPClient returns the client for the cloud: system roots plus the PEM
+// certificates in cfg.CloudCA (see TLSConfig), the proxy (agent/proxy),
+// sane timeouts.
+func NewHTTPClient(cfg config.Config) (*http.Client, *proxy.Setup, error) {
+	tc, err := TLSConfig(cfg.CloudCA)
 	if err != nil {
 		return nil, nil, err
 	}
-	ps, err := newProxySetup(cfg)
+	ps, err := proxy.New(cfg.Proxy, cfg.NoProxy, cfg.File())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", config.ErrConfig, err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = ps.proxyFor
-	tr.OnProxyConnectResponse = ps.onConnectResponse
+	tr.Proxy = ps.ProxyFor
+	tr.OnProxyConnectResponse = ps.OnConnectResponse
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	tr.DialContext = ps.wrapDial(dialer.DialContext)
+	tr.DialContext = ps.WrapDial(dialer.DialContext)
 	tr.TLSClientConfig = tc
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 30 * time.Second
@@ -71,25 +78,32 @@ func newHTTPClient(cfg Config) (*http.Client, *proxySetup, error) {
 	}, ps, nil
 }
 
-// cloudClient speaks the cloudapi contract to one cloud.
-type cloudClient struct {
+// Client speaks the cloudapi contract to one cloud.
+type Client struct {
 	base string
 	hc   *http.Client
 }
 
-func (c *cloudClient) oauthCtx(ctx context.Context) context.Context {
+// New is a client of the cloud at base (an https URL without a trailing
+// slash) over hc.
+func New(base string, hc *http.Client) *Client { return &Client{base: base, hc: hc} }
+
+// Base is the cloud's base URL.
+func (c *Client) Base() string { return c.base }
+
+func (c *Client) oauthCtx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, c.hc)
 }
 
-// wrapNetErr marks transport failures as ErrCloudUnreachable and turns
-// oauth2.RetrieveError into *CloudError.
-func (c *cloudClient) wrapErr(err error) error {
+// wrapNetErr marks transport failures as ErrUnreachable and turns
+// oauth2.RetrieveError into *Error.
+func (c *Client) wrapErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		ce := &CloudError{Code: re.ErrorCode, Description: re.ErrorDescription}
+		ce := &Error{Code: re.ErrorCode, Description: re.ErrorDescription}
 		if re.Response != nil {
 			ce.Status = re.Response.StatusCode
 		}
@@ -99,17 +113,18 @@ func (c *cloudClient) wrapErr(err error) error {
 		}
 		return ce
 	}
-	var ce *CloudError
+	var ce *Error
 	if errors.As(err, &ce) {
 		return err
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrCloudUnreachable, unwrapURLError(err))
+	return fmt.Errorf("%w: %w", ErrUnreachable, UnwrapURLError(err))
 }
 
-func unwrapURLError(err error) error {
+// UnwrapURLError is the cause inside a *url.Error (err itself otherwise).
+func UnwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
@@ -124,13 +139,13 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-// passwordToken signs the user in with the password grant for ScopeRegister.
+// PasswordToken signs the user in with the password grant for ScopeRegister.
 //
 // x/oauth2's Config.PasswordCredentialsToken cannot send the account number,
 // so this uses clientcredentials.Config, whose EndpointParams may override
 // grant_type (documented for exactly such interoperability): the request is
 // a standard RFC 6749 §4.3 password grant plus account_id.
-func (c *cloudClient) passwordToken(ctx context.Context, username, password string, account int64) (*oauth2.Token, error) {
+func (c *Client) PasswordToken(ctx context.Context, username, password string, account int64) (*oauth2.Token, error) {
 	params := url.Values{
 		"grant_type": {"password"},
 		"username":   {username},
@@ -150,8 +165,8 @@ func (c *cloudClient) passwordToken(ctx context.Context, username, password stri
 	return tok, c.wrapErr(err)
 }
 
-// oauthConfig is the public client's configuration for the browser flow.
-func (c *cloudClient) oauthConfig(redirectURI string) *oauth2.Config {
+// OAuthConfig is the public client's configuration for the browser flow.
+func (c *Client) OAuthConfig(redirectURI string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID: cloudapi.ClientIDDaemon,
 		Endpoint: oauth2.Endpoint{
@@ -164,14 +179,14 @@ func (c *cloudClient) oauthConfig(redirectURI string) *oauth2.Config {
 	}
 }
 
-// exchange trades an authorization code (with the PKCE verifier) for a token.
-func (c *cloudClient) exchange(ctx context.Context, redirectURI, code, verifier string) (*oauth2.Token, error) {
-	tok, err := c.oauthConfig(redirectURI).Exchange(c.oauthCtx(ctx), code, oauth2.VerifierOption(verifier))
+// Exchange trades an authorization code (with the PKCE verifier) for a token.
+func (c *Client) Exchange(ctx context.Context, redirectURI, code, verifier string) (*oauth2.Token, error) {
+	tok, err := c.OAuthConfig(redirectURI).Exchange(c.oauthCtx(ctx), code, oauth2.VerifierOption(verifier))
 	return tok, c.wrapErr(err)
 }
 
-// deviceToken gets an access token with the system's device credentials.
-func (c *cloudClient) deviceToken(ctx context.Context, clientID, clientSecret string) (*oauth2.Token, error) {
+// DeviceToken gets an access token with the system's device credentials.
+func (c *Client) DeviceToken(ctx context.Context, clientID, clientSecret string) (*oauth2.Token, error) {
 	cc := clientcredentials.Config{
 		ClientID:     clientID,
 		ClientSecret: clientSecret,
@@ -182,9 +197,9 @@ func (c *cloudClient) deviceToken(ctx context.Context, clientID, clientSecret st
 	return tok, c.wrapErr(err)
 }
 
-// tokenLifetime is how long tok is valid from now; the wire's expires_in is
+// TokenLifetime is how long tok is valid from now; the wire's expires_in is
 // preferred so that an injected clock stays in charge.
-func tokenLifetime(tok *oauth2.Token) time.Duration {
+func TokenLifetime(tok *oauth2.Token) time.Duration {
 	switch v := tok.Extra("expires_in").(type) {
 	case float64:
 		if v > 0 {
@@ -206,8 +221,8 @@ func tokenLifetime(tok *oauth2.Token) time.Duration {
 	return time.Hour
 }
 
-// revokeToken revokes a user token (RFC 7009); best effort.
-func (c *cloudClient) revokeToken(ctx context.Context, token, hint string) error {
+// RevokeToken revokes a user token (RFC 7009); best effort.
+func (c *Client) RevokeToken(ctx context.Context, token, hint string) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}, "client_id": {cloudapi.ClientIDDaemon}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+cloudapi.PathRevoke, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -217,8 +232,8 @@ func (c *cloudClient) revokeToken(ctx context.Context, token, hint string) error
 	return c.do(req, nil)
 }
 
-// register makes this host a system of the user's account.
-func (c *cloudClient) register(ctx context.Context, userToken string, r cloudapi.RegisterRequest) (*cloudapi.RegisterResponse, error) {
+// Register makes this host a system of the user's account.
+func (c *Client) Register(ctx context.Context, userToken string, r cloudapi.RegisterRequest) (*cloudapi.RegisterResponse, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
@@ -234,13 +249,13 @@ func (c *cloudClient) register(ctx context.Context, userToken string, r cloudapi
 		return nil, err
 	}
 	if resp.SystemID == "" || resp.ClientID == "" || resp.ClientSecret == "" {
-		return nil, &CloudError{Status: http.StatusOK, Code: "bad_response", Description: "the registration answer lacks system_id, client_id or client_secret"}
+		return nil, &Error{Status: http.StatusOK, Code: "bad_response", Description: "the registration answer lacks system_id, client_id or client_secret"}
 	}
 	return &resp, nil
 }
 
-// self fetches the system's own record with a device token.
-func (c *cloudClient) self(ctx context.Context, deviceToken string) (*cloudapi.SystemInfo, error) {
+// Self fetches the system's own record with a device token.
+func (c *Client) Self(ctx context.Context, deviceToken string) (*cloudapi.SystemInfo, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+cloudapi.PathSystemSelf, nil)
 	if err != nil {
 		return nil, err
@@ -253,8 +268,8 @@ func (c *cloudClient) self(ctx context.Context, deviceToken string) (*cloudapi.S
 	return &info, nil
 }
 
-// unregister removes the system in the cloud (revokes its credentials).
-func (c *cloudClient) unregister(ctx context.Context, deviceToken string) error {
+// Unregister removes the system in the cloud (revokes its credentials).
+func (c *Client) Unregister(ctx context.Context, deviceToken string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+cloudapi.PathSystemSelf, nil)
 	if err != nil {
 		return err
@@ -264,8 +279,8 @@ func (c *cloudClient) unregister(ctx context.Context, deviceToken string) error 
 }
 
 // do sends req and decodes a 2xx JSON answer into out (when not nil); error
-// answers become *CloudError, transport failures ErrCloudUnreachable.
-func (c *cloudClient) do(req *http.Request, out any) error {
+// answers become *Error, transport failures ErrUnreachable.
+func (c *Client) do(req *http.Request, out any) error {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -279,24 +294,24 @@ func (c *cloudClient) do(req *http.Request, out any) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e cloudapi.Error
 		if json.Unmarshal(data, &e) == nil && e.Code != "" {
-			return &CloudError{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
+			return &Error{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
 		}
-		return &CloudError{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
+		return &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return &CloudError{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
+		return &Error{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
 	}
 	return nil
 }
 
-// describeUnreachable renders a transport failure for a person.
-func describeUnreachable(cloud string, err error) string {
+// DescribeUnreachable renders a transport failure for a person.
+func DescribeUnreachable(cloud string, err error) string {
 	cause := err.Error()
-	cause = strings.TrimPrefix(cause, ErrCloudUnreachable.Error()+": ")
-	var pe *ProxyError
+	cause = strings.TrimPrefix(cause, ErrUnreachable.Error()+": ")
+	var pe *proxy.Error
 	if errors.As(err, &pe) {
 		return fmt.Sprintf("Could not reach CloudLink at %s: %s.", cloud, pe.Error())
 	}
@@ -312,4 +327,39 @@ func describeUnreachable(cloud string, err error) string {
 		cause = "no answer in time (" + cause + ")"
 	}
 	return fmt.Sprintf("Could not reach CloudLink at %s: %s. %s", cloud, cause, hint)
+}
+
+// PutTunnels reports the tunnel list (PUT PathSystemTunnels).
+func (c *Client) PutTunnels(ctx context.Context, deviceToken string, r cloudapi.TunnelsRequest) (*cloudapi.TunnelsResponse, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+cloudapi.PathSystemTunnels, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	var resp cloudapi.TunnelsResponse
+	if err := c.do(req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// PostInventory is POST PathSystemInventory with a gzipped JSON body.
+func (c *Client) PostInventory(ctx context.Context, deviceToken string, gz []byte) (*cloudapi.InventoryAccepted, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+cloudapi.PathSystemInventory, bytes.NewReader(gz))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	var acc cloudapi.InventoryAccepted
+	if err := c.do(req, &acc); err != nil {
+		return nil, err
+	}
+	return &acc, nil
 }

@@ -1,4 +1,9 @@
-package agent
+// Package state owns the daemon's state directory: making it private (0700)
+// and clean of interrupted writes, the lock that keeps a second daemon out,
+// and the link file (installation identity, the link's device credentials
+// and account facts, pending revocations), written atomically with 0600.
+// It also reads the machine-id that tells a cloned host apart.
+package state
 
 import (
 	"crypto/sha256"
@@ -23,24 +28,21 @@ const (
 	// credentials and account facts) and pending revocations: one file, so
 	// that a link or unlink is one atomic rename.
 	LinkFile = "link.json"
-	// DashboardUsersFile holds the dashboard accounts (bcrypt hashes).
-	DashboardUsersFile = "dashboard-users.json"
-	// InitialPasswordFile holds the generated password of the first
-	// dashboard account "admin".
-	InitialPasswordFile = "dashboard-initial-password"
+	// LockFile is locked (flock) by the daemon that uses the directory.
+	LockFile = "lock"
 )
 
 const stateFormat = 1
 
-// ErrCorruptState is wrapped by errors about a state file that cannot be
+// ErrCorrupt is wrapped by errors about a state file that cannot be
 // parsed or is inconsistent.
-var ErrCorruptState = errors.New("corrupt state file")
+var ErrCorrupt = errors.New("corrupt state file")
 
-// ErrNewerState means the state was written by a newer cld.
-var ErrNewerState = errors.New("state written by a newer cld")
+// ErrNewer means the state was written by a newer cld.
+var ErrNewer = errors.New("state written by a newer cld")
 
-// persisted is the content of LinkFile.
-type persisted struct {
+// State is the content of LinkFile.
+type State struct {
 	Format int `json:"format"`
 	// InstallationID identifies this installation to the cloud (random
 	// UUID made at first start; replaced when a cloned host re-links).
@@ -49,17 +51,17 @@ type persisted struct {
 	// made: a copied, unlinked state dir gets a fresh identity.
 	MachineIDHash string `json:"machine_id_hash"`
 	// Link is nil when unlinked.
-	Link *linkRecord `json:"link,omitempty"`
+	Link *Link `json:"link,omitempty"`
 	// PendingRevocations are device credentials still to revoke in the
 	// cloud after an unlink that could not reach it.
-	PendingRevocations []revocation `json:"pending_revocations,omitempty"`
+	PendingRevocations []Revocation `json:"pending_revocations,omitempty"`
 	// Reason says why the host became unlinked (e.g. revoked in the
 	// portal); shown until the next link.
 	Reason string `json:"reason,omitempty"`
 }
 
-// linkRecord is everything the daemon keeps about its link.
-type linkRecord struct {
+// Link is everything the daemon keeps about its link.
+type Link struct {
 	SystemID       string           `json:"system_id"`
 	ClientID       string           `json:"client_id"`
 	ClientSecret   string           `json:"client_secret"`
@@ -73,8 +75,8 @@ type linkRecord struct {
 	MachineIDHash  string           `json:"machine_id_hash"`
 }
 
-// revocation is a device credential awaiting revocation in the cloud.
-type revocation struct {
+// Revocation is a device credential awaiting revocation in the cloud.
+type Revocation struct {
 	Cloud        string    `json:"cloud"`
 	SystemID     string    `json:"system_id"`
 	ClientID     string    `json:"client_id"`
@@ -82,30 +84,31 @@ type revocation struct {
 	Since        time.Time `json:"since"`
 }
 
-func (p *persisted) clone() *persisted {
+// Clone is a deep copy, to change and save before it replaces the original.
+func (p *State) Clone() *State {
 	c := *p
 	if p.Link != nil {
 		l := *p.Link
 		c.Link = &l
 	}
-	c.PendingRevocations = append([]revocation(nil), p.PendingRevocations...)
+	c.PendingRevocations = append([]Revocation(nil), p.PendingRevocations...)
 	return &c
 }
 
-// parseState decodes and checks LinkFile's content.
-func parseState(data []byte) (*persisted, error) {
-	var p persisted
+// Parse decodes and checks LinkFile's content.
+func Parse(data []byte) (*State, error) {
+	var p State
 	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorruptState, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if p.Format > stateFormat {
-		return nil, fmt.Errorf("%w (format %d, this cld reads %d)", ErrNewerState, p.Format, stateFormat)
+		return nil, fmt.Errorf("%w (format %d, this cld reads %d)", ErrNewer, p.Format, stateFormat)
 	}
 	if p.Format != stateFormat {
-		return nil, fmt.Errorf("%w: format %d is unknown", ErrCorruptState, p.Format)
+		return nil, fmt.Errorf("%w: format %d is unknown", ErrCorrupt, p.Format)
 	}
 	if _, err := uuid.Parse(p.InstallationID); err != nil {
-		return nil, fmt.Errorf("%w: installation_id %q is not a UUID", ErrCorruptState, p.InstallationID)
+		return nil, fmt.Errorf("%w: installation_id %q is not a UUID", ErrCorrupt, p.InstallationID)
 	}
 	if l := p.Link; l != nil {
 		var missing []string
@@ -115,19 +118,19 @@ func parseState(data []byte) (*persisted, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, fmt.Errorf("%w: link lacks %s", ErrCorruptState, strings.Join(missing, ", "))
+			return nil, fmt.Errorf("%w: link lacks %s", ErrCorrupt, strings.Join(missing, ", "))
 		}
 	}
 	for i, r := range p.PendingRevocations {
 		if r.ClientID == "" || r.ClientSecret == "" || r.Cloud == "" {
-			return nil, fmt.Errorf("%w: pending revocation %d is incomplete", ErrCorruptState, i)
+			return nil, fmt.Errorf("%w: pending revocation %d is incomplete", ErrCorrupt, i)
 		}
 	}
 	return &p, nil
 }
 
-// loadState reads LinkFile from dir; (nil, nil) when there is none yet.
-func loadState(dir string) (*persisted, error) {
+// Load reads LinkFile from dir; (nil, nil) when there is none yet.
+func Load(dir string) (*State, error) {
 	data, err := os.ReadFile(filepath.Join(dir, LinkFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -135,11 +138,11 @@ func loadState(dir string) (*persisted, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseState(data)
+	return Parse(data)
 }
 
-// saveState writes LinkFile atomically (0600: it holds secrets).
-func saveState(dir string, p *persisted) error {
+// Save writes LinkFile atomically (0600: it holds secrets).
+func Save(dir string, p *State) error {
 	p.Format = stateFormat
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -148,9 +151,9 @@ func saveState(dir string, p *persisted) error {
 	return atomicfile.Write(filepath.Join(dir, LinkFile), append(data, '\n'), 0o600)
 }
 
-// machineIDHash is SHA-256 (hex) of the machine-id salted with the
+// MachineIDHash is SHA-256 (hex) of the machine-id salted with the
 // installation ID, as sent to the cloud; "" when the machine-id is unknown.
-func machineIDHash(machineID, installationID string) string {
+func MachineIDHash(machineID, installationID string) string {
 	if machineID == "" {
 		return ""
 	}
@@ -158,8 +161,8 @@ func machineIDHash(machineID, installationID string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// readMachineID returns the trimmed content of the machine-id file.
-func readMachineID(path string) (string, error) {
+// ReadMachineID returns the trimmed content of the machine-id file.
+func ReadMachineID(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", err

@@ -1,4 +1,8 @@
-package agent
+// Package accounts keeps the dashboard's local accounts: bcrypt hashes in a
+// 0600 file of the state directory, the account "admin" with a generated
+// password at first start, and the sign-in check (also the local API's over
+// TCP). It serves the routes that set an account and check a sign-in.
+package accounts
 
 import (
 	"context"
@@ -10,16 +14,27 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
-	"github.com/jonboulle/clockwork"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/state"
 )
 
-// InitialDashboardUser is the account made at first start.
-const InitialDashboardUser = "admin"
+// Files of the accounts in the state directory.
+const (
+	// UsersFile holds the dashboard accounts (bcrypt hashes).
+	UsersFile = "dashboard-users.json"
+	// InitialPasswordFile holds the generated password of the first
+	// dashboard account "admin".
+	InitialPasswordFile = "dashboard-initial-password"
+)
+
+// InitialUser is the account made at first start.
+const InitialUser = "admin"
 
 // validUsername says whether name is a dashboard user name: 1–64 letters,
 // digits and . _ @ + -, starting with a letter or digit (the regexp
@@ -41,8 +56,8 @@ func validUsername(name string) bool {
 	return true
 }
 
-// dashUsers are the dashboard's local accounts (bcrypt hashes in a 0600 file).
-type dashUsers struct {
+// Store holds the dashboard's local accounts (bcrypt hashes in a 0600 file).
+type Store struct {
 	dir   string
 	log   *slog.Logger
 	mu    sync.Mutex
@@ -60,13 +75,16 @@ type dashUserRecord struct {
 	PasswordHash string `json:"password_hash"`
 }
 
-func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock, cost int) (*dashUsers, error) {
-	d := &dashUsers{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost}
+// Open reads the accounts in dir, making the account "admin" when there are
+// none; a corrupt file is moved aside (and a new admin made). cost is
+// bcrypt's; now stamps the name of a file moved aside.
+func Open(dir string, log *slog.Logger, now func() time.Time, cost int) (*Store, error) {
+	d := &Store{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost}
 	d.dummy = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), d.cost)
 		return h
 	})
-	path := filepath.Join(dir, DashboardUsersFile)
+	path := filepath.Join(dir, UsersFile)
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -77,7 +95,7 @@ func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock, cost int
 		return nil, fmt.Errorf("reading %s: %w; check that cld runs as root", path, err)
 	default:
 		if perr := d.parse(data); perr != nil {
-			to, qerr := atomicfile.Quarantine(path, clock.Now())
+			to, qerr := atomicfile.Quarantine(path, now())
 			if qerr != nil {
 				return nil, fmt.Errorf("%s is corrupt (%w) and could not be moved aside (%w); move it away by hand and start again", path, perr, qerr)
 			}
@@ -91,17 +109,17 @@ func openDashUsers(dir string, log *slog.Logger, clock clockwork.Clock, cost int
 	return d, nil
 }
 
-func (d *dashUsers) parse(data []byte) error {
+func (d *Store) parse(data []byte) error {
 	var f dashUsersFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return fmt.Errorf("%w: %v", ErrCorruptState, err)
+		return fmt.Errorf("%w: %v", state.ErrCorrupt, err)
 	}
 	for i, u := range f.Users {
 		if !validUsername(u.Username) {
-			return fmt.Errorf("%w: user %d has an invalid name", ErrCorruptState, i)
+			return fmt.Errorf("%w: user %d has an invalid name", state.ErrCorrupt, i)
 		}
 		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
-			return fmt.Errorf("%w: user %q has an invalid password hash", ErrCorruptState, u.Username)
+			return fmt.Errorf("%w: user %q has an invalid password hash", state.ErrCorrupt, u.Username)
 		}
 		d.users[u.Username] = u.PasswordHash
 	}
@@ -110,7 +128,7 @@ func (d *dashUsers) parse(data []byte) error {
 
 // createInitial makes the account "admin" with a random password written to
 // InitialPasswordFile (0600); the log says where, never the password.
-func (d *dashUsers) createInitial() error {
+func (d *Store) createInitial() error {
 	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 	b := make([]byte, 20)
 	if _, err := rand.Read(b); err != nil {
@@ -128,7 +146,7 @@ func (d *dashUsers) createInitial() error {
 	if err != nil {
 		return err
 	}
-	d.users[InitialDashboardUser] = string(hash)
+	d.users[InitialUser] = string(hash)
 	if err := d.saveLocked(); err != nil {
 		return err
 	}
@@ -136,7 +154,7 @@ func (d *dashUsers) createInitial() error {
 	return nil
 }
 
-func (d *dashUsers) saveLocked() error {
+func (d *Store) saveLocked() error {
 	var f dashUsersFile
 	for name, h := range d.users {
 		f.Users = append(f.Users, dashUserRecord{Username: name, PasswordHash: h})
@@ -145,24 +163,29 @@ func (d *dashUsers) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(filepath.Join(d.dir, DashboardUsersFile), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.dir, UsersFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving the dashboard accounts: %w", err)
 	}
 	return nil
 }
 
-// SetDashboardUser creates or changes a dashboard account.
-func (a *Agent) SetDashboardUser(_ context.Context, u api.DashboardUser) error {
+// Routes registers the account routes on the local API.
+func (d *Store) Routes(rt *localapi.Router) {
+	localapi.Post(rt, api.RouteDashboardUser, func(ctx context.Context, u api.DashboardUser) (any, error) { return nil, d.Set(ctx, u) })
+	localapi.Post(rt, api.RouteDashboardLogin, func(ctx context.Context, l api.DashboardLogin) (any, error) { return nil, d.Login(ctx, l) })
+}
+
+// Set creates or changes a dashboard account.
+func (d *Store) Set(_ context.Context, u api.DashboardUser) error {
 	if !validUsername(u.Username) {
-		return apiErr(api.CodeBadRequest, "The user name %q is not valid: use 1–64 letters, digits and . _ @ + - (starting with a letter or digit).", u.Username)
+		return api.Errorf(api.CodeBadRequest, "The user name %q is not valid: use 1–64 letters, digits and . _ @ + - (starting with a letter or digit).", u.Username)
 	}
 	if len(u.Password) < 8 {
-		return apiErr(api.CodeBadRequest, "The password is too short: use at least 8 characters.")
+		return api.Errorf(api.CodeBadRequest, "The password is too short: use at least 8 characters.")
 	}
 	if len(u.Password) > 72 {
-		return apiErr(api.CodeBadRequest, "The password is too long: use at most 72 bytes.")
+		return api.Errorf(api.CodeBadRequest, "The password is too long: use at most 72 bytes.")
 	}
-	d := a.users
 	hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), d.cost)
 	if err != nil {
 		return fmt.Errorf("hashing the password: %w", err)
@@ -177,9 +200,9 @@ func (a *Agent) SetDashboardUser(_ context.Context, u api.DashboardUser) error {
 		} else {
 			delete(d.users, u.Username)
 		}
-		return apiErr(api.CodeInternal, "Could not save the dashboard account (%v); check that %s is writable and not full.", err, a.cfg.StateDir)
+		return api.Errorf(api.CodeInternal, "Could not save the dashboard account (%v); check that %s is writable and not full.", err, d.dir)
 	}
-	if u.Username == InitialDashboardUser {
+	if u.Username == InitialUser {
 		// The generated password is no longer valid: don't leave it lying around.
 		if err := atomicfile.Remove(filepath.Join(d.dir, InitialPasswordFile)); err != nil {
 			d.log.Warn("could not remove the initial password file", "err", err)
@@ -189,10 +212,9 @@ func (a *Agent) SetDashboardUser(_ context.Context, u api.DashboardUser) error {
 	return nil
 }
 
-// DashboardLogin checks a dashboard sign-in; a wrong name or password is an
+// Login checks a dashboard sign-in; a wrong name or password is an
 // *api.Error with code unauthorized.
-func (a *Agent) DashboardLogin(_ context.Context, l api.DashboardLogin) error {
-	d := a.users
+func (d *Store) Login(_ context.Context, l api.DashboardLogin) error {
 	d.mu.Lock()
 	hash, ok := d.users[l.Username]
 	d.mu.Unlock()
@@ -202,5 +224,5 @@ func (a *Agent) DashboardLogin(_ context.Context, l api.DashboardLogin) error {
 	if ok && bcrypt.CompareHashAndPassword([]byte(hash), []byte(l.Password)) == nil {
 		return nil
 	}
-	return apiErr(api.CodeUnauthorized, "The user name or password is wrong.")
+	return api.Errorf(api.CodeUnauthorized, "The user name or password is wrong.")
 }

@@ -1,4 +1,4 @@
-package agent
+package accounts
 
 import (
 	"regexp"

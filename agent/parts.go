@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/cloudlink/cld/agent/accounts"
+	"github.com/cloudlink/cld/agent/cloudclient"
+	"github.com/cloudlink/cld/agent/doctor"
+	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/link"
+	"github.com/cloudlink/cld/agent/reporter"
+	"github.com/cloudlink/cld/agent/tunnels"
+	"github.com/cloudlink/cld/inventory"
+	"github.com/cloudlink/cld/platforms"
+)
+
+// Option adjusts an Agent made by New.
+type Option func(*options)
+
+// options are New's settings besides the configuration.
+type options struct {
+	clock       clockwork.Clock
+	log         *slog.Logger
+	hc          *http.Client
+	hostname    string
+	platform    platforms.Platform
+	subsystems  []link.Subsystem
+	tunnelGate  tunnels.Gate
+	extraChecks []doctor.Check
+	invPlatform inventory.PlatformSource
+
+	// Test hooks.
+	tunnelServe  tunnels.ServeFunc
+	bcryptCost   int
+	driftClock   clockwork.Clock
+	hostSync     drift.SyncReader
+	noClockCheck bool
+	invCollect   reporter.Collector
+	invTune      func(*reporter.Tuning)
+}
+
+func defaultOptions() options {
+	return options{clock: clockwork.NewRealClock(), log: slog.Default(), bcryptCost: bcrypt.DefaultCost}
+}
+
+// WithClock injects the clock that drives token refresh, heartbeats and
+// backoff (tests pass a clockwork.FakeClock).
+func WithClock(c clockwork.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithHTTPClient sets the HTTP client for the cloud instead of one built
+// from the configuration (cloud_ca, proxy from the environment).
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
+
+// WithHostname overrides the host name sent at registration.
+func WithHostname(h string) Option { return func(o *options) { o.hostname = h } }
+
+// WithPlatform gives the agent the host's platform (its tunnels).
+func WithPlatform(p platforms.Platform) Option { return func(o *options) { o.platform = p } }
+
+// WithSubsystem adds a part that runs only while the host is linked. Its
+// routes and doctor checks are registered when it has them (Routes(*
+// localapi.Router), Checks() []doctor.Check); it is told when a link ends
+// when it is a link.Ender.
+func WithSubsystem(s link.Subsystem) Option {
+	return func(o *options) { o.subsystems = append(o.subsystems, s) }
+}
+
+// WithTunnelGate installs a gate that may veto starting tunnels (besides
+// the clock's); call TunnelGateChanged when its answer may have changed.
+func WithTunnelGate(g tunnels.Gate) Option { return func(o *options) { o.tunnelGate = g } }
+
+// WithCheck adds a check to `cld doctor` and the dashboard's Checks page.
+func WithCheck(c doctor.Check) Option {
+	return func(o *options) { o.extraChecks = append(o.extraChecks, c) }
+}
+
+// WithInventoryPlatform sets where the inventory reads the platform, afresh
+// for every report so that a new version or application is seen (cmd/cld
+// passes inventory.PlatformFile over the config file). Without it the
+// platform given with WithPlatform is reported.
+func WithInventoryPlatform(src inventory.PlatformSource) Option {
+	return func(o *options) { o.invPlatform = src }
+}
+
+// WithInventoryCollector replaces how reports are collected (tests); the
+// default is inventory.Collect with the daemon's sources.
+func WithInventoryCollector(c reporter.Collector) Option {
+	return func(o *options) { o.invCollect = c }
+}
+
+// buildParts makes the parts in the order they depend on each other and
+// wires them: the clock check (its veto in front of the tunnels' gate), the
+// link, the dashboard accounts, the tunnels and the inventory reports (the
+// link's subsystems, with those given by WithSubsystem).
+func (a *Agent) buildParts() error {
+	a.setupDrift()
+	hostname := a.o.hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+		if hostname == "" {
+			hostname = "unknown-host"
+		}
+	}
+	var err error
+	a.link, err = link.New(link.Config{
+		StateDir: a.cfg.StateDir, Cloud: a.cfg.Cloud, ConfigFile: a.cfg.File(),
+		HeartbeatInterval: a.cfg.HeartbeatInterval, MachineIDFile: a.cfg.MachineIDFile,
+		Hostname: hostname, Build: a.build,
+		Clock: a.clock, Logger: a.baseLog, Health: a.health,
+		HTTPClient: a.hc, APIClient: cloudclient.ObserveDates(a.hc, a.clock.Now, a.drift.ObserveDate),
+		OnSessionStart: a.drift.Kick, // measure against the cloud of this link
+		Answer:         a.Status,
+	})
+	if err != nil {
+		return err
+	}
+	if a.accounts, err = accounts.Open(a.cfg.StateDir, a.baseLog, a.clock.Now, a.o.bcryptCost); err != nil {
+		return err
+	}
+	a.tunnels, err = tunnels.New(tunnels.Config{
+		StateDir: a.cfg.StateDir, ConfigFile: a.cfg.File(), Platform: a.o.platform,
+		Serve: a.o.tunnelServe, Gate: a.tunnelGate(), LinkState: a.link.State, Proxy: a.proxy,
+		Clock: a.clock, Logger: a.baseLog, Health: a.health,
+	})
+	if err != nil {
+		return err
+	}
+	plat := a.o.invPlatform
+	if plat == nil {
+		plat = func(context.Context) (platforms.Platform, error) { return a.o.platform, nil }
+	}
+	a.reporter, err = reporter.New(reporter.Config{
+		StateDir: a.cfg.StateDir, Collect: a.o.invCollect, Tunnels: a.tunnels, LinkState: a.link.State,
+		Sources: reporter.Sources{
+			Credentials: a.link.Credentials, Proxy: a.cfg.Proxy, Build: a.build, Platform: plat,
+			Clock: a.drift.Status, Warnings: a.health.List,
+		},
+		Clock: a.clock, Logger: a.baseLog, Health: a.health, Tune: a.o.invTune,
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter}, a.o.subsystems...) {
+		a.link.Add(s)
+	}
+	a.drift.OnGateChange(a.tunnels.GateChanged)
+	return nil
+}
+
+// setupDrift makes the clock-drift monitor: it measures against the linked
+// cloud, else the configured one.
+func (a *Agent) setupDrift() {
+	dc := a.o.driftClock
+	if dc == nil {
+		// Real time even when a test fakes the agent's clock: the
+		// schedule of measurements is not what those tests are about.
+		dc = clockwork.NewRealClock()
+	}
+	a.drift = drift.NewMonitor(a.cfg.Clock, drift.Options{
+		Clock:  dc,
+		Now:    a.clock.Now, // the host's clock (a test's fake one is the host's)
+		Client: a.hc,
+		Target: func() string {
+			if a.o.noClockCheck || a.link == nil {
+				return ""
+			}
+			return a.link.Cloud()
+		},
+		Registry: a.health,
+		Sync:     a.o.hostSync,
+		Logger:   a.baseLog.With("component", "clock"),
+	})
+}
+
+// tunnelGate is the clock's veto in front of WithTunnelGate's.
+func (a *Agent) tunnelGate() tunnels.Gate {
+	prev := a.o.tunnelGate
+	return func() string {
+		if r := a.drift.Gate(); r != "" {
+			return r
+		}
+		if prev != nil {
+			return prev()
+		}
+		return ""
+	}
+}

@@ -1,0 +1,88 @@
+package reporter
+
+import (
+	"context"
+	"net/url"
+	"os"
+
+	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/inventory"
+)
+
+// Sources are what the default collector reports, besides the host.
+type Sources struct {
+	// Credentials are the linked system's ID, its device secret and the
+	// session's access token ("" when none): the report names the system
+	// and must contain neither secret.
+	Credentials func() (systemID, secret, token string)
+	Proxy       string    // the configured proxy URL: its password never goes out
+	Build       api.Build // the daemon
+	// Platform is read afresh for every report, so that a new version or
+	// application is seen.
+	Platform inventory.PlatformSource
+	Clock    func() api.Clock     // the last clock measurement
+	Warnings func() []api.Warning // the current warnings
+}
+
+// collectInventory is the default collector: inventory.Collect with the
+// sources (platform, tunnels, clock, warnings, build) and every secret the
+// daemon holds, so that none can end up in a report.
+func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes []string) (*inventory.Report, error) {
+	src := m.cfg.Sources
+	cfg := inventory.DefaultConfig()
+	systemID, secret, token := src.Credentials()
+	if systemID == "" {
+		return nil, api.Errorf(api.CodeNotLinked, "This system is not linked to CloudLink, and a report names the linked system; link it first (`cld link` or the dashboard).")
+	}
+	cfg.SystemID = systemID
+	for _, s := range []string{secret, token} {
+		if s != "" {
+			cfg.Secrets = append(cfg.Secrets, s)
+		}
+	}
+	cfg.Secrets = append(cfg.Secrets, proxyPasswords(src.Proxy)...)
+	cfg.Trigger, cfg.Changes = trigger, changes
+	b := src.Build
+	cfg.Daemon = inventory.Daemon{Version: b.Version, Build: b.Build, Commit: b.Commit, Branch: b.Branch, Stage: b.Stage}
+	cfg.StateDir = m.cfg.StateDir
+	cfg.Now = m.cfg.Clock.Now
+	cfg.Providers = inventory.Providers{
+		Platform: src.Platform,
+		Tunnels: func(context.Context) ([]inventory.Tunnel, error) {
+			return liveTunnels(m.cfg.Tunnels.List()), nil
+		},
+		Clock: func(context.Context) (*inventory.Clock, error) {
+			c := src.Clock()
+			if c.MeasuredAt == nil {
+				return nil, nil
+			}
+			return &inventory.Clock{DriftSeconds: c.DriftSeconds, Synchronized: c.Synchronized, MeasuredAt: c.MeasuredAt}, nil
+		},
+		Warnings: func(context.Context) ([]inventory.Warning, error) {
+			ws := src.Warnings()
+			out := make([]inventory.Warning, 0, len(ws))
+			for _, w := range ws {
+				out = append(out, inventory.Warning{Code: w.Code, Severity: w.Severity, Text: w.Text})
+			}
+			return out, nil
+		},
+	}
+	return inventory.Collect(ctx, cfg)
+}
+
+// proxyPasswords are the passwords of the configured and the environment's
+// proxies (never to be reported).
+func proxyPasswords(configured string) []string {
+	var out []string
+	for _, raw := range []string{configured, os.Getenv("HTTPS_PROXY"), os.Getenv("https_proxy"), os.Getenv("HTTP_PROXY"), os.Getenv("http_proxy")} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
+}
