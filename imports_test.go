@@ -13,12 +13,47 @@ import (
 const module = "github.com/cloudlink/cld"
 
 // rule forbids packages under From (transitively) depending on packages
-// under any of Deny, except those under one of Allow.
+// under any of Deny, except those under one of Allow, and on exactly the
+// packages in Only. With Below, it applies to the packages strictly under
+// From, not to From itself.
 type rule struct {
 	From  string
+	Below bool
 	Deny  []string
+	Only  []string
 	Allow []string
 	Why   string
+}
+
+// The daemon's core in layers (ARCHITECTURE.md): the composition root
+// (agent) builds the parts; the subsystems (the link's linked-only parts
+// and the dashboard accounts) use the link and the lower packages; the
+// link uses only the lower packages; the lower packages use none of the
+// higher. No part imports the root, and no subsystem another.
+var (
+	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts"}
+	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
+		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/atomicfile", "agent/backoff", "agent/outbox"}
+)
+
+func agentRules() []rule {
+	rs := []rule{
+		{From: "agent", Below: true, Only: []string{"agent"}, Why: "the parts never import the composition root"},
+		{From: "agent/link", Deny: agentSubsystems, Why: "the link runs its subsystems through link.Subsystem; it never imports them"},
+	}
+	for _, p := range agentLower {
+		rs = append(rs, rule{From: p, Deny: append([]string{"agent/link"}, agentSubsystems...), Why: "the lower parts of the core import none of the higher"})
+	}
+	for _, p := range agentSubsystems {
+		var others []string
+		for _, q := range agentSubsystems {
+			if q != p {
+				others = append(others, q)
+			}
+		}
+		rs = append(rs, rule{From: p, Deny: others, Why: "subsystems meet through interfaces that the composition root wires, never by import"})
+	}
+	return rs
 }
 
 var rules = []rule{
@@ -35,9 +70,18 @@ var rules = []rule{
 	{From: "agent/api", Deny: []string{""}, Why: "the local API types import nothing of the project"},
 }
 
+func init() { rules = append(rules, agentRules()...) }
+
 type pkg struct {
 	ImportPath string
 	Deps       []string
+}
+
+func pkgPath(dir string) string {
+	if dir == "" {
+		return module
+	}
+	return module + "/" + dir
 }
 
 func under(path, dir string) bool {
@@ -53,22 +97,27 @@ func under(path, dir string) bool {
 func violations(pkgs []pkg) (bad []string, checked int) {
 	for _, p := range pkgs {
 		for _, r := range rules {
-			if !under(p.ImportPath, r.From) {
+			if !under(p.ImportPath, r.From) || (r.Below && p.ImportPath == pkgPath(r.From)) {
 				continue
 			}
 			checked++
 			for _, d := range p.Deps {
-				if !strings.HasPrefix(d, module) || d == p.ImportPath || (r.From != "" && under(d, r.From)) {
+				if !strings.HasPrefix(d, module) || d == p.ImportPath {
 					continue
 				}
 				denied := false
-				for _, deny := range r.Deny {
-					denied = denied || under(d, deny)
-				}
-				for _, allow := range r.Allow {
-					if under(d, allow) {
-						denied = false
+				if r.From == "" || !under(d, r.From) {
+					for _, deny := range r.Deny {
+						denied = denied || under(d, deny)
 					}
+					for _, allow := range r.Allow {
+						if under(d, allow) {
+							denied = false
+						}
+					}
+				}
+				for _, only := range r.Only {
+					denied = denied || d == pkgPath(only)
 				}
 				if denied {
 					bad = append(bad, p.ImportPath+" depends on "+d+": not allowed ("+r.Why+")")
@@ -115,9 +164,19 @@ func TestViolationsDetected(t *testing.T) {
 		{ImportPath: m + "cloud", Deps: []string{m + "cloud/cloudapi", m + "cloud/store"}},
 		{ImportPath: m + "cloud/cloudapi", Deps: []string{"time"}},
 		{ImportPath: m + "tunnel", Deps: []string{m + "agent/api"}},
+		// The core's layers: a part that imports the root, a lower part
+		// that imports the link, a subsystem that imports another; the
+		// allowed ways down pass.
+		{ImportPath: m + "agent/tunnels", Deps: []string{m + "agent/link", m + "agent/cloudclient", m + "agent"}},
+		{ImportPath: m + "agent/config", Deps: []string{m + "agent/proxy", m + "agent/link"}},
+		{ImportPath: m + "agent/reporter", Deps: []string{m + "agent/link", m + "agent/tunnels"}},
+		{ImportPath: m + "agent", Deps: []string{m + "agent/link", m + "agent/tunnels", m + "agent/reporter", m + "agent/accounts"}},
 	}
 	bad, _ := violations(pkgs)
-	want := []string{"ui depends on " + m + "agent/localapi", "agent depends on " + m + "cloud:", "tunnel depends on " + m + "agent/api"}
+	want := []string{"ui depends on " + m + "agent/localapi", "agent depends on " + m + "cloud:", "tunnel depends on " + m + "agent/api",
+		"agent/tunnels depends on " + m + "agent: not allowed (the parts never import the composition root)",
+		"agent/config depends on " + m + "agent/link: not allowed (the lower parts",
+		"agent/reporter depends on " + m + "agent/tunnels: not allowed (subsystems meet"}
 	if len(bad) != len(want) {
 		t.Fatalf("got %d violations, want %d: %q", len(bad), len(want), bad)
 	}
@@ -128,5 +187,28 @@ func TestViolationsDetected(t *testing.T) {
 	}
 	if !under(m+"agent/localapi", "agent") || under(m+"agentx", "agent") {
 		t.Fatal("under() matches wrongly")
+	}
+}
+
+// TestPackageDocs holds every package of the project to a package doc
+// comment that says what it owns.
+func TestPackageDocs(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{len .GoFiles}}\t{{.Doc}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) < 3 || f[1] == "0" {
+			continue // no non-test files (this package)
+		}
+		n++
+		if strings.TrimSpace(f[2]) == "" {
+			t.Errorf("%s has no package doc comment; say in one what it owns", f[0])
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d packages listed", n)
 	}
 }
