@@ -61,8 +61,8 @@ func (m *Manager) statusLocked(id, gate, linkState string) (status, reason strin
 	return st, reason
 }
 
-// list returns the tunnels as the API shows them; linkState is the agent's
-// link state.
+// list returns the tunnels as the API shows them; linkState is the link's
+// state (api.State*).
 func (m *Manager) list(linkState string) api.Tunnels {
 	gate := m.gateReason()
 	m.mu.Lock()
