@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The steps of `test` change files (generate) and must not run in parallel.
 .NOTPARALLEL:
 
-.PHONY: all build generate check-generated deps vet fmt-check test bench demo clean
+.PHONY: all build generate check-generated deps vet fmt-check test bench demo clean packages
 
 all: build
 
@@ -51,6 +51,19 @@ build:
 	$(CLD_BUILD) -ldflags "$(LDFLAGS)" -o bin/cld ./cmd/cld
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-cloud ./cmd/cld-cloud
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-simhost ./cmd/cld-simhost
+
+## packages: dist/cld_<version>-1_<arch>.deb and .rpm for amd64 and arm64
+## (cgo off, cross-built, symbols stripped: -s -w shrinks the file, not the
+## resident memory), made by packaging/tools (nfpm, its own module)
+PKG_ARCHES ?= amd64 arm64
+packages:
+	@mkdir -p dist
+	cd packaging/tools && $(GO) build -o ../../dist/nfpm-build .
+	@set -e; for arch in $(PKG_ARCHES); do \
+		GOARCH=$$arch $(CLD_BUILD) -ldflags "-s -w $(LDFLAGS)" -o dist/$$arch/cld ./cmd/cld; \
+		VERSION="$(VERSION)" ARCH=$$arch BIN=$(CURDIR)/dist/$$arch/cld \
+			dist/nfpm-build -config packaging/nfpm.yaml -out dist; \
+	done
 
 ## generate: regenerate the templ components' Go code (*_templ.go)
 generate:
