@@ -56,13 +56,14 @@ build:
 ## (cgo off, cross-built, symbols stripped: -s -w shrinks the file, not the
 ## resident memory), made by packaging/tools (nfpm, its own module)
 PKG_ARCHES ?= amd64 arm64
+DIST       ?= dist
 packages:
-	@mkdir -p dist
-	cd packaging/tools && $(GO) build -o ../../dist/nfpm-build .
+	@mkdir -p $(DIST)
+	cd packaging/tools && $(GO) build -o $(abspath $(DIST))/nfpm-build .
 	@set -e; for arch in $(PKG_ARCHES); do \
-		GOARCH=$$arch $(CLD_BUILD) -ldflags "-s -w $(LDFLAGS)" -o dist/$$arch/cld ./cmd/cld; \
-		VERSION="$(VERSION)" ARCH=$$arch BIN=$(CURDIR)/dist/$$arch/cld \
-			dist/nfpm-build -config packaging/nfpm.yaml -out dist; \
+		GOARCH=$$arch $(CLD_BUILD) -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$arch/cld ./cmd/cld; \
+		VERSION="$(VERSION)" ARCH=$$arch BIN=$(abspath $(DIST))/$$arch/cld \
+			$(DIST)/nfpm-build -config packaging/nfpm.yaml -out $(DIST); \
 	done
 
 ## generate: regenerate the templ components' Go code (*_templ.go)
@@ -82,23 +83,25 @@ check-generated:
 	fi; \
 	echo "generated templ code is up to date"
 
-## deps: install Debian's chromium (end-to-end browser tests) and tinyproxy
-## (proxy tests start their own) when they are missing
+## deps: install the Debian packages the tests use when they are missing:
+## chromium (the dashboard's end-to-end test), tinyproxy (the proxy tests
+## start their own), and for the package tests lintian, rpm, debootstrap
+## and systemd-container (systemd-nspawn)
+DEPS_PKGS := chromium:/usr/bin/chromium tinyproxy:/usr/bin/tinyproxy lintian:/usr/bin/lintian \
+	rpm:/usr/bin/rpm debootstrap:/usr/sbin/debootstrap systemd-container:/usr/bin/systemd-nspawn \
+	systemd:/usr/bin/systemd-analyze
 deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "Installing chromium (needed by the dashboard's end-to-end test)"; \
+	@missing=""; for p in $(DEPS_PKGS); do [ -x "$${p#*:}" ] || missing="$$missing $${p%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing$$missing (needed by the tests)"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
-	fi
-	@if [ ! -x /usr/bin/tinyproxy ]; then \
-		echo "Installing tinyproxy (needed by the tunnel's proxy tests, which start their own)"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tinyproxy && \
-		{ $(SUDO) systemctl disable --now tinyproxy >/dev/null 2>&1 || true; \
-		  $(SUDO) systemctl disable tinyproxy >/dev/null 2>&1 || true; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		case "$$missing" in *tinyproxy*) \
+		  $(SUDO) systemctl disable --now tinyproxy >/dev/null 2>&1 || true; \
 		  $(SUDO) update-rc.d tinyproxy disable >/dev/null 2>&1 || true; \
 		  pidf=/run/tinyproxy/tinyproxy.pid; \
-		  if [ -s $$pidf ]; then $(SUDO) kill "$$(cat $$pidf)" 2>/dev/null || true; fi; }; \
+		  if [ -s $$pidf ]; then $(SUDO) kill "$$(cat $$pidf)" 2>/dev/null || true; fi;; \
+		esac; \
 	fi
 
 vet:

@@ -1,0 +1,399 @@
+// Tests of the packages as an operator meets them: the unit's lint, lintian
+// and rpm's checks, and the .deb and .rpm installed, upgraded, removed and
+// purged for real in a Debian root made with debootstrap (cached outside
+// the checkout, keyed by its inputs).
+package packaging_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// need fails (in CI) or skips (elsewhere) when a tool is missing; `make
+// deps` installs them all.
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed; `make deps` installs it", tool)
+			}
+			t.Skipf("%s is not installed; run `make deps`", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("installing packages into a root needs root")
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// packages are built once per test binary, for amd64, with a build number
+// of their own.
+type pkgs struct{ deb, rpm, bin string }
+
+var (
+	built   = map[string]pkgs{}
+	builtMu sync.Mutex
+)
+
+func buildPackages(t *testing.T, build string) pkgs {
+	t.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if p, ok := built[build]; ok {
+		return p
+	}
+	dist := filepath.Join(os.TempDir(), "cld-packaging-test-"+build)
+	os.RemoveAll(dist)
+	run(t, "make", "-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "BUILD="+build, "DIST="+dist)
+	version := strings.TrimSpace(readFile(t, "../VERSION")) + "+" + build
+	p := pkgs{
+		deb: filepath.Join(dist, "cld_"+version+"-1_amd64.deb"),
+		rpm: filepath.Join(dist, "cld-"+version+"-1.x86_64.rpm"),
+		bin: filepath.Join(dist, "amd64", "cld"),
+	}
+	for _, f := range []string{p.deb, p.rpm, p.bin} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("make packages did not make %s: %v", f, err)
+		}
+	}
+	built[build] = p
+	return p
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestUnitLint runs systemd-analyze verify (any output fails: it only warns
+// on bad values) and prints the offline security exposure, which must stay
+// "OK" or better.
+func TestUnitLint(t *testing.T) {
+	need(t, "systemd-analyze")
+	p := buildPackages(t, "1")
+	dir := t.TempDir()
+	unit := filepath.Join(dir, "cld.service")
+	// The unit with ExecStart at the built binary, so that verify can check
+	// that it is executable without installing it on this machine.
+	text := strings.ReplaceAll(readFile(t, "cld.service"), "/usr/bin/cld", p.bin)
+	if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	sec := run(t, "systemd-analyze", "security", "--offline=true", unit)
+	lines := strings.Split(strings.TrimSpace(sec), "\n")
+	last := lines[len(lines)-1]
+	t.Log(last)
+	fmt.Println("unit exposure:", strings.TrimPrefix(last, "→ "))
+	if !strings.Contains(last, " OK") && !strings.Contains(last, "SAFE") {
+		t.Errorf("exposure is no longer OK: %s", last)
+	}
+}
+
+// TestLintian: no errors on the .deb (the accepted warnings are listed in
+// the README with their reasons).
+func TestLintian(t *testing.T) {
+	need(t, "lintian")
+	p := buildPackages(t, "1")
+	out, _ := exec.Command("lintian", "--tag-display-limit", "0", p.deb).CombinedOutput()
+	var errs, warns []string
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "E: "):
+			errs = append(errs, l)
+		case strings.HasPrefix(l, "W: "):
+			warns = append(warns, l)
+		}
+	}
+	for _, w := range warns {
+		t.Log(w)
+	}
+	if len(errs) > 0 {
+		t.Errorf("lintian errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestRPMChecks: rpm -K and rpm -qp --scripts succeed, and the scripts are
+// ours.
+func TestRPMChecks(t *testing.T) {
+	need(t, "rpm")
+	p := buildPackages(t, "1")
+	if out := run(t, "rpm", "-K", p.rpm); !strings.Contains(out, "digests OK") {
+		t.Errorf("rpm -K: %s", out)
+	}
+	out := run(t, "rpm", "-qp", "--scripts", p.rpm)
+	for _, want := range []string{"postinstall scriptlet", "preuninstall scriptlet", "postuninstall scriptlet", "systemctl enable --now cld.service"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rpm --scripts lacks %q:\n%s", want, out)
+		}
+	}
+	if out := run(t, "rpm", "-qp", "--qf", "%{PAYLOADCOMPRESSOR}", p.rpm); out != "xz" {
+		t.Errorf("rpm payload compressed with %q, want xz (older rpm cannot read zstd)", out)
+	}
+}
+
+// debootstrapRoot is a minimal Debian bookworm root with systemd, made once
+// and cached outside the checkout under a name derived from its inputs.
+func debootstrapRoot(t *testing.T) string {
+	t.Helper()
+	need(t, "debootstrap")
+	mirror := aptMirror(t)
+	args := []string{"--variant=minbase", "--include=systemd,systemd-sysv,dbus", "bookworm"}
+	sum := sha256.Sum256([]byte(strings.Join(append(args, mirror), " ")))
+	cache := os.Getenv("CLD_TEST_CACHE")
+	if cache == "" {
+		cache = "/var/cache/cld-test"
+	}
+	dir := filepath.Join(cache, "debootstrap-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("making a Debian root with debootstrap from %s (cached in %s)", mirror, dir)
+	run(t, "debootstrap", append(args, tmp, mirror)...)
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// aptMirror is the Debian mirror this machine's apt uses.
+func aptMirror(t *testing.T) string {
+	t.Helper()
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*")
+	files = append(files, "/etc/apt/sources.list")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			l = strings.TrimSpace(l)
+			if u, ok := strings.CutPrefix(l, "URIs:"); ok && strings.Contains(u, "debian") && !strings.Contains(u, "security") {
+				return strings.Fields(u)[0]
+			}
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "deb" && !strings.Contains(f[1], "security") {
+				return f[1]
+			}
+		}
+	}
+	return "http://deb.debian.org/debian"
+}
+
+// freshRoot is a private copy of the cached root.
+func freshRoot(t *testing.T) string {
+	t.Helper()
+	base := debootstrapRoot(t)
+	root := filepath.Join(t.TempDir(), "root")
+	run(t, "cp", "-a", "--reflink=auto", base, root)
+	return root
+}
+
+// files lists what an operator would find in root (the package managers'
+// own databases and logs left out).
+func files(t *testing.T, root string) []string {
+	t.Helper()
+	skip := []string{"/var/lib/dpkg", "/var/log", "/var/cache", "/var/lib/rpm", "/usr/lib/sysimage/rpm", "/root/.rpmdb", "/proc", "/sys", "/dev", "/run", "/tmp", "/etc/ld.so.cache", "/var/lib/systemd/deb-systemd-helper-enabled"}
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(path, root)
+		for _, s := range skip {
+			if rel == s || strings.HasPrefix(rel, s+"/") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		if rel != "" {
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func diff(before, after []string) (added, removed []string) {
+	for _, f := range after {
+		if !slices.Contains(before, f) {
+			added = append(added, f)
+		}
+	}
+	for _, f := range before {
+		if !slices.Contains(after, f) {
+			removed = append(removed, f)
+		}
+	}
+	return added, removed
+}
+
+func exists(root, path string) bool {
+	_, err := os.Lstat(filepath.Join(root, path))
+	return err == nil
+}
+
+func chroot(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	return run(t, "chroot", append([]string{root}, args...)...)
+}
+
+// copyIn puts a file into root's /tmp and returns its path there.
+func copyIn(t *testing.T, root, file string) string {
+	t.Helper()
+	dst := filepath.Join("/tmp", filepath.Base(file))
+	run(t, "cp", file, filepath.Join(root, dst))
+	return dst
+}
+
+// plantState writes what a linked daemon keeps, to see an upgrade keep it.
+func plantState(t *testing.T, root string) {
+	t.Helper()
+	for name, content := range map[string]string{"link.json": `{"format":1}`, "tunnels.json": `{"format":1,"enabled":["web"]}`} {
+		if err := os.WriteFile(filepath.Join(root, "var/lib/cld", name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const enabledLink = "/etc/systemd/system/multi-user.target.wants/cld.service"
+
+// TestDebLifecycle installs the .deb with dpkg in a Debian root (no systemd
+// running there), upgrades it with a locally edited config, removes and
+// purges it: afterwards the root is as before.
+func TestDebLifecycle(t *testing.T) {
+	need(t, "chroot", "dpkg")
+	root := freshRoot(t)
+	v1, v2 := buildPackages(t, "1"), buildPackages(t, "2")
+	before := files(t, root)
+
+	chroot(t, root, "dpkg", "-i", copyIn(t, root, v1.deb))
+	if out := chroot(t, root, "cld", "version"); !strings.Contains(out, "+1") {
+		t.Errorf("cld version after install: %s", out)
+	}
+	if !exists(root, enabledLink) {
+		t.Error("the install did not enable cld.service")
+	}
+	if fi, err := os.Stat(filepath.Join(root, "var/lib/cld")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("/var/lib/cld: %v %v", fi, err)
+	}
+	conf := filepath.Join(root, "etc/cld/cld.yaml")
+	edited := readFile(t, conf) + "log_level: debug\n"
+	if err := os.WriteFile(conf, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plantState(t, root)
+
+	chroot(t, root, "dpkg", "-i", copyIn(t, root, v2.deb))
+	if out := chroot(t, root, "cld", "version"); !strings.Contains(out, "+2") {
+		t.Errorf("cld version after the upgrade: %s", out)
+	}
+	if readFile(t, conf) != edited {
+		t.Error("the upgrade replaced the locally edited /etc/cld/cld.yaml")
+	}
+	if !exists(root, "var/lib/cld/link.json") || !exists(root, "var/lib/cld/tunnels.json") {
+		t.Error("the upgrade lost the state")
+	}
+
+	chroot(t, root, "dpkg", "-r", "cld")
+	if exists(root, "usr/bin/cld") || exists(root, enabledLink) {
+		t.Error("dpkg -r left the binary or the enabled service")
+	}
+	if readFile(t, conf) != edited || !exists(root, "var/lib/cld/link.json") {
+		t.Error("dpkg -r removed the configuration or the state (only a purge does)")
+	}
+
+	chroot(t, root, "dpkg", "-P", "cld")
+	added, removed := diff(before, files(t, root))
+	added = slices.DeleteFunc(added, func(f string) bool { return f == "/tmp/"+filepath.Base(v1.deb) || f == "/tmp/"+filepath.Base(v2.deb) })
+	if len(added) > 0 || len(removed) > 0 {
+		t.Errorf("after the purge: left %q, missing %q", added, removed)
+	}
+}
+
+// TestRPMLifecycle does the same with rpm --root: install, upgrade with an
+// edited config, erase. rpm has no purge: the erase keeps the state
+// directory (with the link) and an edited config as cld.yaml.rpmsave, as
+// the README says.
+func TestRPMLifecycle(t *testing.T) {
+	need(t, "rpm", "chroot")
+	root := freshRoot(t)
+	v1, v2 := buildPackages(t, "1"), buildPackages(t, "2")
+	before := files(t, root)
+	rpm := func(args ...string) string {
+		return run(t, "rpm", append([]string{"--root", root, "--nodeps"}, args...)...)
+	}
+	run(t, "rpm", "--root", root, "--initdb")
+
+	rpm("-i", v1.rpm)
+	if out := chroot(t, root, "cld", "version"); !strings.Contains(out, "+1") {
+		t.Errorf("cld version after install: %s", out)
+	}
+	if !exists(root, enabledLink) {
+		t.Error("the install did not enable cld.service")
+	}
+	conf := filepath.Join(root, "etc/cld/cld.yaml")
+	edited := readFile(t, conf) + "log_level: debug\n"
+	if err := os.WriteFile(conf, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plantState(t, root)
+
+	rpm("-U", v2.rpm)
+	if out := chroot(t, root, "cld", "version"); !strings.Contains(out, "+2") {
+		t.Errorf("cld version after the upgrade: %s", out)
+	}
+	if readFile(t, conf) != edited || !exists(root, "var/lib/cld/link.json") {
+		t.Error("the upgrade lost the edited config or the state")
+	}
+	if out := run(t, "rpm", "--root", root, "-q", "cld"); !strings.Contains(out, "+2") {
+		t.Errorf("rpm -q after the upgrade: %s", out)
+	}
+
+	rpm("-e", "cld")
+	added, removed := diff(before, files(t, root))
+	want := []string{"/etc/cld", "/etc/cld/cld.yaml.rpmsave", "/var/lib/cld", "/var/lib/cld/link.json", "/var/lib/cld/tunnels.json"}
+	slices.Sort(added)
+	if !slices.Equal(added, want) || len(removed) > 0 {
+		t.Errorf("after rpm -e: left %q (want %q), missing %q", added, want, removed)
+	}
+}
