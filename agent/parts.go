@@ -136,12 +136,16 @@ func (a *Agent) buildParts() error {
 	}
 	plat := a.o.invPlatform
 	if plat == nil {
-		plat = func(context.Context) (platforms.Platform, error) { return a.o.platform, nil }
+		plat = func(context.Context) (platforms.Platform, error) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.o.platform, nil
+		}
 	}
 	a.reporter, err = reporter.New(reporter.Config{
 		StateDir: a.cfg.StateDir, Collect: a.o.invCollect, Tunnels: a.tunnels, LinkState: a.link.State,
 		Sources: reporter.Sources{
-			Credentials: a.link.Credentials, Proxy: a.cfg.Proxy, Build: a.build, Platform: plat,
+			Credentials: a.link.Credentials, Proxy: a.configuredProxy, Build: a.build, Platform: plat,
 			Clock: a.drift.Status, Warnings: a.health.List,
 		},
 		Clock: a.clock, Logger: a.baseLog, Health: a.health, Tune: a.o.invTune,

@@ -121,7 +121,7 @@ type Setup struct {
 	hint       string // the remedy for a refusal, naming the setting
 	hint407    string // the remedy for 407 Proxy Authentication Required
 
-	mu   sync.Mutex
+	mu   sync.Mutex      // guards the fields above (Reconfigure) and used
 	used map[string]bool // proxy host:ports handed to the transport
 }
 
@@ -149,25 +149,58 @@ func New(proxyURL, noProxy, file string) (*Setup, error) {
 	return ps, nil
 }
 
+// Reconfigure replaces the decision with that of New(proxyURL, noProxy,
+// file) (a reloaded configuration); connections opened from now on follow
+// it. On an error the decision stays as it was.
+func (ps *Setup) Reconfigure(proxyURL, noProxy, file string) error {
+	n, err := New(proxyURL, noProxy, file)
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	ps.fromConfig, ps.fixed, ps.np, ps.hint, ps.hint407 = n.fromConfig, n.fixed, n.np, n.hint, n.hint407
+	ps.mu.Unlock()
+	return nil
+}
+
 // FromConfig tells whether the proxy is the configured one (not the
 // environment's).
-func (ps *Setup) FromConfig() bool { return ps.fromConfig }
+func (ps *Setup) FromConfig() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.fromConfig
+}
 
 // Fixed is the configured proxy; nil when the environment decides.
-func (ps *Setup) Fixed() *url.URL { return ps.fixed }
+func (ps *Setup) Fixed() *url.URL {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.fixed
+}
 
 // Hint is the remedy for a refusal of the proxy, naming the setting.
-func (ps *Setup) Hint() string { return ps.hint }
+func (ps *Setup) Hint() string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.hint
+}
 
 // Hint407 is the remedy for 407 Proxy Authentication Required.
-func (ps *Setup) Hint407() string { return ps.hint407 }
+func (ps *Setup) Hint407() string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.hint407
+}
 
 // ProxyFor is the transport's Proxy function.
 func (ps *Setup) ProxyFor(req *http.Request) (*url.URL, error) {
 	var u *url.URL
-	if ps.fixed != nil {
-		if !ps.np.Match(req.URL.Hostname()) {
-			u = ps.fixed
+	ps.mu.Lock()
+	fixed, np := ps.fixed, ps.np
+	ps.mu.Unlock()
+	if fixed != nil {
+		if !np.Match(req.URL.Hostname()) {
+			u = fixed
 		}
 	} else {
 		var err error
@@ -188,7 +221,7 @@ func (ps *Setup) ProxyFor(req *http.Request) (*url.URL, error) {
 func (ps *Setup) URLFor(rawURL string) *url.URL {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return ps.fixed
+		return ps.Fixed()
 	}
 	switch u.Scheme {
 	case "wss":
@@ -264,14 +297,14 @@ func (ps *Setup) OnConnectResponse(_ context.Context, proxyURL *url.URL, _ *http
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
-	hint := ps.hint
+	hint := ps.Hint()
 	switch resp.StatusCode {
 	case http.StatusProxyAuthRequired, http.StatusUnauthorized:
 		// 407 asks for credentials; some proxies (tinyproxy) answer wrong
 		// ones with 401.
-		hint = ps.hint407
+		hint = ps.Hint407()
 	case http.StatusForbidden:
-		hint = "check that the proxy allows CONNECT to the cloud's host and port, and " + ps.hint
+		hint = "check that the proxy allows CONNECT to the cloud's host and port, and " + ps.Hint()
 	}
 	return &Error{Proxy: CanonicalAddr(proxyURL), Status: resp.Status, Hint: hint}
 }
@@ -281,7 +314,7 @@ func (ps *Setup) WrapDial(dial func(ctx context.Context, network, addr string) (
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil && ps.isProxy(addr) && ctx.Err() == nil {
-			return nil, &Error{Proxy: addr, Err: err, Hint: ps.hint + ", and that the proxy is running"}
+			return nil, &Error{Proxy: addr, Err: err, Hint: ps.Hint() + ", and that the proxy is running"}
 		}
 		return c, err
 	}

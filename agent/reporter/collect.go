@@ -15,8 +15,8 @@ type Sources struct {
 	// session's access token ("" when none): the report names the system
 	// and must contain neither secret.
 	Credentials func() (systemID, secret, token string)
-	Proxy       string    // the configured proxy URL: its password never goes out
-	Build       api.Build // the daemon
+	Proxy       func() string // the configured proxy URL: its password never goes out
+	Build       api.Build     // the daemon
 	// Platform is read afresh for every report, so that a new version or
 	// application is seen.
 	Platform inventory.PlatformSource
@@ -40,7 +40,7 @@ func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes
 			cfg.Secrets = append(cfg.Secrets, s)
 		}
 	}
-	cfg.Secrets = append(cfg.Secrets, proxyPasswords(src.Proxy)...)
+	cfg.Secrets = append(cfg.Secrets, proxyPasswords(src.Proxy())...)
 	cfg.Trigger, cfg.Changes = trigger, changes
 	b := src.Build
 	cfg.Daemon = inventory.Daemon{Version: b.Version, Build: b.Build, Commit: b.Commit, Branch: b.Branch, Stage: b.Stage}

@@ -45,7 +45,6 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/atomicfile"
 	"github.com/cloudlink/cld/agent/backoff"
-	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/proxy"
@@ -191,20 +190,13 @@ func New(cfg Config) (*Manager, error) {
 	}
 	d := &net.Dialer{Timeout: localDialTimeout}
 	m.dial = d.DialContext
-	if p != nil {
-		ts := p.Tunnels()
-		if err := platforms.ValidateTunnels(ts); err != nil {
-			return nil, fmt.Errorf("%w: platform %s: %w", config.ErrConfig, p.Type(), err)
-		}
-		for _, t := range ts {
-			target, err := tunnelTarget(t)
-			if err != nil {
-				return nil, fmt.Errorf("%w: platform tunnel %s: %w", config.ErrConfig, t.ID, err)
-			}
-			m.byID[t.ID] = len(m.defs)
-			m.defs = append(m.defs, tunnelDef{Tunnel: t, target: target})
-			m.run[t.ID] = &tunnelRun{recheck: backoff.New(localRecheckMin, LocalRecheckMax)}
-		}
+	defs, byID, err := tableOf(p)
+	if err != nil {
+		return nil, err
+	}
+	m.defs, m.byID = defs, byID
+	for _, d := range defs {
+		m.run[d.ID] = newRun()
 	}
 	if err := m.load(); err != nil {
 		return nil, err
@@ -392,6 +384,8 @@ func (m *Manager) disableAll(why string) {
 	m.log.Info("stopped every tunnel", "why", why)
 }
 
+// unknown is the error for a tunnel ID the platform does not define.
+// Called with m.mu held.
 func (m *Manager) unknown(id string) error {
 	if len(m.defs) == 0 {
 		return api.Errorf(api.CodeUnknownTunnel, "This host defines no tunnels: no platform with tunnels was detected or configured (see the platform: section of %s).", m.cfg.ConfigFile)
@@ -460,8 +454,15 @@ func (m *Manager) Stop(id string) (api.Tunnels, error) { return m.set(id, false)
 func (m *Manager) set(id string, on bool) (api.Tunnels, error) {
 	var ids []string
 	if id != "" {
-		if _, ok := m.byID[id]; !ok {
-			return api.Tunnels{}, m.unknown(id)
+		m.mu.Lock()
+		_, ok := m.byID[id]
+		var err error
+		if !ok {
+			err = m.unknown(id)
+		}
+		m.mu.Unlock()
+		if err != nil {
+			return api.Tunnels{}, err
 		}
 		ids = []string{id}
 	}

@@ -127,6 +127,9 @@ func (m *Manager) applyReport(sent []cloudapi.TunnelInfo, resp *cloudapi.Tunnels
 	defer m.mu.Unlock()
 	for _, t := range sent {
 		r := m.run[t.ID]
+		if r == nil {
+			continue // removed by a reload meanwhile
+		}
 		r.reported = t.Status
 		if u := urls[t.ID]; u != "" {
 			r.publicURL = u
@@ -232,20 +235,23 @@ func (m *Manager) dueChecks() (due []string, next time.Time, wake <-chan struct{
 
 // check dials one tunnel's local address (TCP; TLS is the stream's matter).
 func (m *Manager) check(ctx context.Context, id string) {
+	m.mu.Lock()
 	d := m.defs[m.byID[id]]
+	r := m.run[id]
+	m.mu.Unlock()
 	c, err := m.dial(ctx, "tcp", d.target.Address)
 	if c != nil {
 		c.Close()
 	}
-	if ctx.Err() != nil {
-		m.mu.Lock()
-		m.run[id].checking = false
-		m.mu.Unlock()
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.run[id]
+	if m.run[id] != r {
+		return // the tunnel was redefined (reload) meanwhile: its new run checks afresh
+	}
+	if ctx.Err() != nil {
+		r.checking = false
+		return
+	}
 	r.checking = false
 	was := r.local
 	if err == nil {

@@ -26,8 +26,19 @@ import (
 // RunLinked implements Subsystem: while linked it keeps the session, the
 // reports and the local checks going.
 func (m *Manager) RunLinked(ctx context.Context, s *link.Session) error {
-	if len(m.defs) == 0 {
-		return nil
+	// Nothing to do without tunnels, until a reload defines some.
+	for {
+		m.mu.Lock()
+		n, wake := len(m.defs), m.wake
+		m.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
 	}
 	m.attach(s)
 	defer m.detach()

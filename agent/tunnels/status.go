@@ -84,21 +84,24 @@ func (m *Manager) list(linkState string) api.Tunnels {
 // resolve answers a stream header: only an enabled tunnel of this host's
 // own table leads anywhere, and only to its configured local address.
 func (m *Manager) resolve(id string) (tunnel.Target, error) {
+	gate := m.gateReason()
+	m.mu.Lock()
 	i, ok := m.byID[id]
+	on := ok && m.enabled[id] && m.linked && gate == ""
+	var t tunnel.Target
+	if ok {
+		t = m.defs[i].target
+	}
+	m.mu.Unlock()
 	if !ok {
 		if len(id) > 80 {
 			id = id[:80] + "…"
 		}
 		return tunnel.Target{}, &tunnel.RefusalError{Code: tunnel.ReplyUnknownTunnel, Message: fmt.Sprintf("this host has no tunnel %q", id)}
 	}
-	gate := m.gateReason()
-	m.mu.Lock()
-	on := m.enabled[id] && m.linked && gate == ""
-	m.mu.Unlock()
 	if !on {
 		return tunnel.Target{}, &tunnel.RefusalError{Code: tunnel.ReplyStopped, Message: fmt.Sprintf("the tunnel %s is stopped on this host", id)}
 	}
-	t := m.defs[i].target
 	if t.TLS != nil {
 		t.TLS = t.TLS.Clone()
 	}

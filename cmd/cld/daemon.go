@@ -5,10 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -84,10 +84,16 @@ func (c *cli) cmdRun(args []string) int {
 		return exitFail
 	}
 	tuneMemory()
-	log := newLogger(c.stderr, cfg.LogLevel)
+	var level slog.LevelVar
+	level.Set(parseLevel(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: &level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runDaemon(ctx, cfg, log); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := reloader{hup: hup, level: &level, load: func() (config.Config, error) { return loadRunConfig(fs, &f) }}
+	if err := runDaemon(ctx, cfg, log, reload); err != nil {
 		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail
@@ -95,25 +101,66 @@ func (c *cli) cmdRun(args []string) int {
 	return exitOK
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
+func parseLevel(level string) slog.Level {
 	switch strings.ToLower(level) {
 	case "debug":
-		l = slog.LevelDebug
+		return slog.LevelDebug
 	case "warn", "warning":
-		l = slog.LevelWarn
+		return slog.LevelWarn
 	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
+		return slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.LevelInfo
+}
+
+// reloader re-reads the configuration on SIGHUP (`systemctl reload cld`):
+// the same defaults → file → flags as at start. A file that does not
+// validate is refused with its file:line message and the running
+// configuration stays; otherwise the log level, the tunnel definitions and
+// the proxy apply at once and the log names the settings that wait for a
+// restart.
+type reloader struct {
+	hup   <-chan os.Signal
+	level *slog.LevelVar
+	load  func() (config.Config, error)
+}
+
+func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) error {
+	log = log.With("component", "main")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.hup:
+		}
+		log.Info("SIGHUP: reloading the configuration")
+		cfg, err := r.load()
+		if err != nil {
+			log.Error("the new configuration is refused; the running one stays", "err", err)
+			continue
+		}
+		plat, err := platforms.Open(cfg.Platform, "/", generic.Adapter{})
+		if err != nil {
+			log.Error("the new platform configuration is refused; the running one stays", "err", err)
+			continue
+		}
+		changed, needRestart, err := a.Reload(cfg, plat)
+		if err != nil {
+			log.Error("the new configuration could not be applied in full", "changed", changed, "err", err)
+			continue
+		}
+		r.level.Set(parseLevel(cfg.LogLevel))
+		log.Info("configuration reloaded", "log_level", cfg.LogLevel, "changed", changed)
+		if len(needRestart) > 0 {
+			log.Warn("these settings changed and take effect at the next start (systemctl restart cld)", "settings", needRestart)
+		}
+	}
 }
 
 // runDaemon wires the daemon: the local API on the unix socket (taken first,
 // so that a second daemon stops before touching the state), the agent, and
 // the dashboard on cfg.Listen, all under one context until it ends.
-func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload reloader) error {
 	ln, err := localapi.ListenUnix(cfg.Socket)
 	if err != nil {
 		return err
@@ -169,6 +216,9 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Run(gctx) })
+	if reload.hup != nil {
+		g.Go(func() error { return reload.run(gctx, a, log) })
+	}
 	g.Go(func() error { return localapi.ServeUnix(gctx, ln, api, log) })
 	if dashLn != nil {
 		log.Info("dashboard listening", "component", "dashboard", "url", "http://"+dashLn.Addr().String()+cfg.Dashboard.BasePath+"/")
