@@ -397,3 +397,46 @@ func TestRPMLifecycle(t *testing.T) {
 		t.Errorf("after rpm -e: left %q (want %q), missing %q", added, want, removed)
 	}
 }
+
+// TestServiceUnderSystemd boots Debian's systemd in a root with
+// systemd-nspawn and runs check-in-systemd.sh there: the package's install
+// starts the service; restart, reload, the watchdog after SIGSTOP,
+// Restart=on-failure after a crash, the journal, and dpkg -r stopping it.
+func TestServiceUnderSystemd(t *testing.T) {
+	need(t, "systemd-nspawn")
+	root := freshRoot(t)
+	p := buildPackages(t, "1")
+	run(t, "cp", p.deb, filepath.Join(root, "cld.deb")) // /tmp is a tmpfs in the container
+	run(t, "install", "-m", "0755", "check-in-systemd.sh", filepath.Join(root, "cld-check.sh"))
+	unit := "[Unit]\nDescription=cld package checks\nAfter=multi-user.target\n\n[Service]\nType=oneshot\nTimeoutStartSec=300\nExecStart=/cld-check.sh\n\n[Install]\nWantedBy=multi-user.target\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/cld-check.service"), []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/systemd/system/cld-check.service", filepath.Join(root, "etc/systemd/system/multi-user.target.wants/cld-check.service")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("timeout", "300", "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "-q", "-D", root)
+	out, err := cmd.CombinedOutput()
+	result, _ := os.ReadFile(filepath.Join(root, "cld-check.result"))
+	log, _ := os.ReadFile(filepath.Join(root, "cld-check.log"))
+	if err != nil || !strings.Contains(string(result), "DONE") {
+		t.Fatalf("the container did not finish the checks: %v\n%s\nresult:\n%s\nlog:\n%s", err, tailOf(string(out), 3000), result, tailOf(string(log), 3000))
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(result)), "\n") {
+		if strings.HasPrefix(l, "FAIL") {
+			t.Error(l)
+		} else {
+			t.Log(l)
+		}
+	}
+	if t.Failed() {
+		t.Logf("check log:\n%s", tailOf(string(log), 4000))
+	}
+}
+
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
