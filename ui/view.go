@@ -177,14 +177,14 @@ func (d dashboard) clockDrift() string {
 	if c.MeasuredAt == nil {
 		return "not measured yet"
 	}
-	s := fmt.Sprintf("%+.3f s (this host minus CloudLink, measured %s", c.DriftSeconds, d.time(c.MeasuredAt))
+	s := fmt.Sprintf("%s s (this host minus CloudLink, measured %s", api.SignedSeconds(c.DriftSeconds), d.time(c.MeasuredAt))
 	if c.Source != "" {
 		s += " against " + c.Source
 	}
 	s += ")"
 	if c.NTPServer != "" {
 		if c.NTPDriftSeconds != nil {
-			s += fmt.Sprintf("; NTP server %s: %+.3f s", c.NTPServer, *c.NTPDriftSeconds)
+			s += fmt.Sprintf("; NTP server %s: %s s", c.NTPServer, api.SignedSeconds(*c.NTPDriftSeconds))
 		} else {
 			s += "; NTP server " + c.NTPServer + ": no answer"
 		}

@@ -8,6 +8,7 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -80,6 +81,16 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// SignedSeconds shows a drift of s seconds as cld does everywhere: to the
+// millisecond with its sign (+1.250, -0.300), and 0.000 for one that
+// rounds to nothing (never -0.000).
+func SignedSeconds(s float64) string {
+	if math.Round(s*1000) == 0 {
+		return "0.000"
+	}
+	return fmt.Sprintf("%+.3f", s)
+}
 
 // Errorf is an *Error with code and a message formatted as by fmt.Sprintf:
 // a sentence that says what to do.

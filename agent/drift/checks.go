@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/doctor"
 )
 
@@ -62,7 +63,7 @@ func (m *Monitor) driftFinding(cloud string, r Result, start time.Time) doctor.R
 	if c.Method == MethodDateHeader {
 		how += "; coarse (±1 s): the cloud has no time endpoint"
 	}
-	detail := fmt.Sprintf("Drift %+.3fs against CloudLink at %s (%s).", c.Drift.Seconds(), cloud, how)
+	detail := fmt.Sprintf("Drift %ss against CloudLink at %s (%s).", api.SignedSeconds(c.Drift.Seconds()), cloud, how)
 	cfg := m.cfg
 	abs := c.Drift.Abs()
 	switch {
@@ -79,9 +80,9 @@ func (m *Monitor) ntpFinding(r Result) doctor.Result {
 	if r.NTPErr != nil || r.NTP == nil {
 		return doctor.Warn(fmt.Sprintf("The NTP server %s did not answer: %v.", srv, r.NTPErr), DefNTPUnreachable.Remedy)
 	}
-	detail := fmt.Sprintf("Drift %+.3fs against the NTP server %s (round trip %s)", r.NTP.Drift.Seconds(), srv, r.NTP.RTT.Round(time.Millisecond))
+	detail := fmt.Sprintf("Drift %ss against the NTP server %s (round trip %s)", api.SignedSeconds(r.NTP.Drift.Seconds()), srv, r.NTP.RTT.Round(time.Millisecond))
 	if r.Cloud != nil {
-		detail += fmt.Sprintf("; %+.3fs against CloudLink, whose time counts for the tunnels", r.Cloud.Drift.Seconds())
+		detail += fmt.Sprintf("; %ss against CloudLink, whose time counts for the tunnels", api.SignedSeconds(r.Cloud.Drift.Seconds()))
 	}
 	detail += "."
 	if r.NTP.Drift.Abs() > m.cfg.WarnThreshold {

@@ -40,7 +40,8 @@ Commands:
   dashboard-user  create a dashboard account or change its password
   version         show the version of this cld
 
-Run 'cld <command> -h' for the flags of a command.
+Global flags (before or after the command): --socket PATH, --config FILE.
+Run 'cld help <command>' (or 'cld <command> -h') for the flags of a command.
 `
 
 // cli carries the streams of one invocation.
@@ -52,6 +53,7 @@ type cli struct {
 // run is the whole CLI; it returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	args = globalsAfterCommand(args)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usageText)
 		return exitUsage
@@ -77,11 +79,38 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		return c.cmdVersion(rest)
 	case "help", "-h", "-help", "--help":
+		if cmd == "help" && len(rest) > 0 && rest[0] != "help" {
+			// The command's own usage, on stdout.
+			return run([]string{rest[0], "-h"}, stdin, stdout, stdout)
+		}
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "cld: unknown command %q\n\n%s", cmd, usageText)
 	return exitUsage
+}
+
+// globalsAfterCommand moves the global flags given before the command
+// (`cld --socket S status`) behind it, where every command parses them.
+func globalsAfterCommand(args []string) []string {
+	var globals []string
+	for len(args) > 0 {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		if !strings.HasPrefix(args[0], "-") || (name != "socket" && name != "config") {
+			break
+		}
+		n := 1
+		if !hasValue && len(args) > 1 {
+			n = 2
+		}
+		globals = append(globals, args[:n]...)
+		args = args[n:]
+	}
+	if len(globals) == 0 || len(args) == 0 {
+		return append(globals, args...)
+	}
+	out := append([]string{args[0]}, args[1:]...)
+	return append(out, globals...)
 }
 
 // newFlags makes a flag set whose errors and -h print the command's usage.

@@ -108,3 +108,27 @@ func TestRunConfigPrecedence(t *testing.T) {
 		}
 	}
 }
+
+// The global flags work before the command as after it, and `cld help
+// COMMAND` prints the command's usage on stdout.
+func TestGlobalFlagsAndHelp(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, args := range [][]string{
+		{"--socket", sock, "status"},
+		{"--socket=" + sock, "status"},
+		{"-socket", sock, "tunnel", "list"},
+		{"status", "--socket", sock},
+	} {
+		_, errOut, code := runCLI(t, "", args...)
+		if code != exitFail || !strings.Contains(errOut, "daemon not reachable at "+sock) {
+			t.Errorf("%q: %d %s", args, code, errOut)
+		}
+	}
+	if got := globalsAfterCommand([]string{"--config", "c.yaml", "--socket", "s", "tunnel", "start", "web"}); strings.Join(got, " ") != "tunnel start web --config c.yaml --socket s" {
+		t.Errorf("globalsAfterCommand: %q", got)
+	}
+	out, errOut, code := runCLI(t, "", "help", "status")
+	if code != exitOK || !strings.Contains(out, "Usage: cld status") || errOut != "" {
+		t.Errorf("help status: %d %q %q", code, out, errOut)
+	}
+}

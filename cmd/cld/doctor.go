@@ -85,7 +85,7 @@ func printClock(row func(k, v string), c api.Clock) {
 	if c.MeasuredAt == nil {
 		row("Clock drift", "not measured yet")
 	} else {
-		row("Clock drift", fmt.Sprintf("%+.3fs (host minus CloudLink; measured %s against %s)", c.DriftSeconds, c.MeasuredAt.Local().Format("Mon, 02 Jan 2006 15:04:05 MST -0700"), orUnknown(c.Source)))
+		row("Clock drift", fmt.Sprintf("%ss (host minus CloudLink; measured %s against %s)", api.SignedSeconds(c.DriftSeconds), c.MeasuredAt.Local().Format("Mon, 02 Jan 2006 15:04:05 MST -0700"), orUnknown(c.Source)))
 	}
 	sync := "unknown"
 	if c.Synchronized != nil {
@@ -98,7 +98,7 @@ func printClock(row func(k, v string), c api.Clock) {
 	if c.NTPServer != "" {
 		v := "no answer"
 		if c.NTPDriftSeconds != nil {
-			v = fmt.Sprintf("%+.3fs (host minus the NTP server; a cross-check: the cloud's time counts)", *c.NTPDriftSeconds)
+			v = fmt.Sprintf("%ss (host minus the NTP server; a cross-check: the cloud's time counts)", api.SignedSeconds(*c.NTPDriftSeconds))
 		}
 		row("NTP "+c.NTPServer, v)
 	}
