@@ -235,6 +235,7 @@ func (a *Agent) routes(rt *localapi.Router) {
 	rt.Get(api.RouteStatus, func(ctx context.Context) any { return a.Status(ctx) })
 	rt.Get(api.RouteVersion, func(context.Context) any { return a.build })
 	rt.Get(api.RouteDoctor, func(ctx context.Context) any { return a.Doctor(ctx) })
+	a.observeRoutes(rt)
 	a.link.Routes(rt)
 	a.accounts.Routes(rt)
 	a.tunnels.Routes(rt)

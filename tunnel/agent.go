@@ -266,7 +266,10 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 		})
 		defer ended()
 	}
-	pipe(ctx, sc, local)
+	fromEdge, toEdge := pipe(ctx, sc, local)
+	if target.Count != nil {
+		target.Count(fromEdge, toEdge)
+	}
 }
 
 // refuse answers a stream with a refusal and closes it.

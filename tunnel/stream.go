@@ -91,8 +91,8 @@ type closeWriter interface{ CloseWrite() error }
 // half-close: the end of one direction is passed on as CloseWrite (where
 // the conn supports it; else the other direction decides). An error in
 // either direction, or the end of ctx, ends both at once. Both conns are closed when
-// pipe returns.
-func pipe(ctx context.Context, a, b net.Conn) {
+// pipe returns. It returns the bytes copied from a to b and from b to a.
+func pipe(ctx context.Context, a, b net.Conn) (aToB, bToA int64) {
 	var once sync.Once
 	kill := func() {
 		once.Do(func() {
@@ -103,27 +103,30 @@ func pipe(ctx context.Context, a, b net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		oneWay(b, a, kill)
+		aToB = oneWay(b, a, kill)
 	}()
 	stop := context.AfterFunc(ctx, kill)
 	defer stop()
-	oneWay(a, b, kill)
+	bToA = oneWay(a, b, kill)
 	<-done
 	kill()
+	return aToB, bToA
 }
 
 // oneWay copies src to dst; at src's end it half-closes dst, on an error it
-// kills both.
-func oneWay(dst, src net.Conn, kill func()) {
-	if _, err := copyPooled(dst, src); err != nil {
+// kills both. It returns the bytes copied.
+func oneWay(dst, src net.Conn, kill func()) int64 {
+	n, err := copyPooled(dst, src)
+	if err != nil {
 		kill()
-		return
+		return n
 	}
 	if cw, ok := dst.(closeWriter); ok {
 		if cw.CloseWrite() != nil {
 			kill()
 		}
-		return
+		return n
 	}
 	kill()
+	return n
 }

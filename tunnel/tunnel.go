@@ -83,6 +83,9 @@ type Target struct {
 	// (the tunnel stopped meanwhile). The returned function is called when
 	// the stream has ended.
 	Track func(closeStream func()) (ended func())
+	// Count, when set, is told the bytes a stream carried from the edge to
+	// the local service and back, once the stream has ended.
+	Count func(fromEdge, toEdge int64)
 }
 
 // AgentConfig configures the agent side of one session.

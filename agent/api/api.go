@@ -14,7 +14,12 @@ import (
 
 // Routes of the local API (method and path).
 const (
-	RouteStatus          = "GET /v1/status"
+	RouteStatus = "GET /v1/status"
+	// RouteMetrics is the Prometheus text exposition; RouteHealthz and
+	// RouteReadyz answer 200 or 503 with a Probe for a supervisor.
+	RouteMetrics         = "GET /metrics"
+	RouteHealthz         = "GET /healthz"
+	RouteReadyz          = "GET /readyz"
 	RouteVersion         = "GET /v1/version"
 	RouteLink            = "POST /v1/link"
 	RouteBrowserLink     = "POST /v1/link/browser"
@@ -96,6 +101,13 @@ func SignedSeconds(s float64) string {
 // a sentence that says what to do.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Probe is the answer of /healthz and /readyz: OK, else the reasons (each a
+// sentence that says what is wrong).
+type Probe struct {
+	OK      bool     `json:"ok"`
+	Reasons []string `json:"reasons"`
 }
 
 // Build describes the running daemon binary.

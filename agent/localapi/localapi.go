@@ -85,6 +85,18 @@ func (rt *Router) Document(pattern string, fn func(ctx context.Context) (json.Ra
 	})
 }
 
+// Raw registers a route whose answer fn makes whole: status, media type
+// and body (metrics, probes).
+func (rt *Router) Raw(pattern string, fn func(r *http.Request) (status int, contentType string, body []byte)) {
+	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		status, ct, body := fn(r)
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	})
+}
+
 // Handler serves the registered routes; any other path is a JSON 404 and a
 // known path with another method a JSON 405. Call it once, after every
 // part has registered its routes.

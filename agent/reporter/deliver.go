@@ -113,6 +113,11 @@ func (m *Reporter) deliver(ctx context.Context, s *link.Session) error {
 	ctx, cancel := context.WithTimeout(ctx, invTimeout)
 	defer cancel()
 	acc, err := m.post(ctx, s, gz.Bytes())
+	if err == nil {
+		m.sent.Add(1)
+	} else if ctx.Err() == nil {
+		m.failed.Add(1)
+	}
 	var ce *cloudclient.Error
 	switch {
 	case err == nil:

@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // the daily report's time zone on hosts without zoneinfo
 
@@ -47,6 +48,7 @@ import (
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/metrics"
 	"github.com/cloudlink/cld/agent/outbox"
 	"github.com/cloudlink/cld/inventory"
 )
@@ -179,6 +181,8 @@ type Reporter struct {
 	box     *outbox.Outbox
 	submit  chan invSubmit
 
+	sent, failed atomic.Int64 // delivery attempts, for the metrics
+
 	mu      sync.Mutex
 	st      invState
 	lastErr string
@@ -284,6 +288,17 @@ func (m *Reporter) forget() {
 		m.log.Error("could not remove the inventory state", "err", err)
 	}
 	m.cfg.Health.Clear(WarnRejected)
+}
+
+// Metrics writes the inventory's metrics.
+func (m *Reporter) Metrics(w *metrics.Writer) {
+	st := m.Status()
+	w.Counter("cld_inventory_reports_sent_total", "Inventory reports the cloud accepted.", float64(m.sent.Load()))
+	w.Counter("cld_inventory_reports_failed_total", "Attempts to deliver an inventory report that failed (retried, or refused for good).", float64(m.failed.Load()))
+	w.Gauge("cld_inventory_report_pending", "Whether a report waits in the outbox.", metrics.Bool(st.Pending))
+	if st.Last != nil {
+		w.Gauge("cld_inventory_last_accepted_timestamp_seconds", "When the cloud last accepted a report (Unix time).", float64(st.Last.Unix()))
+	}
 }
 
 // Status is the state of inventory reporting (Next only while linked).

@@ -149,6 +149,8 @@ type Manager struct {
 	serve   ServeFunc
 	gate    Gate
 	refused atomic.Int64
+	// Counters for the metrics.
+	sessions, reconnects atomic.Int64
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu          sync.Mutex
@@ -165,6 +167,7 @@ type Manager struct {
 	// called when the tunnel stops (disabled, unlinked, vetoed by the gate),
 	// which closes every connection open through it before the stop returns.
 	streams map[string]map[*func()]struct{}
+	counts  map[string]*streamCounts // per tunnel ID, kept across reloads
 	wake    chan struct{}
 	retry   chan struct{}
 }

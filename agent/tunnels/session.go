@@ -244,6 +244,10 @@ func (m *Manager) onConnected(now, lostAt time.Time) {
 	m.forceReport = true
 	m.notifyLocked()
 	m.mu.Unlock()
+	m.sessions.Add(1)
+	if !lostAt.IsZero() {
+		m.reconnects.Add(1)
+	}
 	if lostAt.IsZero() {
 		m.log.Info("tunnel session connected")
 	} else {

@@ -108,6 +108,11 @@ func (m *Manager) resolve(id string) (tunnel.Target, error) {
 	t.Track = func(closeStream func()) func() {
 		return m.track(id, closeStream)
 	}
+	t.Count = func(fromEdge, toEdge int64) {
+		c := m.countsOf(id)
+		c.fromEdge.Add(fromEdge)
+		c.toEdge.Add(toEdge)
+	}
 	return t, nil
 }
 
@@ -130,6 +135,7 @@ func (m *Manager) track(id string, closeStream func()) (ended func()) {
 	key := &closeStream
 	m.streams[id][key] = struct{}{}
 	m.mu.Unlock()
+	m.countsOf(id).streams.Add(1)
 	return func() {
 		m.mu.Lock()
 		delete(m.streams[id], key)
