@@ -33,7 +33,7 @@ type rule struct {
 var (
 	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts"}
 	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
-		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/atomicfile", "agent/backoff", "agent/outbox"}
+		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/atomicfile", "agent/backoff", "agent/outbox", "agent/metrics"}
 )
 
 func agentRules() []rule {
