@@ -33,7 +33,7 @@ type rule struct {
 var (
 	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts"}
 	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
-		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/atomicfile", "agent/backoff", "agent/outbox", "agent/metrics"}
+		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/atomicfile", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf"}
 )
 
 func agentRules() []rule {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -26,6 +27,12 @@ func (a *Agent) observeRoutes(rt *localapi.Router) {
 		}
 		return code, "application/json", append(body, '\n')
 	}
+	rt.Get(api.RouteLog, func(context.Context) any {
+		if a.o.logBuf == nil {
+			return api.Log{}
+		}
+		return api.Log{Text: string(a.o.logBuf.Bytes())}
+	})
 	rt.Raw(api.RouteHealthz, func(*http.Request) (int, string, []byte) { return probe(a.healthz()) })
 	rt.Raw(api.RouteReadyz, func(*http.Request) (int, string, []byte) { return probe(a.readyz()) })
 }

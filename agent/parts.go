@@ -14,6 +14,7 @@ import (
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/drift"
 	"github.com/cloudlink/cld/agent/link"
+	"github.com/cloudlink/cld/agent/logbuf"
 	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/agent/tunnels"
 	"github.com/cloudlink/cld/inventory"
@@ -34,6 +35,7 @@ type options struct {
 	tunnelGate  tunnels.Gate
 	extraChecks []doctor.Check
 	invPlatform inventory.PlatformSource
+	logBuf      *logbuf.Buffer
 
 	// Test hooks.
 	tunnelServe  tunnels.ServeFunc
@@ -90,6 +92,10 @@ func WithCheck(c doctor.Check) Option {
 func WithInventoryPlatform(src inventory.PlatformSource) Option {
 	return func(o *options) { o.invPlatform = src }
 }
+
+// WithLogBuffer serves the daemon's recent log lines, which the caller
+// also writes into b, on the local API (for `cld support-bundle`).
+func WithLogBuffer(b *logbuf.Buffer) Option { return func(o *options) { o.logBuf = b } }
 
 // WithInventoryCollector replaces how reports are collected (tests); the
 // default is inventory.Collect with the daemon's sources.

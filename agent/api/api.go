@@ -17,9 +17,11 @@ const (
 	RouteStatus = "GET /v1/status"
 	// RouteMetrics is the Prometheus text exposition; RouteHealthz and
 	// RouteReadyz answer 200 or 503 with a Probe for a supervisor.
-	RouteMetrics         = "GET /metrics"
-	RouteHealthz         = "GET /healthz"
-	RouteReadyz          = "GET /readyz"
+	RouteMetrics = "GET /metrics"
+	RouteHealthz = "GET /healthz"
+	RouteReadyz  = "GET /readyz"
+	// RouteLog is the daemon's most recent log lines (api.Log).
+	RouteLog             = "GET /v1/log"
 	RouteVersion         = "GET /v1/version"
 	RouteLink            = "POST /v1/link"
 	RouteBrowserLink     = "POST /v1/link/browser"
@@ -108,6 +110,12 @@ func Errorf(code, format string, args ...any) *Error {
 type Probe struct {
 	OK      bool     `json:"ok"`
 	Reasons []string `json:"reasons"`
+}
+
+// Log is the daemon's most recent log lines, oldest first (empty when the
+// daemon keeps none).
+type Log struct {
+	Text string `json:"text"`
 }
 
 // Build describes the running daemon binary.

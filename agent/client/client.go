@@ -119,6 +119,13 @@ func (c *Client) SubmitInventory(ctx context.Context) (api.Inventory, error) {
 	return i, err
 }
 
+// Log returns the daemon's most recent log lines.
+func (c *Client) Log(ctx context.Context) (api.Log, error) {
+	var l api.Log
+	err := c.do(ctx, api.RouteLog, nil, &l)
+	return l, err
+}
+
 // Doctor runs the daemon's checks.
 func (c *Client) Doctor(ctx context.Context) (api.Doctor, error) {
 	var d api.Doctor

@@ -151,7 +151,7 @@ type Manager struct {
 	refused atomic.Int64
 	// Counters for the metrics.
 	sessions, reconnects atomic.Int64
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial                 func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu          sync.Mutex
 	enabled     map[string]bool

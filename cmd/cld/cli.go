@@ -38,6 +38,7 @@ Commands:
   inventory       inventory reports: status, preview [--json], submit (cld inventory help)
   doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
+  support-bundle  write a tar.gz for support (status, doctor, log, config; secrets redacted)
   version         show the version of this cld
 
 Global flags (before or after the command): --socket PATH, --config FILE.
@@ -76,6 +77,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdDashboardUser(rest)
 	case "doctor":
 		return c.cmdDoctor(rest)
+	case "support-bundle":
+		return c.cmdSupportBundle(rest)
 	case "version", "--version":
 		return c.cmdVersion(rest)
 	case "help", "-h", "-help", "--help":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/cloudlink/cld/agent/client"
 	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/logbuf"
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
@@ -86,14 +88,17 @@ func (c *cli) cmdRun(args []string) int {
 	tuneMemory()
 	var level slog.LevelVar
 	level.Set(parseLevel(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: &level}))
+	// The log goes to stderr (the journal under systemd) and its recent
+	// lines stay in memory for `cld support-bundle`.
+	recent := logbuf.New(256 << 10)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(c.stderr, recent), &slog.HandlerOptions{Level: &level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reload := reloader{hup: hup, level: &level, load: func() (config.Config, error) { return loadRunConfig(fs, &f) }}
-	if err := runDaemon(ctx, cfg, log, reload); err != nil {
+	if err := runDaemon(ctx, cfg, log, reload, agent.WithLogBuffer(recent)); err != nil {
 		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail
@@ -160,7 +165,7 @@ func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) err
 // runDaemon wires the daemon: the local API on the unix socket (taken first,
 // so that a second daemon stops before touching the state), the agent, and
 // the dashboard on cfg.Listen, all under one context until it ends.
-func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload reloader) error {
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload reloader, extra ...agent.Option) error {
 	ln, err := localapi.ListenUnix(cfg.Socket)
 	if err != nil {
 		return err
@@ -175,7 +180,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 	} else {
 		log.Info("no host platform detected or configured; no tunnels", "component", "main")
 	}
-	opts := []agent.Option{agent.WithLogger(log), agent.WithPlatform(plat)}
+	opts := append([]agent.Option{agent.WithLogger(log), agent.WithPlatform(plat)}, extra...)
 	if cfg.Source != "" {
 		// The inventory reads the platform afresh for every report, so a
 		// new version or application is reported without a restart.
