@@ -60,15 +60,18 @@ DIST       ?= dist
 packages:
 	@mkdir -p $(DIST)
 	cd packaging/tools && $(GO) build -o $(abspath $(DIST))/nfpm-build .
+	gzip -9n < packaging/cld.8 > $(DIST)/cld.8.gz
 	@set -e; for arch in $(PKG_ARCHES); do \
 		GOARCH=$$arch $(CLD_BUILD) -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$arch/cld ./cmd/cld; \
-		VERSION="$(VERSION)" ARCH=$$arch BIN=$(abspath $(DIST))/$$arch/cld \
+		VERSION="$(VERSION)" ARCH=$$arch BIN=$(abspath $(DIST))/$$arch/cld MAN=$(abspath $(DIST))/cld.8.gz \
 			$(DIST)/nfpm-build -config packaging/nfpm.yaml -out $(DIST); \
 	done
 
-## generate: regenerate the templ components' Go code (*_templ.go)
+## generate: regenerate the templ components' Go code (*_templ.go) and the
+## man page packaging/cld.8 (from the commands' own usage text)
 generate:
 	$(GO) tool templ generate
+	$(GO) test ./cmd/cld -run TestManPageCurrent -update >/dev/null
 
 ## check-generated: fail when the committed *_templ.go files are stale
 check-generated:
