@@ -17,8 +17,8 @@ func (a *Agent) configuredProxy() string {
 
 // Reload applies a re-read configuration (SIGHUP, `systemctl reload cld`)
 // that cfg.Validate accepted, with the platform opened from it: the tunnel
-// definitions (unchanged started tunnels keep their connections) and the
-// proxy. It returns what changed and the settings that take effect only at
+// definitions (unchanged started tunnels keep their connections), the
+// proxy and the clock settings (measured again at once). It returns what changed and the settings that take effect only at
 // the next start; on an error nothing of the tunnels changed.
 func (a *Agent) Reload(cfg config.Config, plat platforms.Platform) (changed, needRestart []string, err error) {
 	changed, err = a.tunnels.Reload(plat)
@@ -38,6 +38,10 @@ func (a *Agent) Reload(cfg config.Config, plat platforms.Platform) (changed, nee
 		a.cfg.Proxy, a.cfg.NoProxy = cfg.Proxy, cfg.NoProxy
 		a.mu.Unlock()
 	}
+	if cfg.Clock != a.drift.Config() {
+		a.drift.SetConfig(cfg.Clock)
+		changed = append(changed, "clock")
+	}
 	for _, s := range []struct {
 		name string
 		same bool
@@ -50,7 +54,6 @@ func (a *Agent) Reload(cfg config.Config, plat platforms.Platform) (changed, nee
 		{"dashboard", cfg.Dashboard.BasePath == a.cfg.Dashboard.BasePath && slices.Equal(cfg.Dashboard.TrustedProxies, a.cfg.Dashboard.TrustedProxies)},
 		{"heartbeat_interval", cfg.HeartbeatInterval == a.cfg.HeartbeatInterval},
 		{"machine_id_file", cfg.MachineIDFile == a.cfg.MachineIDFile},
-		{"clock", cfg.Clock == a.cfg.Clock},
 	} {
 		if !s.same {
 			needRestart = append(needRestart, s.name)

@@ -135,6 +135,19 @@ func TestReloadKeepsUnchangedTunnels(t *testing.T) {
 	if ts, _ := rig.api.Tunnels(ctx); len(ts.Tunnels) != 3 {
 		t.Errorf("a refused reload changed the tunnels: %+v", ts.Tunnels)
 	}
+
+	// The clock settings apply at once; a new heartbeat interval waits for
+	// a restart.
+	cfg := rig.cfg
+	cfg.Clock.WarnThreshold = 3 * time.Second
+	cfg.HeartbeatInterval = 2 * cfg.HeartbeatInterval
+	changed, needRestart, err = rig.Reload(cfg, genericPlatform(t, a, b2, d))
+	if err != nil || strings.Join(changed, ",") != "clock" || strings.Join(needRestart, ",") != "heartbeat_interval" {
+		t.Errorf("reload of the clock: %q %q %v", changed, needRestart, err)
+	}
+	if got := rig.drift.Config().WarnThreshold; got != 3*time.Second {
+		t.Errorf("the monitor's warn threshold after the reload: %s", got)
+	}
 }
 
 // rawPlatform offers its tunnels unchecked (a platform adapter's mistake).

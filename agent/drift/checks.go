@@ -38,7 +38,7 @@ func (m *Monitor) Checks(cloud string) []doctor.Check {
 			return syncFinding(r.Sync)
 		}},
 	}
-	if m.cfg.NTPServer != "" {
+	if m.Config().NTPServer != "" {
 		checks = append(checks, doctor.Check{ID: "clock_ntp", Title: "The clock agrees with the NTP server", Run: func(ctx context.Context) doctor.Result {
 			r, _ := measure(ctx)
 			return m.ntpFinding(r)
@@ -64,7 +64,7 @@ func (m *Monitor) driftFinding(cloud string, r Result, start time.Time) doctor.R
 		how += "; coarse (±1 s): the cloud has no time endpoint"
 	}
 	detail := fmt.Sprintf("Drift %ss against CloudLink at %s (%s).", api.SignedSeconds(c.Drift.Seconds()), cloud, how)
-	cfg := m.cfg
+	cfg := m.Config()
 	abs := c.Drift.Abs()
 	switch {
 	case abs > cfg.RefuseThreshold:
@@ -76,7 +76,7 @@ func (m *Monitor) driftFinding(cloud string, r Result, start time.Time) doctor.R
 }
 
 func (m *Monitor) ntpFinding(r Result) doctor.Result {
-	srv := m.cfg.NTPServer
+	srv := m.Config().NTPServer
 	if r.NTPErr != nil || r.NTP == nil {
 		return doctor.Warn(fmt.Sprintf("The NTP server %s did not answer: %v.", srv, r.NTPErr), DefNTPUnreachable.Remedy)
 	}
@@ -85,7 +85,7 @@ func (m *Monitor) ntpFinding(r Result) doctor.Result {
 		detail += fmt.Sprintf("; %ss against CloudLink, whose time counts for the tunnels", api.SignedSeconds(r.Cloud.Drift.Seconds()))
 	}
 	detail += "."
-	if r.NTP.Drift.Abs() > m.cfg.WarnThreshold {
+	if r.NTP.Drift.Abs() > m.Config().WarnThreshold {
 		return doctor.Warn(detail, DefNTPDisagrees.Remedy)
 	}
 	return doctor.Pass(detail)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -135,8 +136,8 @@ type Result struct {
 // Monitor measures the drift at start and regularly, keeps the warnings in
 // a health.Registry up to date and answers the tunnels' gate.
 type Monitor struct {
-	cfg    Config
-	clock  clockwork.Clock // schedules the measurements
+	cfg    atomic.Pointer[Config] // replaced by SetConfig
+	clock  clockwork.Clock        // schedules the measurements
 	now    func() time.Time
 	probe  HTTPProbe
 	ntp    NTPProbe
@@ -187,8 +188,7 @@ func NewMonitor(cfg Config, o Options) *Monitor {
 		o.Client = http.DefaultClient
 	}
 	nowFn := o.Now
-	return &Monitor{
-		cfg:    cfg,
+	m := &Monitor{
 		clock:  o.Clock,
 		now:    nowFn,
 		probe:  HTTPProbe{Client: o.Client, Now: nowFn, Samples: cfg.Samples},
@@ -199,10 +199,19 @@ func NewMonitor(cfg Config, o Options) *Monitor {
 		log:    o.Logger,
 		kick:   make(chan struct{}, 1),
 	}
+	m.cfg.Store(&cfg)
+	return m
 }
 
 // Config returns the configuration.
-func (m *Monitor) Config() Config { return m.cfg }
+func (m *Monitor) Config() Config { return *m.cfg.Load() }
+
+// SetConfig replaces the configuration (a reloaded one that Validate
+// accepted) and measures again at once under it.
+func (m *Monitor) SetConfig(cfg Config) {
+	m.cfg.Store(&cfg)
+	m.Kick()
+}
 
 // OnGateChange registers f, called (without locks) when Gate's answer
 // changes.
@@ -239,7 +248,7 @@ func (m *Monitor) Result() Result {
 // Status is the clock as api.Status shows it.
 func (m *Monitor) Status() api.Clock {
 	r := m.Result()
-	c := api.Clock{Synchronized: r.Sync.Synchronized, NTPServer: m.cfg.NTPServer}
+	c := api.Clock{Synchronized: r.Sync.Synchronized, NTPServer: m.Config().NTPServer}
 	if r.NTP != nil {
 		s := r.NTP.Seconds()
 		c.NTPDriftSeconds = &s
@@ -272,9 +281,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		next := m.cfg.Interval
+		next := m.Config().Interval
 		if r.Gate != "" || (r.CloudErr != nil && !errors.Is(r.CloudErr, ErrNoTimeEndpoint) && m.target() != "") {
-			next = m.cfg.RecheckInterval
+			next = m.Config().RecheckInterval
 		}
 		t := m.clock.NewTimer(next)
 		select {
@@ -305,16 +314,18 @@ func (m *Monitor) Measure(ctx context.Context) Result {
 	base := m.target()
 	if base != "" {
 		wg.Go(func() {
-			s, err := m.probe.Measure(mctx, base)
+			p := m.probe
+			p.Samples = m.Config().Samples
+			s, err := p.Measure(mctx, base)
 			if err == nil || errors.Is(err, ErrNoTimeEndpoint) {
 				cloud = &s
 			}
 			cloudErr = err
 		})
 	}
-	if m.cfg.NTPServer != "" {
+	if m.Config().NTPServer != "" {
 		wg.Go(func() {
-			s, err := m.ntp.Measure(mctx, m.cfg.NTPServer)
+			s, err := m.ntp.Measure(mctx, m.Config().NTPServer)
 			if err == nil {
 				ntpS = &s
 			}
@@ -347,7 +358,7 @@ func (m *Monitor) Measure(ctx context.Context) Result {
 	m.logResult(res, cloud)
 	if res.Gate != oldGate {
 		if res.Gate != "" {
-			m.log.Warn("the clock is too far off: tunnels are held until it is right", "drift", res.Cloud.Drift.Round(time.Millisecond), "limit", m.cfg.RefuseThreshold)
+			m.log.Warn("the clock is too far off: tunnels are held until it is right", "drift", res.Cloud.Drift.Round(time.Millisecond), "limit", m.Config().RefuseThreshold)
 		} else if oldGate != "" {
 			m.log.Info("the clock is right again: tunnels may start")
 		}
@@ -372,18 +383,18 @@ func (m *Monitor) applyLocked() {
 	r := &m.res
 	r.Gate = ""
 	c := r.Cloud
-	if c != nil && c.Drift.Abs() > m.cfg.RefuseThreshold {
-		r.Gate = fmt.Sprintf("%s. Tunnels do not start while the clock differs from CloudLink's by more than %s; they start by themselves once it is corrected (check `timedatectl status`).", DriftText(c.Drift), FormatDrift(m.cfg.RefuseThreshold))
+	if c != nil && c.Drift.Abs() > m.Config().RefuseThreshold {
+		r.Gate = fmt.Sprintf("%s. Tunnels do not start while the clock differs from CloudLink's by more than %s; they start by themselves once it is corrected (check `timedatectl status`).", DriftText(c.Drift), FormatDrift(m.Config().RefuseThreshold))
 	}
 	if m.reg == nil {
 		return
 	}
-	if c != nil && c.Drift.Abs() > m.cfg.WarnThreshold {
+	if c != nil && c.Drift.Abs() > m.Config().WarnThreshold {
 		w := DefDrift.With(DriftText(c.Drift))
 		w.Remedy = fmt.Sprintf("This host's clock is %s %s CloudLink's time (measured %s). %s", FormatDrift(c.Drift), direction(c.Drift), c.At.UTC().Format(time.RFC3339), SyncRemedy)
 		if r.Gate != "" {
 			w.Severity = api.SeverityError
-			w.Remedy += fmt.Sprintf(" Tunnels do not start while the drift exceeds %s; they start by themselves once it is corrected.", FormatDrift(m.cfg.RefuseThreshold))
+			w.Remedy += fmt.Sprintf(" Tunnels do not start while the drift exceeds %s; they start by themselves once it is corrected.", FormatDrift(m.Config().RefuseThreshold))
 		}
 		m.reg.Set(w)
 	} else {
@@ -395,15 +406,15 @@ func (m *Monitor) applyLocked() {
 		m.reg.Clear(WarnNotSynced)
 	}
 	switch {
-	case m.cfg.NTPServer == "":
+	case m.Config().NTPServer == "":
 		m.reg.Clear(WarnNTPDisagrees, WarnNTPUnreachable)
 	case r.NTPErr != nil:
 		m.reg.Clear(WarnNTPDisagrees)
-		m.reg.Set(DefNTPUnreachable.With(fmt.Sprintf("The NTP server %s configured as a second time source did not answer: %v.", m.cfg.NTPServer, r.NTPErr)))
+		m.reg.Set(DefNTPUnreachable.With(fmt.Sprintf("The NTP server %s configured as a second time source did not answer: %v.", m.Config().NTPServer, r.NTPErr)))
 	default:
 		m.reg.Clear(WarnNTPUnreachable)
 		n := r.NTP
-		if n.Drift.Abs() > m.cfg.WarnThreshold {
+		if n.Drift.Abs() > m.Config().WarnThreshold {
 			cloudPart := "the drift to CloudLink's time is not measured yet"
 			if r.Cloud != nil {
 				cloudPart = "the drift to CloudLink's time is " + FormatDrift(r.Cloud.Drift)
