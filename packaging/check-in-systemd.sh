@@ -52,6 +52,16 @@ p=$(mainpid)
 [ "$p" != 0 ] && kill -SEGV "$p"
 if wait_new "$p"; then result "OK: restarted after a crash"; else result "FAIL: no restart after a crash"; fi
 
+# An upgrade restarts the running service and keeps its state.
+id=$(grep -o '"installation_id": *"[^"]*"' /var/lib/cld/link.json)
+p=$(mainpid)
+dpkg -i /cld2.deb
+if wait_new "$p" && cld version | grep -q '+2' && [ -n "$id" ] && grep -q "$id" /var/lib/cld/link.json; then
+	result "OK: the upgrade restarted cld and kept its state"
+else
+	result "FAIL: the upgrade: pid $p -> $(mainpid), $(cld version), id $id"
+fi
+
 if journalctl -u cld.service --no-pager | grep -q "cld started"; then result "OK: the journal holds the daemon's log"; else result "FAIL: no daemon log in the journal"; fi
 
 dpkg -r cld

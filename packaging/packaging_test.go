@@ -401,12 +401,14 @@ func TestRPMLifecycle(t *testing.T) {
 // TestServiceUnderSystemd boots Debian's systemd in a root with
 // systemd-nspawn and runs check-in-systemd.sh there: the package's install
 // starts the service; restart, reload, the watchdog after SIGSTOP,
-// Restart=on-failure after a crash, the journal, and dpkg -r stopping it.
+// Restart=on-failure after a crash, an upgrade restarting it with its
+// state kept, the journal, and dpkg -r stopping it.
 func TestServiceUnderSystemd(t *testing.T) {
 	need(t, "systemd-nspawn")
 	root := freshRoot(t)
-	p := buildPackages(t, "1")
+	p, p2 := buildPackages(t, "1"), buildPackages(t, "2")
 	run(t, "cp", p.deb, filepath.Join(root, "cld.deb")) // /tmp is a tmpfs in the container
+	run(t, "cp", p2.deb, filepath.Join(root, "cld2.deb"))
 	run(t, "install", "-m", "0755", "check-in-systemd.sh", filepath.Join(root, "cld-check.sh"))
 	unit := "[Unit]\nDescription=cld package checks\nAfter=multi-user.target\n\n[Service]\nType=oneshot\nTimeoutStartSec=300\nExecStart=/cld-check.sh\n\n[Install]\nWantedBy=multi-user.target\n"
 	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/cld-check.service"), []byte(unit), 0o644); err != nil {
