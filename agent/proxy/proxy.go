@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 )
@@ -318,4 +319,22 @@ func (ps *Setup) WrapDial(dial func(ctx context.Context, network, addr string) (
 		}
 		return c, err
 	}
+}
+
+// Passwords are the passwords of the configured proxy URL and of the
+// environment's (HTTPS_PROXY, HTTP_PROXY and their lower-case forms): what
+// reports and support bundles must never contain.
+func Passwords(configured string) []string {
+	var out []string
+	for _, raw := range []string{configured, os.Getenv("HTTPS_PROXY"), os.Getenv("https_proxy"), os.Getenv("HTTP_PROXY"), os.Getenv("http_proxy")} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
 }

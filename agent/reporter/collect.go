@@ -2,10 +2,9 @@ package reporter
 
 import (
 	"context"
-	"net/url"
-	"os"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/inventory"
 )
 
@@ -40,7 +39,7 @@ func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes
 			cfg.Secrets = append(cfg.Secrets, s)
 		}
 	}
-	cfg.Secrets = append(cfg.Secrets, proxyPasswords(src.Proxy())...)
+	cfg.Secrets = append(cfg.Secrets, proxy.Passwords(src.Proxy())...)
 	cfg.Trigger, cfg.Changes = trigger, changes
 	b := src.Build
 	cfg.Daemon = inventory.Daemon{Version: b.Version, Build: b.Build, Commit: b.Commit, Branch: b.Branch, Stage: b.Stage}
@@ -68,21 +67,4 @@ func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes
 		},
 	}
 	return inventory.Collect(ctx, cfg)
-}
-
-// proxyPasswords are the passwords of the configured and the environment's
-// proxies (never to be reported).
-func proxyPasswords(configured string) []string {
-	var out []string
-	for _, raw := range []string{configured, os.Getenv("HTTPS_PROXY"), os.Getenv("https_proxy"), os.Getenv("HTTP_PROXY"), os.Getenv("http_proxy")} {
-		if raw == "" {
-			continue
-		}
-		if u, err := url.Parse(raw); err == nil && u.User != nil {
-			if pw, ok := u.User.Password(); ok && pw != "" {
-				out = append(out, pw)
-			}
-		}
-	}
-	return out
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/build"
 	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/agent/state"
 	"github.com/cloudlink/cld/inventory"
 )
@@ -117,12 +118,8 @@ func bundleSecrets(cfg config.Config) []string {
 			out = append(out, r.ClientSecret)
 		}
 	}
-	for _, raw := range []string{cfg.Proxy, os.Getenv("HTTPS_PROXY"), os.Getenv("https_proxy"), os.Getenv("HTTP_PROXY"), os.Getenv("http_proxy")} {
-		if u, err := url.Parse(raw); err == nil && u.User != nil {
-			if pw, ok := u.User.Password(); ok && pw != "" {
-				out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
-			}
-		}
+	for _, pw := range proxy.Passwords(cfg.Proxy) {
+		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
 	}
 	return out
 }
