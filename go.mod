@@ -3,6 +3,7 @@ module github.com/cloudlink/cld
 go 1.26.0
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/a-h/templ v0.3.977
 	github.com/beevik/ntp v1.6.0
 	github.com/chromedp/cdproto v0.159.0
