@@ -1,6 +1,7 @@
 // Package updater is the daemon's self-update library: the schedule of
-// update checks, the pause rules, and (to come) the release manifest, its
-// signature and checksum checks, the atomic swap and the rollback. It
+// update checks, the pause rules, the release manifest and the choice of
+// its artifact, the resumable download and its signature and checksum
+// checks, and (to come) the atomic swap and the rollback. It
 // imports nothing of the daemon's core; the agent's update subsystem
 // persists its State and runs it.
 package updater
