@@ -1,7 +1,8 @@
 // Package updater is the daemon's self-update library: the schedule of
 // update checks, the pause rules, the release manifest and the choice of
 // its artifact, the resumable download and its signature and checksum
-// checks, and (to come) the atomic swap and the rollback. It
+// checks, and the atomic swap of the binary with its rollback; the restart
+// through the service manager and the health confirmation are to come. It
 // imports nothing of the daemon's core; the agent's update subsystem
 // persists its State and runs it.
 package updater
