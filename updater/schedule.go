@@ -4,7 +4,7 @@
 // checks, and the atomic swap of the binary with its rollback; the restart
 // through the service manager and the health confirmation are to come. It
 // imports nothing of the daemon's core; the agent's update subsystem
-// persists its State and runs it.
+// persists what it decides and runs it.
 package updater
 
 import (
