@@ -233,6 +233,30 @@ CREATE INDEX reports_system_seq ON reports(system_id, seq);
 `,
 	// 5: the host and port each tunnel reaches on its host.
 	`ALTER TABLE tunnels ADD COLUMN origin TEXT NOT NULL DEFAULT '';`,
+	// 6: the release channel: signed daemon binaries per stage and
+	// architecture, and each system's stage.
+	`
+CREATE TABLE releases (
+	id           INTEGER PRIMARY KEY,
+	stage        TEXT NOT NULL,
+	version      TEXT NOT NULL,
+	arch         TEXT NOT NULL,
+	commit_id    TEXT NOT NULL DEFAULT '',
+	notes        TEXT NOT NULL DEFAULT '',
+	min_version  TEXT NOT NULL DEFAULT '',
+	size         INTEGER NOT NULL,
+	sha256       TEXT NOT NULL,
+	signature    TEXT NOT NULL,
+	published_at INTEGER NOT NULL,
+	withdrawn_at INTEGER NOT NULL DEFAULT 0,
+	binary       BLOB NOT NULL,
+	UNIQUE (stage, version, arch)
+);
+CREATE TABLE system_stages (
+	system_id TEXT PRIMARY KEY REFERENCES systems(id),
+	stage     TEXT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this code writes.
