@@ -294,6 +294,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(cloudapi.PathSystemSelf, s.handleSystemSelf)
 	mux.HandleFunc(cloudapi.PathSystemTunnels, s.handleSystemTunnels)
 	mux.HandleFunc(cloudapi.PathSystemInventory, s.handleSystemInventory)
+	mux.HandleFunc(cloudapi.PathSystemRelease, s.handleSystemRelease)
+	mux.HandleFunc(cloudapi.PathReleaseBinary, s.handleReleaseBinary)
 	mux.HandleFunc(cloudapi.PathTunnelConnect, s.handleTunnelConnect)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{http.StatusNotFound, "not_found", "There is no API endpoint " + r.URL.Path + "."})

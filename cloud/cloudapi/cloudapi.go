@@ -55,6 +55,13 @@ const (
 	// refused (400 ErrInvalidReport / 413 ErrReportTooLarge) and the previous
 	// one is kept.
 	PathSystemInventory = "/api/v1/systems/self/inventory"
+	// PathSystemRelease is the newest release of the system's stage (GET
+	// with a device token): a ReleaseManifest, or 204 when the stage offers
+	// none.
+	PathSystemRelease = "/api/v1/systems/self/release"
+	// PathReleaseBinary is a release's binary by its ID (GET with a device
+	// token; range requests resume a download).
+	PathReleaseBinary = "/api/v1/releases/"
 	// PathTime is the cloud's time (GET, no authentication) for clock-drift
 	// measurement: TimeResponse with the moments the server received the
 	// request and sent the answer, so a client can correct for the round
@@ -237,4 +244,23 @@ type InventoryAccepted struct {
 	ID         string    `json:"id"`
 	Duplicate  bool      `json:"duplicate"` // already stored earlier (a retry)
 	ReceivedAt time.Time `json:"received_at"`
+}
+
+// ReleaseManifest is a stage's newest release (the daemon's updater reads
+// it with updater.ParseManifest).
+type ReleaseManifest struct {
+	Stage      string                     `json:"stage"`
+	Version    string                     `json:"version"`
+	Commit     string                     `json:"commit"`
+	Notes      string                     `json:"notes"`
+	MinVersion string                     `json:"min_version"`
+	Artifacts  map[string]ReleaseArtifact `json:"artifacts"` // by GOARCH
+}
+
+// ReleaseArtifact is one architecture's binary of a release.
+type ReleaseArtifact struct {
+	URL       string `json:"url"` // a path on the cloud (PathReleaseBinary + ID)
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	Signature string `json:"signature"` // minisign
 }
