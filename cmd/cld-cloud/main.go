@@ -11,6 +11,11 @@
 //	cld-cloud report show --data DIR --system ID [--id REPORT]
 //	cld-cloud clock offset --data DIR DURATION
 //	cld-cloud clock show --data DIR
+//	cld-cloud release keygen --out DIR
+//	cld-cloud release publish --data DIR --stage S --binary FILE --key KEY --version V [--arch A] [--min-version V] [--notes T]
+//	cld-cloud release list --data DIR [--stage S]
+//	cld-cloud release withdraw --data DIR --stage S --version V
+//	cld-cloud system stage --data DIR --system ID --stage S
 //
 // Exit codes: 0 success, 1 the operation failed, 2 usage error.
 package main

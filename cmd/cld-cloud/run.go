@@ -47,6 +47,11 @@ Commands:
   clock show     show the cloud's clock offset
   report list    list a system's stored inventory reports
   report show    print a system's inventory report (the latest, or --id) as JSON
+  release keygen   make the release signing key pair
+  release publish  sign and publish a cld binary on a stage
+  release list     list the published releases
+  release withdraw stop offering a release
+  system stage     put a system on a release stage (production, beta, development)
 
 Run "cld-cloud COMMAND -h" for a command's flags.
 `
@@ -118,6 +123,14 @@ func runEnv(e env, args []string) int {
 			fmt.Fprintf(e.stderr, "%s: unknown command %q; use list or show\n\n%s", programName, "report "+args[1], usageText)
 			return exitUsage
 		}
+	case "release":
+		err = cmdRelease(e, args[1:])
+	case "system":
+		if len(args) < 2 || args[1] != "stage" {
+			fmt.Fprintf(e.stderr, "%s: \"system\" needs the subcommand stage\n\n%s", programName, usageText)
+			return exitUsage
+		}
+		err = cmdSystemStage(e, args[2:])
 	case "account", "user":
 		if len(args) < 2 {
 			fmt.Fprintf(e.stderr, "%s: %q needs a subcommand: add or list\n\n%s", programName, cmd, usageText)
