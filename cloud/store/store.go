@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -263,12 +264,30 @@ CREATE TABLE system_stages (
 var SchemaVersion = len(migrations)
 
 func (s *Store) migrate(ctx context.Context) error {
+	busy := 0
 	for {
 		done, err := s.migrateOne(ctx)
+		if err != nil && isBusy(err) && busy < 100 {
+			// A new connection's journal_mode(WAL) pragma can meet another
+			// process's migration without waiting in the busy handler:
+			// try again shortly.
+			busy++
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
 		if err != nil || done {
 			return err
 		}
 	}
+}
+
+// isBusy tells whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	return strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked")
 }
 
 // migrateOne applies the next migration, if any, in one immediate
