@@ -39,10 +39,11 @@ type Release struct {
 
 const releaseCols = `id, stage, version, arch, commit_id, notes, min_version, size, sha256, signature, published_at, withdrawn_at`
 
-func scanRelease(sc interface{ Scan(...any) error }) (Release, error) {
+// scanRelease reads releaseCols, then extra columns into extra.
+func scanRelease(sc interface{ Scan(...any) error }, extra ...any) (Release, error) {
 	var r Release
 	var pub, wd int64
-	err := sc.Scan(&r.ID, &r.Stage, &r.Version, &r.Arch, &r.Commit, &r.Notes, &r.MinVersion, &r.Size, &r.SHA256, &r.Signature, &pub, &wd)
+	err := sc.Scan(append([]any{&r.ID, &r.Stage, &r.Version, &r.Arch, &r.Commit, &r.Notes, &r.MinVersion, &r.Size, &r.SHA256, &r.Signature, &pub, &wd}, extra...)...)
 	r.PublishedAt, r.WithdrawnAt = i2t(pub), i2t(wd)
 	return r, err
 }
@@ -123,17 +124,13 @@ func (s *Store) WithdrawRelease(ctx context.Context, stage, version string, now 
 // ReleaseBinary is a release's binary, and the release.
 func (s *Store) ReleaseBinary(ctx context.Context, id int64) (Release, []byte, error) {
 	var bin []byte
-	row := s.db.QueryRowContext(ctx, `SELECT `+releaseCols+`, binary FROM releases WHERE id = ?`, id)
-	var r Release
-	var pub, wd int64
-	err := row.Scan(&r.ID, &r.Stage, &r.Version, &r.Arch, &r.Commit, &r.Notes, &r.MinVersion, &r.Size, &r.SHA256, &r.Signature, &pub, &wd, &bin)
+	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+`, binary FROM releases WHERE id = ?`, id), &bin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, nil, fmt.Errorf("release %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return r, nil, fmt.Errorf("release %d: %w", id, err)
 	}
-	r.PublishedAt, r.WithdrawnAt = i2t(pub), i2t(wd)
 	return r, bin, nil
 }
 

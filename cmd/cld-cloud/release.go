@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -122,7 +123,7 @@ func cmdReleasePublish(e env, args []string) error {
 	sum := sha256.Sum256(bin)
 	r.SHA256 = hex.EncodeToString(sum[:])
 	sr := minisign.NewReader(bytes.NewReader(bin))
-	if _, err := sr.Read(make([]byte, len(bin)+1)); err != nil && len(bin) > 0 {
+	if _, err := io.Copy(io.Discard, sr); err != nil {
 		return err
 	}
 	r.Signature = string(sr.Sign(priv))

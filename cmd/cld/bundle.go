@@ -57,7 +57,9 @@ func (c *cli) cmdSupportBundle(args []string) int {
 	}
 	cl, err := sf.client()
 	daemonUp := false
-	if err == nil {
+	if err != nil {
+		note("status.json", `{"error": %q}`, err.Error())
+	} else {
 		if st, serr := cl.Status(ctx); serr == nil {
 			daemonUp = true
 			files["status.json"] = jsonText(st)
