@@ -31,9 +31,9 @@ type rule struct {
 // link uses only the lower packages; the lower packages use none of the
 // higher. No part imports the root, and no subsystem another.
 var (
-	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts"}
+	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts", "agent/updates"}
 	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
-		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/atomicfile", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf"}
+		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf"}
 )
 
 func agentRules() []rule {

@@ -47,6 +47,7 @@ import (
 	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/agent/state"
 	"github.com/cloudlink/cld/agent/tunnels"
+	"github.com/cloudlink/cld/agent/updates"
 )
 
 // Agent is the daemon: its parts, wired. Its methods are safe for
@@ -67,6 +68,7 @@ type Agent struct {
 	link     *link.Machine
 	tunnels  *tunnels.Manager
 	reporter *reporter.Reporter
+	updates  *updates.Updater
 	accounts *accounts.Store
 
 	mu       sync.Mutex
@@ -201,6 +203,8 @@ func (a *Agent) Status(context.Context) api.Status {
 	s.Warnings = a.Warnings()
 	s.Clock = a.drift.Status()
 	s.Inventory = a.reporter.Status()
+	u := a.updates.Status()
+	s.Update = &u
 	return s
 }
 
@@ -240,6 +244,7 @@ func (a *Agent) routes(rt *localapi.Router) {
 	a.accounts.Routes(rt)
 	a.tunnels.Routes(rt)
 	a.reporter.Routes(rt, a.link.Current)
+	a.updates.Routes(rt)
 	for _, s := range a.o.subsystems {
 		if r, ok := s.(interface{ Routes(*localapi.Router) }); ok {
 			r.Routes(rt)

@@ -5,11 +5,17 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"aead.dev/minisign"
 
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/accounts"
+	"github.com/cloudlink/cld/agent/build"
 	"github.com/cloudlink/cld/agent/cloudclient"
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/drift"
@@ -17,6 +23,7 @@ import (
 	"github.com/cloudlink/cld/agent/logbuf"
 	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/agent/tunnels"
+	"github.com/cloudlink/cld/agent/updates"
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 )
@@ -45,7 +52,27 @@ type options struct {
 	noClockCheck bool
 	invCollect   reporter.Collector
 	invTune      func(*reporter.Tuning)
+
+	update UpdateOptions
 }
+
+// UpdateOptions are how the self-update fits the process around it.
+type UpdateOptions struct {
+	// Restart stops the daemon to run the launcher again; nil leaves the
+	// installed update for the next start.
+	Restart func(reason string)
+	// Trial is the version this process runs on trial as (the launcher's
+	// updater.EnvTrial).
+	Trial string
+	// Key replaces the release key built in (tests); After is told each
+	// step of an apply (tests stop the process there).
+	Key   *minisign.PublicKey
+	After func(step string)
+}
+
+// WithUpdates sets how the self-update restarts and whether this process
+// is on trial.
+func WithUpdates(u UpdateOptions) Option { return func(o *options) { o.update = u } }
 
 func defaultOptions() options {
 	return options{clock: clockwork.NewRealClock(), log: slog.Default(), bcryptCost: bcrypt.DefaultCost}
@@ -152,18 +179,67 @@ func (a *Agent) buildParts() error {
 		StateDir: a.cfg.StateDir, Collect: a.o.invCollect, Tunnels: a.tunnels, LinkState: a.link.State,
 		Sources: reporter.Sources{
 			Credentials: a.link.Credentials, Proxy: a.configuredProxy, Build: a.build, Platform: plat,
-			Clock: a.drift.Status, Warnings: a.health.List,
+			Clock: a.drift.Status, Warnings: a.health.List, Update: a.inventoryUpdate,
 		},
 		Clock: a.clock, Logger: a.baseLog, Health: a.health, Tune: a.o.invTune,
 	})
 	if err != nil {
 		return err
 	}
-	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter}, a.o.subsystems...) {
+	if a.updates, err = a.newUpdates(); err != nil {
+		return err
+	}
+	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter, a.updates}, a.o.subsystems...) {
 		a.link.Add(s)
 	}
 	a.drift.OnGateChange(a.tunnels.GateChanged)
 	return nil
+}
+
+// newUpdates makes the self-update with the release key built in.
+func (a *Agent) newUpdates() (*updates.Updater, error) {
+	key := a.o.update.Key
+	if key == nil && build.ReleaseKey != "" {
+		var k minisign.PublicKey
+		if err := k.UnmarshalText([]byte(build.ReleaseKey)); err != nil {
+			a.log.Error("the release key built into this binary is not valid; updates are refused", "err", err)
+		} else {
+			key = &k
+		}
+	}
+	return updates.New(updates.Config{
+		StateDir: a.cfg.StateDir, Key: key, Version: a.build.Version, Arch: runtime.GOARCH,
+		Clock: a.clock, Logger: a.baseLog, Health: a.health, LinkState: a.link.State,
+		Restart: a.o.update.Restart, After: a.o.update.After, Trial: a.o.update.Trial,
+	})
+}
+
+// inventoryUpdate is the report's update section.
+func (a *Agent) inventoryUpdate() *inventory.UpdateSchedule {
+	st := a.updates.Status()
+	every, rest, _ := strings.Cut(st.Schedule, " ")
+	u := &inventory.UpdateSchedule{Schedule: every, TimeOfDay: rest, PausedUntil: st.PausedUntil,
+		LastCheck: st.LastCheck, NextCheck: st.NextCheck, Stage: st.Stage}
+	if day, clock, ok := strings.Cut(rest, " "); ok {
+		u.Weekday, u.TimeOfDay = weekdayName(day), clock
+	}
+	if l := st.LastUpdate; l != nil {
+		u.LastVersion, u.LastResult, u.LastReason = l.Version, l.Result, l.Reason
+		if l.Result == "updated" {
+			t := l.Time
+			u.LastUpdate = &t
+		}
+	}
+	return u
+}
+
+func weekdayName(short string) string {
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		if name := strings.ToLower(d.String()); strings.HasPrefix(name, short) {
+			return name
+		}
+	}
+	return short
 }
 
 // setupDrift makes the clock-drift monitor: it measures against the linked

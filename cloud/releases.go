@@ -29,6 +29,7 @@ func (s *Server) handleSystemRelease(w http.ResponseWriter, r *http.Request) {
 		writeError(w, internalError())
 		return
 	}
+	w.Header().Set(cloudapi.HeaderStage, stage)
 	rels, err := s.store.LatestRelease(r.Context(), stage)
 	if errors.Is(err, store.ErrNotFound) {
 		w.WriteHeader(http.StatusNoContent)

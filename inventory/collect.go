@@ -47,6 +47,8 @@ type Providers struct {
 	// Clock returns the measured clock drift (nil: not measured yet).
 	Clock    func(ctx context.Context) (*Clock, error)
 	Warnings func(ctx context.Context) ([]Warning, error)
+	// Update returns the self-update's schedule and last result.
+	Update func(ctx context.Context) (*UpdateSchedule, error)
 }
 
 // Config is what Collect needs.
@@ -142,6 +144,7 @@ var collectors = []collector{
 	{"clock", collectClock},
 	{"warnings", collectWarnings},
 	{"daemon", collectDaemon},
+	{"update", collectUpdate},
 }
 
 // Collectors returns the names of the collectors, in report order.

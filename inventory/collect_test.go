@@ -61,10 +61,15 @@ func fixtureConfig(host string) Config {
 		Warnings: func(context.Context) ([]Warning, error) {
 			return []Warning{{Code: "clock-drift", Severity: "info", Text: "The clock is 0.25 s ahead of the cloud."}}, nil
 		},
+		Update: func(context.Context) (*UpdateSchedule, error) {
+			return &UpdateSchedule{Schedule: "weekly", Weekday: "tuesday", TimeOfDay: "03:30", LastCheck: &measured,
+				LastVersion: "0.2.0+90", LastResult: "rolled_back", LastReason: "0.2.0+90 did not become healthy within 30s", Stage: "beta"}, nil
+		},
 	}
 	if host == "host-empty" {
 		cfg.Providers.Clock = func(context.Context) (*Clock, error) { return nil, nil }
 		cfg.Providers.Warnings = nil
+		cfg.Providers.Update = nil
 	}
 	return cfg
 }
@@ -131,6 +136,7 @@ func TestGoldenMissingSources(t *testing.T) {
 		"host": CollectorNoData, "cpu": CollectorNoData, "memory": CollectorNoData, "disk": CollectorNoData,
 		"network": CollectorNoData, "timezone": CollectorNoData, "platform": CollectorNoData,
 		"tunnels": CollectorOK, "clock": CollectorNoData, "warnings": CollectorNoData, "daemon": CollectorOK,
+		"update": CollectorNoData,
 	}
 	for _, c := range r.Collection {
 		if c.Status != want[c.Name] {

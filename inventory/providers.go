@@ -135,3 +135,18 @@ func PlatformFile(path, root string, adapters ...platforms.Adapter) PlatformSour
 		return platforms.Open(doc.Platform, root, adapters...)
 	}
 }
+
+func collectUpdate(ctx context.Context, e *env) (func(*Report), error) {
+	f := e.cfg.Providers.Update
+	if f == nil {
+		return nil, noData("no self-update")
+	}
+	u, err := f(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, noData("no self-update")
+	}
+	return func(r *Report) { r.UpdateSchedule = u }, nil
+}

@@ -35,8 +35,8 @@ type Report struct {
 	Clock        *Clock        `json:"clock,omitempty"`
 	Daemon       *Daemon       `json:"daemon,omitempty"`
 	Warnings     []Warning     `json:"warnings,omitempty"`
-	// Gateway and UpdateSchedule are defined by the schema and filled once
-	// the daemon drives a gateway and updates itself.
+	// Gateway is defined by the schema and filled once the daemon drives a
+	// gateway.
 	Gateway        *Gateway        `json:"gateway,omitempty"`
 	UpdateSchedule *UpdateSchedule `json:"update_schedule,omitempty"`
 
@@ -143,13 +143,21 @@ type Gateway struct {
 	Instances int    `json:"instances,omitempty"`
 }
 
-// UpdateSchedule is the daemon's self-update schedule (filled once the
-// daemon updates itself).
+// UpdateSchedule is the daemon's self-update: its schedule and the last
+// update's result.
 type UpdateSchedule struct {
-	Schedule    string     `json:"schedule"` // daily, weekly
+	Schedule    string     `json:"schedule"`          // daily, weekly
+	Weekday     string     `json:"weekday,omitempty"` // weekly: sunday…saturday
 	TimeOfDay   string     `json:"time_of_day"`
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
 	LastUpdate  *time.Time `json:"last_update,omitempty"`
 	LastCheck   *time.Time `json:"last_check,omitempty"`
 	NextCheck   *time.Time `json:"next_check,omitempty"`
+	// LastVersion, LastResult and LastReason are the last update's: the
+	// version, updated, rolled_back, refused, failed, interrupted or
+	// replaced, and why.
+	LastVersion string `json:"last_version,omitempty"`
+	LastResult  string `json:"last_result,omitempty"`
+	LastReason  string `json:"last_reason,omitempty"`
+	Stage       string `json:"stage,omitempty"` // the release stage
 }

@@ -18,8 +18,9 @@ type Progress func(done, total int64)
 // connection: what the file already holds is kept and asked for no more,
 // so a download that stopped, even in an earlier run of the daemon, goes
 // on where it ended. It gives up after attempts tries in a row that made no
-// progress. The result still needs Artifact.Verify.
-func Download(ctx context.Context, hc *http.Client, url, path string, size int64, attempts int, progress Progress) error {
+// progress. header goes with every request (the cloud's authorization).
+// The result still needs Artifact.Verify.
+func Download(ctx context.Context, hc *http.Client, url string, header http.Header, path string, size int64, attempts int, progress Progress) error {
 	if attempts < 1 {
 		attempts = 1
 	}
@@ -44,7 +45,7 @@ func Download(ctx context.Context, hc *http.Client, url, path string, size int64
 		if have == size {
 			return f.Sync()
 		}
-		n, err := fetchFrom(ctx, hc, url, f, have, size)
+		n, err := fetchFrom(ctx, hc, url, header, f, have, size, progress)
 		if progress != nil {
 			progress(have+n, size)
 		}
@@ -73,10 +74,13 @@ func Download(ctx context.Context, hc *http.Client, url, path string, size int64
 }
 
 // fetchFrom appends bytes from offset have to f and returns how many.
-func fetchFrom(ctx context.Context, hc *http.Client, url string, f *os.File, have, size int64) (int64, error) {
+func fetchFrom(ctx context.Context, hc *http.Client, url string, header http.Header, f *os.File, have, size int64, progress Progress) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if have > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
@@ -97,11 +101,29 @@ func fetchFrom(ctx context.Context, hc *http.Client, url string, f *os.File, hav
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
 				return 0, err
 			}
-			n, err := io.Copy(f, io.LimitReader(resp.Body, size))
+			n, err := io.Copy(&progressWriter{w: f, total: size, fn: progress}, io.LimitReader(resp.Body, size))
 			return n - have, err // relative to have, as the caller counts
 		}
 	default:
 		return 0, fmt.Errorf("the download answered %s", resp.Status)
 	}
-	return io.Copy(f, io.LimitReader(resp.Body, size-have))
+	return io.Copy(&progressWriter{w: f, done: have, total: size, fn: progress}, io.LimitReader(resp.Body, size-have))
+}
+
+// progressWriter tells fn the bytes written so far, at most every 256 KiB.
+type progressWriter struct {
+	w           io.Writer
+	done, total int64
+	told        int64
+	fn          Progress
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.done += int64(n)
+	if p.fn != nil && p.done-p.told >= 256<<10 {
+		p.told = p.done
+		p.fn(p.done, p.total)
+	}
+	return n, err
 }

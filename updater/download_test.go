@@ -54,7 +54,7 @@ func TestDownloadResumes(t *testing.T) {
 	srv, ranges := flakyServer(t, body, 3, 300_000)
 	path := filepath.Join(t.TempDir(), "cld.new")
 	var last int64
-	err := Download(context.Background(), srv.Client(), srv.URL, path, int64(len(body)), 3, func(done, total int64) { last = done })
+	err := Download(context.Background(), srv.Client(), srv.URL, nil, path, int64(len(body)), 3, func(done, total int64) { last = done })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestDownloadResumes(t *testing.T) {
 	path2 := filepath.Join(t.TempDir(), "cld.new")
 	os.WriteFile(path2, body[:123], 0o600)
 	srv2, ranges2 := flakyServer(t, body, 0, 0)
-	if err := Download(context.Background(), srv2.Client(), srv2.URL, path2, int64(len(body)), 1, nil); err != nil {
+	if err := Download(context.Background(), srv2.Client(), srv2.URL, nil, path2, int64(len(body)), 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(path2); !bytes.Equal(got, body) || strings.Join(*ranges2, ",") != "bytes=123-" {
@@ -83,7 +83,7 @@ func TestDownloadResumes(t *testing.T) {
 	// A server that keeps failing without progress is given up on, with why.
 	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusServiceUnavailable) }))
 	defer dead.Close()
-	err = Download(context.Background(), dead.Client(), dead.URL, filepath.Join(t.TempDir(), "x"), 10, 2, nil)
+	err = Download(context.Background(), dead.Client(), dead.URL, nil, filepath.Join(t.TempDir(), "x"), 10, 2, nil)
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Errorf("a failing server: %v", err)
 	}

@@ -23,14 +23,14 @@ func (p Pause) Active(now time.Time) bool {
 // Extend is the pause after asking at now for one of d (0: the longest):
 // an active pause keeps its Since, and no request takes Until past Since +
 // MaxPause. A pause that has ended can be followed by a new one only after
-// an update check ran (lastCheck after its end), so that pausing again and
-// again cannot turn updates off. d must be positive or zero.
-func (p Pause) Extend(now time.Time, d time.Duration, lastCheck time.Time) (Pause, error) {
+// a scheduled update ran (lastRun after its end), so that pausing again
+// and again cannot turn updates off. d must be positive or zero.
+func (p Pause) Extend(now time.Time, d time.Duration, lastRun time.Time) (Pause, error) {
 	if d < 0 {
 		return p, fmt.Errorf("a pause of %s is not possible; ask for up to %d days", d, int(MaxPause/(24*time.Hour)))
 	}
-	if !p.Until.IsZero() && !p.Active(now) && !lastCheck.After(p.Until) {
-		return p, fmt.Errorf("the last pause ended at %s; updates are checked once before another pause can begin", p.Until.Format(time.RFC3339))
+	if !p.Until.IsZero() && !p.Active(now) && !lastRun.After(p.Until) {
+		return p, fmt.Errorf("the last pause ended at %s; another can begin once a scheduled update has run", p.Until.Format(time.RFC3339))
 	}
 	if d == 0 || d > MaxPause {
 		d = MaxPause

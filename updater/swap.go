@@ -26,7 +26,7 @@ const (
 // binary as prev for a rollback. minio/selfupdate prepares the new file and
 // checks it; the commit is a hard link of the old binary to prev and one
 // rename over the target, so the target is never missing, even for a
-// moment (selfupdate's own commit renames the target away first). after,
+// moment (when there was none, nothing is kept) (selfupdate's own commit renames the target away first). after,
 // when not nil, is called after each step (tests stop there, as a kill -9
 // would).
 func Swap(target, prev string, update io.Reader, sum []byte, after func(step string)) error {
@@ -48,7 +48,9 @@ func Swap(target, prev string, update io.Reader, sum []byte, after func(step str
 	if err := os.Remove(prev); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("making room for the previous binary: %w", err)
 	}
-	if err := os.Link(target, prev); err != nil {
+	// A first update has no binary at the target yet (the package's runs
+	// until then) and keeps none.
+	if err := os.Link(target, prev); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("keeping the running binary as %s: %w", prev, err)
 	}
 	step(StepKept)

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/state"
 )

@@ -38,6 +38,12 @@ const (
 	RouteTunnelStop      = "POST /v1/tunnels/{id}/stop"
 	RouteTunnelsStartAll = "POST /v1/tunnels/start-all"
 	RouteTunnelsStopAll  = "POST /v1/tunnels/stop-all"
+	RouteUpdate          = "GET /v1/update"           // api.Update
+	RouteUpdateCheck     = "POST /v1/update/check"    // ask the cloud now; api.Update
+	RouteUpdateNow       = "POST /v1/update/now"      // apply the available update now; api.Update
+	RouteUpdatePause     = "POST /v1/update/pause"    // UpdatePauseRequest; api.Update
+	RouteUpdateResume    = "POST /v1/update/resume"   // api.Update
+	RouteUpdateSchedule  = "POST /v1/update/schedule" // UpdateScheduleRequest; api.Update
 )
 
 // Tunnel statuses.
@@ -216,6 +222,89 @@ type Status struct {
 	Tunnels           []Tunnel  `json:"tunnels"`
 	Clock             Clock     `json:"clock"`
 	Inventory         Inventory `json:"inventory"`
+	Update            *Update   `json:"update,omitempty"`
+}
+
+// Update is the state of the daemon's self-update.
+type Update struct {
+	// Schedule is when updates are checked and applied ("daily 03:17",
+	// "weekly tue 03:30"), in the host's time zone (Zone); Default is true
+	// while it is the one spread over the fleet's night window.
+	Schedule string `json:"schedule"`
+	Default  bool   `json:"default"`
+	Zone     string `json:"zone"`
+	// LastUpdate is the last update's result; LastCheck and NextCheck the
+	// last and next asking of the cloud.
+	LastUpdate *UpdateResult `json:"last_update"`
+	LastCheck  *time.Time    `json:"last_check"`
+	NextCheck  *time.Time    `json:"next_check"`
+	// PausedUntil is set while updates are paused; PausedSince is when the
+	// pause began (it cannot last past 30 days from then).
+	PausedUntil *time.Time `json:"paused_until"`
+	PausedSince *time.Time `json:"paused_since,omitempty"`
+	// Available is a newer release that can be applied (Update now).
+	Available *UpdateRelease `json:"available"`
+	// Stage is the system's release stage as the cloud last said.
+	Stage string `json:"stage,omitempty"`
+	// State is what the updater does now (one of the UpdateState*);
+	// Progress the download's while it runs.
+	State    string          `json:"state"`
+	Progress *UpdateProgress `json:"progress,omitempty"`
+	// LastError says why the last check failed, if it did.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// The updater's states.
+const (
+	UpdateStateIdle        = "idle"
+	UpdateStateChecking    = "checking"
+	UpdateStateDownloading = "downloading"
+	UpdateStateVerifying   = "verifying"
+	UpdateStateInstalling  = "installing"
+	UpdateStateRestarting  = "restarting"
+	UpdateStateConfirming  = "confirming" // this process is the new version on trial
+)
+
+// UpdateResult is how an update ended: Result is updated, rolled_back,
+// refused, failed, interrupted or replaced (by a package upgrade).
+type UpdateResult struct {
+	Version string    `json:"version"`
+	From    string    `json:"from,omitempty"`
+	Time    time.Time `json:"time"`
+	Result  string    `json:"result"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// UpdateRelease is a release offered by the cloud.
+type UpdateRelease struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Notes   string `json:"notes,omitempty"`
+	Size    int64  `json:"size"`
+	// Skipped is set for a release that failed here before: the schedule
+	// does not try it again; Update now does.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// UpdateProgress is a running download's progress.
+type UpdateProgress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"`
+}
+
+// UpdatePauseRequest pauses updates for Days (1…30; 0 is 30).
+type UpdatePauseRequest struct {
+	Days int `json:"days"`
+}
+
+// UpdateScheduleRequest sets the schedule: Every daily or weekly, Weekday
+// (weekly: sunday…saturday or its first three letters) and Time HH:MM; or
+// Default true for the default spread over the night window.
+type UpdateScheduleRequest struct {
+	Every   string `json:"every"`
+	Weekday string `json:"weekday,omitempty"`
+	Time    string `json:"time"`
+	Default bool   `json:"default,omitempty"`
 }
 
 // Inventory is the state of inventory reporting.

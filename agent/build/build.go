@@ -1,5 +1,6 @@
 // Package build holds the facts of the running binary: version, build number,
-// commit, branch and release stage. The Makefile sets them with -ldflags
+// commit, branch and release stage, and the release key its updates are
+// checked against. The Makefile sets them with -ldflags
 // "-X github.com/cloudlink/cld/agent/build.Version=…"; a plain `go build`
 // falls back to what the Go toolchain recorded.
 package build
@@ -17,6 +18,11 @@ var (
 	Commit  = ""
 	Branch  = ""
 	Stage   = "development"
+	// ReleaseKey is the minisign public key (its base64 line) that every
+	// self-update must be signed by: the publisher's production key, whose
+	// private half is kept offline by the release manager. The demo and the
+	// tests build their own in with -X …/agent/build.ReleaseKey=….
+	ReleaseKey = "RWSB7TRD4tydf5hwzyAEJQ4s3Zf1ZPcu+GzXVPmB6YrHbt5pdcsY1qdz"
 )
 
 // Info returns the build facts, filling gaps from the toolchain's records.

@@ -256,3 +256,32 @@ func (r *recorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	return r.body.Write(b)
 }
+
+// Update returns the state of the self-update.
+func (c *Client) Update(ctx context.Context) (api.Update, error) {
+	var u api.Update
+	err := c.do(ctx, api.RouteUpdate, nil, &u)
+	return u, err
+}
+
+// UpdateAction runs one of the body-less update routes (RouteUpdateCheck,
+// RouteUpdateNow, RouteUpdateResume).
+func (c *Client) UpdateAction(ctx context.Context, route string) (api.Update, error) {
+	var u api.Update
+	err := c.do(ctx, route, nil, &u)
+	return u, err
+}
+
+// PauseUpdates pauses updates for days (0: the longest, 30).
+func (c *Client) PauseUpdates(ctx context.Context, days int) (api.Update, error) {
+	var u api.Update
+	err := c.do(ctx, api.RouteUpdatePause, api.UpdatePauseRequest{Days: days}, &u)
+	return u, err
+}
+
+// SetUpdateSchedule saves a new update schedule.
+func (c *Client) SetUpdateSchedule(ctx context.Context, req api.UpdateScheduleRequest) (api.Update, error) {
+	var u api.Update
+	err := c.do(ctx, api.RouteUpdateSchedule, req, &u)
+	return u, err
+}

@@ -281,30 +281,40 @@ func (c *Client) Unregister(ctx context.Context, deviceToken string) error {
 // do sends req and decodes a 2xx JSON answer into out (when not nil); error
 // answers become *Error, transport failures ErrUnreachable.
 func (c *Client) do(req *http.Request, out any) error {
+	_, err := c.doHeader(req, out)
+	return err
+}
+
+// doHeader is do, returning the answer's header too.
+func (c *Client) doHeader(req *http.Request, out any) (http.Header, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return c.wrapErr(err)
+		return nil, c.wrapErr(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return c.wrapErr(err)
+		return nil, c.wrapErr(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e cloudapi.Error
 		if json.Unmarshal(data, &e) == nil && e.Code != "" {
-			return &Error{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
+			return nil, &Error{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
 		}
-		return &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
+		return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.Header, nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = data
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return &Error{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
+		return nil, &Error{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // DescribeUnreachable renders a transport failure for a person.
@@ -362,4 +372,22 @@ func (c *Client) PostInventory(ctx context.Context, deviceToken string, gz []byt
 		return nil, err
 	}
 	return &acc, nil
+}
+
+// Release fetches the newest release of the system's stage with a device
+// token: the manifest as sent (nil when the stage offers none, a 204) and
+// the stage the cloud names (cloudapi.HeaderStage). The updater parses the
+// manifest strictly itself.
+func (c *Client) Release(ctx context.Context, deviceToken string) (manifest []byte, stage string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+cloudapi.PathSystemRelease, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	var raw json.RawMessage
+	h, err := c.doHeader(req, &raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return raw, h.Get(cloudapi.HeaderStage), nil
 }

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/atomicfile"
 )
 
 const format = 1

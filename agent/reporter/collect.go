@@ -21,6 +21,8 @@ type Sources struct {
 	Platform inventory.PlatformSource
 	Clock    func() api.Clock     // the last clock measurement
 	Warnings func() []api.Warning // the current warnings
+	// Update is the self-update's section (nil: none).
+	Update func() *inventory.UpdateSchedule
 }
 
 // collectInventory is the default collector: inventory.Collect with the
@@ -56,6 +58,12 @@ func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes
 				return nil, nil
 			}
 			return &inventory.Clock{DriftSeconds: c.DriftSeconds, Synchronized: c.Synchronized, MeasuredAt: c.MeasuredAt}, nil
+		},
+		Update: func(context.Context) (*inventory.UpdateSchedule, error) {
+			if src.Update == nil {
+				return nil, nil
+			}
+			return src.Update(), nil
 		},
 		Warnings: func(context.Context) ([]inventory.Warning, error) {
 			ws := src.Warnings()

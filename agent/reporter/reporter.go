@@ -44,7 +44,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/localapi"

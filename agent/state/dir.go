@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/atomicfile"
 )
 
 // ErrInUse means another daemon uses the same state directory.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
 

@@ -43,7 +43,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/agent/atomicfile"
+	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/backoff"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"

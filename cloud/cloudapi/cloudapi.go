@@ -59,6 +59,9 @@ const (
 	// with a device token): a ReleaseManifest, or 204 when the stage offers
 	// none.
 	PathSystemRelease = "/api/v1/systems/self/release"
+	// HeaderStage names the system's release stage on PathSystemRelease's
+	// answers (also the 204).
+	HeaderStage = "X-CloudLink-Stage"
 	// PathReleaseBinary is a release's binary by its ID (GET with a device
 	// token; range requests resume a download).
 	PathReleaseBinary = "/api/v1/releases/"

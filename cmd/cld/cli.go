@@ -36,6 +36,7 @@ Commands:
   unlink          disconnect this host from CloudLink
   tunnel          list, start and stop the host's tunnels (cld tunnel help)
   inventory       inventory reports: status, preview [--json], submit (cld inventory help)
+  update          self-update: status, check, now, pause, resume, schedule (cld update help)
   doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
   support-bundle  write a tar.gz for support (status, doctor, log, config; secrets redacted)
@@ -73,6 +74,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdTunnel(rest)
 	case "inventory":
 		return c.cmdInventory(rest)
+	case "update":
+		return c.cmdUpdate(rest)
 	case "dashboard-user":
 		return c.cmdDashboardUser(rest)
 	case "doctor":
@@ -249,6 +252,9 @@ func printStatus(w io.Writer, st api.Status) {
 	printClock(row, st.Clock)
 	if st.Linked || st.Inventory.Last != nil {
 		printInventory(row, st.Inventory, false)
+	}
+	if u := st.Update; u != nil && st.Linked {
+		printUpdate(row, *u, false)
 	}
 	if len(st.Tunnels) > 0 {
 		fmt.Fprintln(w, "Tunnels:")

@@ -92,18 +92,25 @@ func (c *cli) cmdRun(args []string) int {
 	// lines stay in memory for `cld support-bundle`.
 	recent := logbuf.New(256 << 10)
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(c.stderr, recent), &slog.HandlerOptions{Level: &level}))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	if code, done := launch(cfg, log); done {
+		return code
+	}
+	startFault()
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
+	restart := newRestarter(cancel)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reload := reloader{hup: hup, level: &level, load: func() (config.Config, error) { return loadRunConfig(fs, &f) }}
-	if err := runDaemon(ctx, cfg, log, reload, agent.WithLogBuffer(recent)); err != nil {
+	if err := runDaemon(ctx, cfg, log, reload, agent.WithLogBuffer(recent), restart.option()); err != nil {
 		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail
 	}
-	return exitOK
+	return restart.after(log, exitOK)
 }
 
 func parseLevel(level string) slog.Level {
@@ -191,7 +198,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 		return err
 	}
 	defer a.Close()
-	api := a.APIHandler()
+	api := wrapAPI(a.APIHandler())
 
 	var dashLn net.Listener
 	var dash http.Handler

@@ -1,0 +1,45 @@
+//go:build cldtest
+
+package main
+
+import (
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+)
+
+// testFault makes a test build misbehave, for the self-update's tests:
+// set with -ldflags "-X main.testFault=exit|crash|unhealthy". A release
+// build (without the cldtest tag) has none of this.
+var testFault string
+
+func init() {
+	// CLD_TEST_KILL_AT=STEP: SIGKILL at that step of an update, as a
+	// power cut or an OOM kill would stop it.
+	if at := os.Getenv("CLD_TEST_KILL_AT"); at != "" {
+		updateStep = func(step string) {
+			if step == at {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+	}
+	switch testFault {
+	case "exit":
+		startFault = func() { os.Stderr.WriteString("cld: test fault: exiting at start\n"); os.Exit(3) }
+	case "crash":
+		startFault = func() {
+			go func() {
+				time.Sleep(5 * time.Second)
+				panic("test fault: crashing 5 s after the start")
+			}()
+		}
+	case "unhealthy":
+		wrapAPI = func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "test fault: never healthy", http.StatusServiceUnavailable)
+			})
+		}
+	}
+}
