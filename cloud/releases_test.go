@@ -90,7 +90,7 @@ func TestReleaseChannel(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "cld.new")
 	os.WriteFile(path, bin[:1000], 0o600) // a download cut short earlier: resumed with a range
-	if err := updater.Download(ctx, hc, ts.URL+a.URL, path, a.Size, 2, nil); err != nil {
+	if err := updater.Download(ctx, hc, ts.URL+a.URL, nil, path, a.Size, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := os.Open(path)

@@ -30,11 +30,11 @@ import (
 type Dir string
 
 // The update directory's files.
-func (d Dir) Bin() string          { return filepath.Join(string(d), "bin", "cld") }
-func (d Dir) Prev() string         { return filepath.Join(string(d), "bin", "cld.prev") }
+func (d Dir) Bin() string           { return filepath.Join(string(d), "bin", "cld") }
+func (d Dir) Prev() string          { return filepath.Join(string(d), "bin", "cld.prev") }
 func (d Dir) installedFile() string { return filepath.Join(string(d), "installed.json") }
 func (d Dir) outcomeFile() string   { return filepath.Join(string(d), "outcome.json") }
-func (d Dir) Downloads() string    { return filepath.Join(string(d), "download") }
+func (d Dir) Downloads() string     { return filepath.Join(string(d), "download") }
 
 // Binary is one self-updated binary as installed.
 type Binary struct {

@@ -19,9 +19,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/state"
+	"github.com/cloudlink/cld/atomicfile"
 )
 
 // Files of the accounts in the state directory.

@@ -22,11 +22,11 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/cloudclient"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/state"
+	"github.com/cloudlink/cld/atomicfile"
 )
 
 // CloneReason is the link_error reason of a host whose machine-id changed.

@@ -44,12 +44,12 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/metrics"
 	"github.com/cloudlink/cld/agent/outbox"
+	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/inventory"
 )
 

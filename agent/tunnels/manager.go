@@ -43,11 +43,11 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/agent/backoff"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/proxy"
+	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/tunnel"
 )

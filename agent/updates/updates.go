@@ -83,21 +83,21 @@ const (
 
 // persisted is StateFile.
 type persisted struct {
-	Schedule   *updater.Schedule   `json:"schedule,omitempty"` // nil: the default
-	Pause      updater.Pause       `json:"pause"`
-	LastCheck  time.Time           `json:"last_check,omitzero"`
+	Schedule  *updater.Schedule `json:"schedule,omitempty"` // nil: the default
+	Pause     updater.Pause     `json:"pause"`
+	LastCheck time.Time         `json:"last_check,omitzero"`
 	// LastScheduled is the last scheduled run: a pause that ended is
 	// followed by another only after one (updates cannot be kept off).
-	LastScheduled time.Time `json:"last_scheduled,omitzero"`
-	NextCheck  time.Time           `json:"next_check,omitzero"`
-	LastUpdate *api.UpdateResult   `json:"last_update,omitempty"`
-	Available  *api.UpdateRelease  `json:"available,omitempty"`
-	Skip       []string            `json:"skip,omitempty"` // versions that failed here
-	Stage      string              `json:"stage,omitempty"`
-	LastError  string              `json:"last_error,omitempty"`
-	State      string              `json:"state"`            // api.UpdateState*
-	Target     string              `json:"target,omitempty"` // the version being applied
-	Progress   *api.UpdateProgress `json:"progress,omitempty"`
+	LastScheduled time.Time           `json:"last_scheduled,omitzero"`
+	NextCheck     time.Time           `json:"next_check,omitzero"`
+	LastUpdate    *api.UpdateResult   `json:"last_update,omitempty"`
+	Available     *api.UpdateRelease  `json:"available,omitempty"`
+	Skip          []string            `json:"skip,omitempty"` // versions that failed here
+	Stage         string              `json:"stage,omitempty"`
+	LastError     string              `json:"last_error,omitempty"`
+	State         string              `json:"state"`            // api.UpdateState*
+	Target        string              `json:"target,omitempty"` // the version being applied
+	Progress      *api.UpdateProgress `json:"progress,omitempty"`
 }
 
 // Updater is the subsystem.
