@@ -19,6 +19,13 @@ LDFLAGS  := -X $(BUILDPKG).Version=$(VERSION) \
             -X $(BUILDPKG).Commit=$(COMMIT) \
             -X $(BUILDPKG).Branch=$(BRANCH) \
             -X $(BUILDPKG).Stage=$(STAGE)
+# The release key self-updates must be signed by: the production key built
+# into agent/build unless RELEASE_KEY (a minisign public key's base64 line)
+# names another, as the demo and the tests do.
+RELEASE_KEY ?=
+ifneq ($(RELEASE_KEY),)
+LDFLAGS += -X $(BUILDPKG).ReleaseKey=$(RELEASE_KEY)
+endif
 
 # apt-get needs root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

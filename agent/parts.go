@@ -68,6 +68,8 @@ type UpdateOptions struct {
 	// step of an apply (tests stop the process there).
 	Key   *minisign.PublicKey
 	After func(step string)
+	// Clock drives the schedule (nil: the agent's clock).
+	Clock clockwork.Clock
 }
 
 // WithUpdates sets how the self-update restarts and whether this process
@@ -207,9 +209,13 @@ func (a *Agent) newUpdates() (*updates.Updater, error) {
 			key = &k
 		}
 	}
+	clock := a.o.update.Clock
+	if clock == nil {
+		clock = a.clock
+	}
 	return updates.New(updates.Config{
 		StateDir: a.cfg.StateDir, Key: key, Version: a.build.Version, Arch: runtime.GOARCH,
-		Clock: a.clock, Logger: a.baseLog, Health: a.health, LinkState: a.link.State,
+		Clock: clock, Logger: a.baseLog, Health: a.health, LinkState: a.link.State,
 		Restart: a.o.update.Restart, After: a.o.update.After, Trial: a.o.update.Trial,
 	})
 }

@@ -7,7 +7,18 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
+
+// skewClock is the real clock shifted by skew (timers run in real time).
+type skewClock struct {
+	clockwork.Clock
+	skew time.Duration
+}
+
+func (c skewClock) Now() time.Time                  { return c.Clock.Now().Add(c.skew) }
+func (c skewClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 // testFault makes a test build misbehave, for the self-update's tests:
 // set with -ldflags "-X main.testFault=exit|crash|unhealthy". A release
@@ -24,6 +35,11 @@ func init() {
 				select {}
 			}
 		}
+	}
+	// CLD_TEST_UPDATE_SKEW=DURATION: the update schedule's clock runs this
+	// far ahead of the host's, so a test reaches a scheduled check at once.
+	if skew, err := time.ParseDuration(os.Getenv("CLD_TEST_UPDATE_SKEW")); err == nil {
+		updateClock = skewClock{Clock: clockwork.NewRealClock(), skew: skew}
 	}
 	switch testFault {
 	case "exit":

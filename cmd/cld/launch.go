@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"aead.dev/minisign"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent"
 	"github.com/cloudlink/cld/agent/api"
@@ -27,12 +28,13 @@ const exitRestart = 75
 
 // Test hooks, set only in builds with the cldtest tag (fault_cldtest.go):
 // updateStep is told each step of an update (a test kills the process
-// there), wrapAPI may spoil the local API, startFault may make the start
-// fail.
+// there), updateClock drives the update schedule, wrapAPI may spoil the
+// local API, startFault may make the start fail.
 var (
-	updateStep func(step string)
-	wrapAPI    = func(h http.Handler) http.Handler { return h }
-	startFault = func() {}
+	updateStep  func(step string)
+	updateClock clockwork.Clock
+	wrapAPI     = func(h http.Handler) http.Handler { return h }
+	startFault  = func() {}
 )
 
 // releaseKey is the release key built in (nil when it is not valid).
@@ -103,6 +105,7 @@ func (r *restarter) option() agent.Option {
 		},
 		Trial: os.Getenv(updater.EnvTrial),
 		After: updateStep,
+		Clock: updateClock,
 	})
 }
 
