@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cloudlink/cld/updater"
 )
 
 // skewClock is the real clock shifted by skew (timers run in real time).
@@ -40,6 +42,14 @@ func init() {
 	// far ahead of the host's, so a test reaches a scheduled check at once.
 	if skew, err := time.ParseDuration(os.Getenv("CLD_TEST_UPDATE_SKEW")); err == nil {
 		updateClock = skewClock{Clock: clockwork.NewRealClock(), skew: skew}
+	}
+	// CLD_TEST_TRIAL_STABLE=DURATION: a shorter trial (the kill tests).
+	if d, err := time.ParseDuration(os.Getenv("CLD_TEST_TRIAL_STABLE")); err == nil {
+		launchTiming = func() updater.Timing {
+			t := updater.DefaultTiming()
+			t.StableFor = d
+			return t
+		}
 	}
 	switch testFault {
 	case "exit":

@@ -28,13 +28,15 @@ const exitRestart = 75
 
 // Test hooks, set only in builds with the cldtest tag (fault_cldtest.go):
 // updateStep is told each step of an update (a test kills the process
-// there), updateClock drives the update schedule, wrapAPI may spoil the
+// there), updateClock drives the update schedule, launchTiming are the
+// trial's limits, wrapAPI may spoil the
 // local API, startFault may make the start fail.
 var (
-	updateStep  func(step string)
-	updateClock clockwork.Clock
-	wrapAPI     = func(h http.Handler) http.Handler { return h }
-	startFault  = func() {}
+	updateStep   func(step string)
+	updateClock  clockwork.Clock
+	launchTiming = updater.DefaultTiming
+	wrapAPI      = func(h http.Handler) http.Handler { return h }
+	startFault   = func() {}
 )
 
 // releaseKey is the release key built in (nil when it is not valid).
@@ -70,7 +72,7 @@ func launch(cfg config.Config, log *slog.Logger) (code int, done bool) {
 			st, err := cl.Status(ctx)
 			return st.Version, st.State == api.StateLinked, err
 		},
-		Log: log.With("component", "launcher"), Timing: updater.DefaultTiming(), After: updateStep,
+		Log: log.With("component", "launcher"), Timing: launchTiming(), After: updateStep,
 	}
 	err := l.Launch(context.Background())
 	switch {

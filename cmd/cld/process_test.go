@@ -233,6 +233,8 @@ type daemon struct {
 	cmd        *exec.Cmd
 	out        *syncBuffer
 	done       chan struct{}
+	bin        string   // the cld that runs (default cldBin)
+	env        []string // added to its environment
 }
 
 func newDaemon(t *testing.T, c *cloudProc) *daemon {
@@ -251,9 +253,14 @@ func (d *daemon) start() {
 	d.t.Helper()
 	d.out = &syncBuffer{}
 	d.done = make(chan struct{})
-	d.cmd = command(cldBin, "run", "--config", d.configFile, "--state", d.state, "--socket", d.socket,
+	bin := d.bin
+	if bin == "" {
+		bin = cldBin
+	}
+	d.cmd = command(bin, "run", "--config", d.configFile, "--state", d.state, "--socket", d.socket,
 		"--cloud", d.cloud, "--cloud-ca", d.cloudCA, "--listen", "127.0.0.1:0", "--log-level", "debug")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	d.cmd.Env = append(d.cmd.Env, d.env...)
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
 	}

@@ -1,0 +1,259 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"aead.dev/minisign"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/config"
+	"github.com/cloudlink/cld/agent/updates"
+	"github.com/cloudlink/cld/cloud"
+	"github.com/cloudlink/cld/cloud/store"
+	"github.com/cloudlink/cld/updater"
+)
+
+// releaseKeys is a release key pair for the tests.
+type releaseKeys struct {
+	pub  minisign.PublicKey
+	priv minisign.PrivateKey
+}
+
+func newReleaseKeys(t *testing.T) releaseKeys {
+	pub, priv, err := minisign.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return releaseKeys{pub, priv}
+}
+
+// sign is a release's signature of data (prehashed, as cld-cloud signs).
+func (k releaseKeys) sign(data []byte) string {
+	r := minisign.NewReader(bytes.NewReader(data))
+	io.Copy(io.Discard, r)
+	return string(r.Sign(k.priv))
+}
+
+func hexSHA(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}
+
+// publish stores a release as the cloud would offer it; r's empty fields
+// are filled in from bin as an honest publisher would.
+func publish(t *testing.T, ts *cloud.TestServer, k releaseKeys, r store.Release, bin []byte) {
+	t.Helper()
+	if r.Stage == "" {
+		r.Stage = store.StageProduction
+	}
+	if r.Arch == "" {
+		r.Arch = runtime.GOARCH
+	}
+	if r.SHA256 == "" {
+		r.SHA256 = hexSHA(bin)
+	}
+	if r.Signature == "" {
+		r.Signature = k.sign(bin)
+	}
+	if _, err := ts.Server.Store().PublishRelease(context.Background(), r, bin, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// updateAgent is a linked agent whose update schedule runs on uc.
+func updateAgent(t *testing.T, ts *cloud.TestServer, k releaseKeys, uc clockwork.Clock, cfg config.Config, after func(string)) (*running, string) {
+	t.Helper()
+	r := mustAgent(t, cfg, withoutClockCheck, WithUpdates(UpdateOptions{Key: &k.pub, Clock: uc, After: after}))
+	st, err := r.link.Link(context.Background(), adminLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, st.SystemID
+}
+
+// The update is found at its scheduled time (the schedule's clock is
+// injected), downloaded, verified and installed into the update
+// directory, ready for the launcher; status and the inventory section say
+// so. This build's version is 0.0.0-dev, so 0.0.1 is newer.
+func TestUpdateFoundAtScheduledCheck(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	k := newReleaseKeys(t)
+	uc := clockwork.NewFakeClockAt(time.Date(2026, 3, 28, 12, 0, 0, 0, time.Local))
+	cfg := cloudConfig(t, ts)
+	r, _ := updateAgent(t, ts, k, uc, cfg, nil)
+	ctx := context.Background()
+	if _, err := r.updates.SetSchedule(api.UpdateScheduleRequest{Every: "daily", Time: "03:30"}); err != nil {
+		t.Fatal(err)
+	}
+	bin := bytes.Repeat([]byte("cld v0.0.1 "), 40000)
+	publish(t, ts, k, store.Release{Version: "0.0.1+2", Notes: "fixes"}, bin)
+	var next time.Time
+	eventually(t, "the next check planned", func() bool {
+		u := r.Status(ctx).Update
+		if u.NextCheck != nil {
+			next = *u.NextCheck
+		}
+		return u.NextCheck != nil && u.LastCheck == nil
+	})
+	if want := time.Date(2026, 3, 29, 3, 30, 0, 0, time.Local); !next.Equal(want) {
+		t.Fatalf("next check %s, want %s", next, want)
+	}
+	uc.Advance(next.Sub(uc.Now()) - time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if r.Status(ctx).Update.LastCheck != nil {
+		t.Fatal("checked before its time")
+	}
+	uc.Advance(time.Minute)
+	eventually(t, "the update installed", func() bool { return r.Status(ctx).Update.State == api.UpdateStateRestarting })
+	u := r.Status(ctx).Update
+	if u.Stage != "production" || u.Available == nil || u.Available.Version != "0.0.1+2" || u.LastCheck == nil {
+		t.Errorf("status %+v", u)
+	}
+	dir := updater.Dir(filepath.Join(cfg.StateDir, updates.DirName))
+	if got, _ := os.ReadFile(dir.Bin()); !bytes.Equal(got, bin) {
+		t.Errorf("the update directory holds %d bytes, not the release", len(got))
+	}
+	in, _ := dir.ReadInstalled()
+	if in.Current == nil || in.Current.Version != "0.0.1+2" || in.Current.Confirmed || !in.Current.Linked {
+		t.Errorf("installed %+v", in.Current)
+	}
+	if fi, err := os.Stat(dir.Bin()); err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("the new binary is not executable: %v %v", fi.Mode(), err)
+	}
+	// The launcher's outcome is reported by the next start.
+	r.stop()
+	dir.WriteOutcome(updater.Outcome{Version: "0.0.1+2", From: "0.0.0-dev", Result: updater.ResultRolledBack, Reason: "0.0.1+2 stopped 1s after its start (exit status 3)", Time: time.Now()})
+	r2 := mustAgent(t, cfg, withoutClockCheck, WithUpdates(UpdateOptions{Key: &k.pub, Clock: uc}))
+	u = r2.Status(ctx).Update
+	if u.LastUpdate == nil || u.LastUpdate.Result != updater.ResultRolledBack || u.State != api.UpdateStateIdle {
+		t.Fatalf("after the rollback: %+v", u)
+	}
+	if w, ok := r2.Health().Get(updates.WarnFailed); !ok || !strings.Contains(w.Text, "exit status 3") {
+		t.Errorf("warning %+v %v", w, ok)
+	}
+	inv := r2.inventoryUpdate()
+	if inv.LastResult != updater.ResultRolledBack || inv.LastVersion != "0.0.1+2" || inv.Schedule != "daily" || inv.TimeOfDay != "03:30" {
+		t.Errorf("inventory section %+v", inv)
+	}
+	eventually(t, "the skipped release", func() bool {
+		a := r2.Status(ctx).Update.Available
+		return a != nil && a.Skipped
+	})
+}
+
+// Every bad release is refused with its reason in the status, and nothing
+// is installed.
+func TestUpdateRefusals(t *testing.T) {
+	good := bytes.Repeat([]byte("cld v0.0.1 "), 1000)
+	other := newReleaseKeys(t)
+	for _, tc := range []struct {
+		name    string
+		release func(k releaseKeys) (store.Release, []byte)
+		reason  string
+	}{
+		{"bad signature", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.1", Signature: k.sign([]byte("something else")), SHA256: hexSHA(good)}, good
+		}, "signature does not verify"},
+		{"another key", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.1", Signature: other.sign(good)}, good
+		}, "signature does not verify"},
+		{"wrong checksum", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.1", SHA256: hexSHA([]byte("x"))}, good
+		}, "SHA-256"},
+		{"truncated", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.1", SHA256: hexSHA(good), Signature: k.sign(good)}, good[:len(good)/2]
+		}, "SHA-256"},
+		{"downgrade", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.0-alpha"}, good
+		}, "downgrade"},
+		{"another architecture", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.1", Arch: "riscv64"}, good
+		}, "no binary for " + runtime.GOARCH},
+		{"minimum version", func(k releaseKeys) (store.Release, []byte) {
+			return store.Release{Version: "0.0.2", MinVersion: "0.0.1"}, good
+		}, "updates only from 0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := cloud.NewTestServer(t)
+			k := newReleaseKeys(t)
+			cfg := cloudConfig(t, ts)
+			r, _ := updateAgent(t, ts, k, clockwork.NewFakeClock(), cfg, nil)
+			rel, bin := tc.release(k)
+			publish(t, ts, k, rel, bin)
+			ctx := context.Background()
+			eventually(t, "the session", func() bool { return r.Status(ctx).Update.NextCheck != nil })
+			_, err := r.updates.UpdateNow(ctx)
+			u := r.Status(ctx).Update
+			if err == nil {
+				eventually(t, "the apply's end", func() bool { u = r.Status(ctx).Update; return u.State == api.UpdateStateIdle })
+			}
+			if u.LastUpdate == nil || u.LastUpdate.Result != updater.ResultRefused || !strings.Contains(u.LastUpdate.Reason, tc.reason) {
+				t.Fatalf("last update %+v (err %v), want refused for %q", u.LastUpdate, err, tc.reason)
+			}
+			if _, err := os.Stat(updater.Dir(filepath.Join(cfg.StateDir, updates.DirName)).Bin()); err == nil {
+				t.Error("a refused release was installed")
+			}
+			r.Warnings() // runs the probes
+			if !r.Health().Has(updates.WarnFailed) {
+				t.Error("no warning")
+			}
+		})
+	}
+}
+
+// A pause and a schedule survive a restart; a pause never reaches past 30
+// days from when it began, however often it is asked for.
+func TestUpdatePauseAndScheduleSurviveRestart(t *testing.T) {
+	uc := clockwork.NewFakeClockAt(time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC))
+	cfg := testConfig(t, t.TempDir())
+	opts := []Option{withoutClockCheck, WithUpdates(UpdateOptions{Clock: uc})}
+	r := mustAgent(t, cfg, opts...)
+	began := uc.Now()
+	if _, err := r.updates.Pause(10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.updates.SetSchedule(api.UpdateScheduleRequest{Every: "weekly", Weekday: "tue", Time: "02:45"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // 24 days on, asking each time for 30 more
+		uc.Advance(6 * 24 * time.Hour)
+		u, err := r.updates.Pause(30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.PausedUntil.After(began.Add(updater.MaxPause)) {
+			t.Fatalf("the pause reaches %s, past 30 days from %s", u.PausedUntil, began)
+		}
+	}
+	r.stop()
+	r = mustAgent(t, cfg, opts...)
+	u := r.updates.Status()
+	if u.Schedule != "weekly tue 02:45" || u.Default {
+		t.Errorf("schedule after the restart: %q default=%v", u.Schedule, u.Default)
+	}
+	if u.PausedUntil == nil || !u.PausedUntil.Equal(began.Add(updater.MaxPause)) {
+		t.Errorf("paused until %v, want %s", u.PausedUntil, began.Add(updater.MaxPause))
+	}
+	uc.Advance(6 * 24 * time.Hour)
+	if u := r.updates.Status(); u.PausedUntil != nil {
+		t.Errorf("the pause did not end by itself: %v", u.PausedUntil)
+	}
+	if _, err := r.updates.Pause(30); err == nil {
+		t.Error("a new pause began right after one ended, before any scheduled update")
+	}
+	if _, err := r.updates.Pause(31); err == nil {
+		t.Error("a pause of 31 days was accepted")
+	}
+}
