@@ -47,6 +47,13 @@ type fakeDaemon struct {
 	submitInv  api.Inventory
 	submitErr  *api.Error
 	submits    int
+	// Update: the answer to every update action when set, the calls made
+	// ("check", "now", "pause 30", "schedule weekly tue 03:30") and what a
+	// check or Update now leads to (applied to the status's Update).
+	updateErr   *api.Error
+	updateCalls []string
+	onCheck     func(u *api.Update)
+	onUpdateNow func(u *api.Update)
 }
 
 var demoAccount = &api.Account{
@@ -205,6 +212,7 @@ func (f *fakeDaemon) handler() http.Handler {
 			writeJSON(w, 200, f.tunnelsLocked())
 		})
 	}
+	f.updateRoutes(mux)
 	control("start", false, true)
 	control("stop", false, false)
 	control("start-all", true, true)

@@ -68,6 +68,14 @@ func (s *server) routeTable() map[string]route {
 		// Inventory (debug view).
 		"/inventory/preview": {methods: map[string]handlerFunc{"GET": s.handleInventoryPreview}},
 		"/inventory/submit":  {methods: map[string]handlerFunc{"POST": s.handleInventorySubmit}},
+		// The daemon's self-update; /update/live is the section alone, for
+		// static/live.js.
+		"/update/live":     {methods: map[string]handlerFunc{"GET": s.handleUpdateLive}},
+		"/update/schedule": {methods: map[string]handlerFunc{"POST": s.handleUpdateSchedule}},
+		"/update/pause":    {methods: map[string]handlerFunc{"POST": s.handleUpdatePause}},
+		"/update/resume":   {methods: map[string]handlerFunc{"POST": s.handleUpdateResume}},
+		"/update/check":    {methods: map[string]handlerFunc{"POST": s.handleUpdateCheck}},
+		"/update/now":      {methods: map[string]handlerFunc{"POST": s.handleUpdateNow}},
 		// Tunnel control; {id} is matched by matchTunnelPath.
 		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
 		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},

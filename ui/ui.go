@@ -2,7 +2,9 @@
 // handlers). It talks to the daemon only through agent/client.
 //
 // The dashboard works without JavaScript and loads nothing from the
-// internet: its one style sheet is embedded. Every page except the sign-in
+// internet: its style sheet is embedded, and so is its one script,
+// static/live.js, which only keeps a section current while something runs
+// (a section with data-live; the page is complete on a reload without it). Every page except the sign-in
 // page and the style sheet needs a signed-in dashboard user (a session
 // cookie backed by an in-memory session). State-changing forms are POSTs
 // checked twice against cross-site requests: by net/http's
@@ -20,7 +22,10 @@
 // buttons (one per tunnel, and "Start all tunnels" / "Stop all tunnels")
 // are forms posting to /tunnels/{id}/start, /tunnels/{id}/stop,
 // /tunnels/start-all and /tunnels/stop-all, which answer with a message
-// and a redirect back to the section.
+// and a redirect back to the section. The CloudLink Daemon Update section's
+// forms (Reschedule, Pause, Resume, Check now, Update now) post to
+// /update/…, alike; while an update runs, live.js fetches the section again
+// from /update/live.
 package ui
 
 import (

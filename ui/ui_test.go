@@ -266,7 +266,7 @@ func TestDashboardLinkedViews(t *testing.T) {
 			t.Errorf("standard view lacks %q", want)
 		}
 	}
-	debugOnly := []string{"Build number", "<td>77</td>", "Git commit hash", "0123456789abcdef", "Git branch", "Stage</th><td>beta",
+	debugOnly := []string{"Build number", "<td>77</td>", "Git commit hash", "0123456789abcdef", "Git branch", "Stage</th><td id=\"about-stage\">beta",
 		demoAccount.UUID, "Partner ID", "P-42", "User ID", "u-admin-1", "Type</th><td>client", "Role</th><td>ACCOUNT_ADMIN",
 		"System ID", "sys-123", "Wed, 18 Sep 2024 02:19:00 BST +0100"}
 	for _, s := range debugOnly {
