@@ -53,9 +53,11 @@ all: build
 CLD_BUILD := CGO_ENABLED=0 $(GO) build -trimpath -tags nethttpomithttp2
 
 ## build: bin/cld, bin/cld-cloud and bin/cld-simhost with the build facts stamped in
+## (CLD_OUT names another path for cld, as the demo's second release does)
+CLD_OUT ?= bin/cld
 build:
-	@mkdir -p bin
-	$(CLD_BUILD) -ldflags "$(LDFLAGS)" -o bin/cld ./cmd/cld
+	@mkdir -p bin $(dir $(CLD_OUT))
+	$(CLD_BUILD) -ldflags "$(LDFLAGS)" -o $(CLD_OUT) ./cmd/cld
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-cloud ./cmd/cld-cloud
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-simhost ./cmd/cld-simhost
 
@@ -64,12 +66,16 @@ build:
 ## resident memory), made by packaging/tools (nfpm, its own module)
 PKG_ARCHES ?= amd64 arm64
 DIST       ?= dist
+# BUILD_TAGS: extra build tags for the packaged cld, comma-separated (none by
+# default; the self-update test packages a cldtest build)
+BUILD_TAGS ?=
+comma      := ,
 packages:
 	@mkdir -p $(DIST)
 	cd packaging/tools && $(GO) build -o $(abspath $(DIST))/nfpm-build .
 	gzip -9n < packaging/cld.8 > $(DIST)/cld.8.gz
 	@set -e; for arch in $(PKG_ARCHES); do \
-		GOARCH=$$arch $(CLD_BUILD) -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$arch/cld ./cmd/cld; \
+		GOARCH=$$arch $(CLD_BUILD)$(if $(BUILD_TAGS),$(comma)$(BUILD_TAGS)) -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$arch/cld ./cmd/cld; \
 		VERSION="$(VERSION)" ARCH=$$arch BIN=$(abspath $(DIST))/$$arch/cld MAN=$(abspath $(DIST))/cld.8.gz \
 			$(DIST)/nfpm-build -config packaging/nfpm.yaml -out $(DIST); \
 	done

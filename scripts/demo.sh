@@ -67,12 +67,23 @@ for a in "$cloud_addr" "$edge_addr" "$dash_addr" "$sm_addr" "$mbg_addr"; do
 	fi
 done
 
-echo "Building bin/cld, bin/cld-cloud and bin/cld-simhost…"
-make --no-print-directory build >/dev/null
-
 rm -rf "$demo"
 mkdir -p "$demo/cloud" "$demo/state" "$demo/simhost"
 chmod 700 "$demo/state"
+
+# The demo's own release key: bin/cld is built with it, and a second build,
+# one build number newer, is published as the production release, so that
+# "Update now" can be pressed and watched.
+echo "Building bin/cld, bin/cld-cloud and bin/cld-simhost, and a newer demo release of cld…"
+make --no-print-directory build CLD_OUT=bin/cld-keygen >/dev/null
+rm -f bin/cld-keygen
+bin/cld-cloud release keygen --out "$demo/release" >/dev/null
+release_key=$(tail -n 1 "$demo/release/release.pub")
+build=$(git rev-list --count HEAD 2>/dev/null || echo 0)
+version="$(cat VERSION)+$build"
+next_version="$(cat VERSION)+$((build + 1))"
+make --no-print-directory build RELEASE_KEY="$release_key" BUILD="$build" >/dev/null
+make --no-print-directory build RELEASE_KEY="$release_key" BUILD="$((build + 1))" CLD_OUT="$demo/cld-next" >/dev/null
 
 echo "Starting the reference cloud on $cloud_url, its tunnel edge on $edge_addr (log: .demo/cloud.log)…"
 bin/cld-cloud serve --data "$demo/cloud" --listen "$cloud_addr" --demo \
@@ -80,6 +91,9 @@ bin/cld-cloud serve --data "$demo/cloud" --listen "$cloud_addr" --demo \
 pids+=($!)
 wait_for 30 "the cloud's CA file" test -s "$demo/cloud/ca.pem"
 wait_for 30 "the cloud to answer" curl -fsS --cacert "$demo/cloud/ca.pem" -o /dev/null "${cloud_url}ca.pem"
+bin/cld-cloud release publish --data "$demo/cloud" --stage production --binary "$demo/cld-next" \
+	--key "$demo/release/release.key" --version "$next_version" --arch "$(go env GOARCH)" \
+	--notes "Demo release: the same daemon, one build newer" >/dev/null
 
 echo "Starting the simulated host's management UIs (log: .demo/simhost.log)…"
 bin/cld-simhost --listen-server-manager "$sm_addr" --listen-mbg "$mbg_addr" --dir "$demo/simhost" >"$demo/simhost.log" 2>&1 &
@@ -174,6 +188,15 @@ cat <<MSG
                   at 50s started tunnels stop with that reason; set it back
                   to 0s and they come up again by themselves.
                     bin/cld doctor --socket .demo/cld.sock
+
+  Self-update     This daemon is $version; the cloud offers $next_version
+                  (signed with the demo's key, .demo/release/). Once linked,
+                  press "Update now" in the dashboard's CloudLink Daemon Update
+                  section, or
+                    bin/cld update now --socket .demo/cld.sock
+                    bin/cld update status --socket .demo/cld.sock
+                  It downloads, verifies, restarts into the new version, tries
+                  it for 15 s and confirms it (or rolls it back).
 
   Logs            .demo/cloud.log  .demo/cld.log  .demo/simhost.log
   Ctrl-C stops everything.

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,7 +242,7 @@ func (u *Updater) Status() api.Update {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s, def := u.scheduleLocked()
-	st := api.Update{Schedule: s.String(), Default: def, Zone: u.cfg.Loc.String(), LastUpdate: u.st.LastUpdate,
+	st := api.Update{Schedule: s.String(), Default: def, Zone: zoneName(u.cfg.Loc, u.cfg.Clock.Now()), LastUpdate: u.st.LastUpdate,
 		Stage: u.st.Stage, State: u.st.State, Progress: u.st.Progress, LastError: u.st.LastError}
 	if u.cfg.Trial != "" {
 		st.State = api.UpdateStateConfirming
@@ -263,6 +264,24 @@ func (u *Updater) Status() api.Update {
 		st.Available = &c
 	}
 	return st
+}
+
+// zoneName names the host's time zone: its IANA name when known, else its
+// abbreviation (time.Local's name is "Local").
+func zoneName(loc *time.Location, now time.Time) string {
+	if name := loc.String(); name != "Local" {
+		return name
+	}
+	if tz := os.Getenv("TZ"); tz != "" {
+		return strings.TrimPrefix(tz, ":")
+	}
+	if target, err := os.Readlink("/etc/localtime"); err == nil {
+		if _, name, ok := strings.Cut(target, "zoneinfo/"); ok {
+			return name
+		}
+	}
+	abbr, _ := now.In(loc).Zone()
+	return abbr
 }
 
 func timePtr(t time.Time) *time.Time {
