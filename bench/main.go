@@ -143,6 +143,13 @@ func run(o options) (err error) {
 			res[k] = v
 		}
 	}
+	upd, err := s.measureUpdate()
+	if err != nil {
+		return err
+	}
+	for k, v := range upd {
+		res[k] = v
+	}
 	return report(o.out, res)
 }
 
