@@ -19,6 +19,11 @@ if [ -d /run/systemd/system ]; then
 	if [ "$action" = install ]; then
 		systemctl enable --now cld.service || echo "cld: the service did not start; see: systemctl status cld, journalctl -u cld" >&2
 	else
+		# A self-update's swap in progress ends first (the update lock; the
+		# new start's launcher then sees this package's version).
+		if command -v flock >/dev/null 2>&1 && [ -e /var/lib/cld/update/lock ]; then
+			flock -w 120 /var/lib/cld/update/lock true || true
+		fi
 		systemctl try-restart cld.service || echo "cld: the service did not restart; see: systemctl status cld, journalctl -u cld" >&2
 	fi
 elif [ "$action" = install ]; then
