@@ -6,7 +6,9 @@
 // /cld, and drive headless Chromium:
 //
 //   - TestDashboardEndToEnd: sign-in, linking with the cloud's sign-in
-//     page, the debug view, disconnecting.
+//     page, the CloudLink Daemon Update section (Reschedule, Pause and
+//     Resume, Check now, each checked against `cld update status`), the
+//     debug view, disconnecting.
 //   - TestTunnelEndToEnd: a generic platform whose tunnels lead to the
 //     simulated host's UIs; a tunnel started on the dashboard, its public
 //     URL opened from the debug view (portal sign-in, the UI's own sign-in

@@ -58,7 +58,8 @@ func TestMain(m *testing.M) {
 // TestDashboardEndToEnd signs in to the dashboard behind a reverse proxy
 // under /cld, is refused linking as a non-admin, links as an admin of two
 // accounts (choosing 100001 on the cloud's account step), checks the
-// dashboard and `cld status --json` agree, then disconnects.
+// dashboard and `cld status --json` agree, uses the CloudLink Daemon
+// Update section (checkUpdateSection), then disconnects.
 func TestDashboardEndToEnd(t *testing.T) {
 	requireChromium(t)
 	st := startStack(t, stackOptions{})
@@ -93,6 +94,9 @@ func TestDashboardEndToEnd(t *testing.T) {
 	if !status.Linked || status.Account == nil || status.Account.ID != 100001 || status.Account.Name != "Demo Account" || status.Account.Region != "eu" {
 		t.Fatalf("cld status --json after linking: %+v (account %+v)", status, status.Account)
 	}
+
+	// The CloudLink Daemon Update section, its Reschedule form round-trip.
+	b.checkUpdateSection(st)
 
 	// The debug view adds the IDs; the choice sticks.
 	b.clickAndLoad(chromedp.CSS(`a[href="/cld/?view=debug"]`))
