@@ -409,15 +409,25 @@ func TestServiceUnderSystemd(t *testing.T) {
 	p, p2 := buildPackages(t, "1"), buildPackages(t, "2")
 	run(t, "cp", p.deb, filepath.Join(root, "cld.deb")) // /tmp is a tmpfs in the container
 	run(t, "cp", p2.deb, filepath.Join(root, "cld2.deb"))
-	run(t, "install", "-m", "0755", "check-in-systemd.sh", filepath.Join(root, "cld-check.sh"))
-	unit := "[Unit]\nDescription=cld package checks\nAfter=multi-user.target\n\n[Service]\nType=oneshot\nTimeoutStartSec=300\nExecStart=/cld-check.sh\n\n[Install]\nWantedBy=multi-user.target\n"
+	bootChecks(t, root, "check-in-systemd.sh", 300)
+}
+
+// bootChecks boots root's systemd with systemd-nspawn (private network)
+// and runs script there as a oneshot unit that powers the container off
+// when done; each of its findings ("OK: …", "FAIL: …") in /cld-check.result
+// is logged, a FAIL failing the test, which also fails unless the script
+// got to "DONE" within timeout seconds.
+func bootChecks(t *testing.T, root, script string, timeout int) {
+	t.Helper()
+	run(t, "install", "-m", "0755", script, filepath.Join(root, "cld-check.sh"))
+	unit := fmt.Sprintf("[Unit]\nDescription=cld package checks\nAfter=multi-user.target\n\n[Service]\nType=oneshot\nTimeoutStartSec=%d\nExecStart=/cld-check.sh\n\n[Install]\nWantedBy=multi-user.target\n", timeout)
 	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/cld-check.service"), []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("/etc/systemd/system/cld-check.service", filepath.Join(root, "etc/systemd/system/multi-user.target.wants/cld-check.service")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("timeout", "300", "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "-q", "-D", root)
+	cmd := exec.Command("timeout", fmt.Sprint(timeout), "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "-q", "-D", root)
 	out, err := cmd.CombinedOutput()
 	result, _ := os.ReadFile(filepath.Join(root, "cld-check.result"))
 	log, _ := os.ReadFile(filepath.Join(root, "cld-check.log"))

@@ -1,0 +1,96 @@
+package packaging_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Build numbers of the self-update test's builds: the package (v1), a v2
+// that exits at its start, and the good v2, newer than both.
+const (
+	updateV1    = "101"
+	updateVBad  = "102"
+	updateVGood = "103"
+)
+
+// TestSelfUpdateUnderSystemd is the self-update end to end with real
+// processes under a real systemd (check-update-in-systemd.sh in a booted
+// Debian root): the reference cloud serves inside the container, the v1
+// package's daemon links to it and finds each release at its scheduled
+// check (the schedule's clock skewed ahead: a cldtest build), a v2 that
+// exits at its start is rolled back to v1 within a minute, and a good v2
+// runs under systemd with the package's files untouched (dpkg --verify)
+// and shows in the cloud's portal.
+func TestSelfUpdateUnderSystemd(t *testing.T) {
+	need(t, "systemd-nspawn")
+	start := time.Now()
+	root := freshRoot(t)
+	tmp := t.TempDir()
+
+	cloudBin := filepath.Join(tmp, "cld-cloud")
+	goBuild(t, "..", cloudBin, "./cmd/cld-cloud")
+	keys := filepath.Join(tmp, "keys")
+	run(t, cloudBin, "release", "keygen", "--out", keys)
+	pubLines := strings.Fields(readFile(t, filepath.Join(keys, "release.pub")))
+	pub := pubLines[len(pubLines)-1]
+
+	base := strings.TrimSpace(readFile(t, "../VERSION"))
+	v1 := packageBuild(t, filepath.Join(tmp, "v1"), updateV1, pub)
+	v2 := packageBuild(t, filepath.Join(tmp, "v2"), updateVGood, pub)
+	bad := filepath.Join(tmp, "cld-bad")
+	goBuild(t, "..", bad, "./cmd/cld", "-tags", "nethttpomithttp2,cldtest", "-ldflags",
+		"-s -w -X main.testFault=exit"+stamp(base+"+"+updateVBad, updateVBad, pub))
+	checktool := filepath.Join(tmp, "checktool")
+	goBuild(t, ".", checktool, "./testdata/checktool")
+	t.Logf("built v1 %s, v2 %s, the failing %s, cld-cloud and checktool in %s", v1.deb, v2.bin, bad, time.Since(start).Round(time.Second))
+
+	for src, dst := range map[string]string{v1.deb: "cld1.deb", v2.bin: "cld-v2", bad: "cld-v2bad", cloudBin: "cld-cloud",
+		checktool: "checktool", filepath.Join(keys, "release.key"): "release.key"} {
+		run(t, "cp", src, filepath.Join(root, dst))
+	}
+	env := "V1=" + base + "+" + updateV1 + "\nV2=" + base + "+" + updateVGood + "\nVBAD=" + base + "+" + updateVBad + "\n"
+	if err := os.WriteFile(filepath.Join(root, "cld-update.env"), []byte(env), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boot := time.Now()
+	bootChecks(t, root, "check-update-in-systemd.sh", 420)
+	t.Logf("the checks in the container took %s (%s in all)", time.Since(boot).Round(time.Second), time.Since(start).Round(time.Second))
+}
+
+// packageBuild makes the amd64 package of a cldtest build (the update
+// schedule's clock can be skewed) with the test's release key.
+func packageBuild(t *testing.T, dist, build, key string) pkgs {
+	t.Helper()
+	run(t, "make", "-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "BUILD="+build, "DIST="+dist,
+		"RELEASE_KEY="+key, "BUILD_TAGS=cldtest")
+	version := strings.TrimSpace(readFile(t, "../VERSION")) + "+" + build
+	p := pkgs{deb: filepath.Join(dist, "cld_"+version+"-1_amd64.deb"), bin: filepath.Join(dist, "amd64", "cld")}
+	for _, f := range []string{p.deb, p.bin} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("make packages did not make %s: %v", f, err)
+		}
+	}
+	return p
+}
+
+// stamp is the -X flags of the Makefile's build facts that the updater
+// reads: the version, the build number and the release key.
+func stamp(version, build, key string) string {
+	const pkg = "github.com/cloudlink/cld/agent/build"
+	return " -X " + pkg + ".Version=" + version + " -X " + pkg + ".Number=" + build + " -X " + pkg + ".ReleaseKey=" + key
+}
+
+// goBuild builds a static amd64 binary of pkg (in dir) to out.
+func goBuild(t *testing.T, dir, out, pkg string, flags ...string) {
+	t.Helper()
+	cmd := exec.Command("go", append(append([]string{"build", "-trimpath", "-o", out}, flags...), pkg)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
