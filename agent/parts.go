@@ -68,8 +68,10 @@ type UpdateOptions struct {
 	// step of an apply (tests stop the process there).
 	Key   *minisign.PublicKey
 	After func(step string)
-	// Clock drives the schedule (nil: the agent's clock).
+	// Clock drives the schedule (nil: the agent's clock), in Loc (nil:
+	// the host's time zone).
 	Clock clockwork.Clock
+	Loc   *time.Location
 }
 
 // WithUpdates sets how the self-update restarts and whether this process
@@ -215,7 +217,7 @@ func (a *Agent) newUpdates() (*updates.Updater, error) {
 	}
 	return updates.New(updates.Config{
 		StateDir: a.cfg.StateDir, Key: key, Version: a.build.Version, Arch: runtime.GOARCH,
-		Clock: clock, Logger: a.baseLog, Health: a.health, LinkState: a.link.State,
+		Clock: clock, Loc: a.o.update.Loc, Logger: a.baseLog, Health: a.health, LinkState: a.link.State,
 		Restart: a.o.update.Restart, After: a.o.update.After, Trial: a.o.update.Trial,
 	})
 }

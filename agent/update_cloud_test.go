@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -255,5 +256,74 @@ func TestUpdatePauseAndScheduleSurviveRestart(t *testing.T) {
 	}
 	if _, err := r.updates.Pause(31); err == nil {
 		t.Error("a pause of 31 days was accepted")
+	}
+}
+
+// In two time zones, across both DST changes, the running schedule checks
+// exactly once on every day, also at times that the spring change skips
+// (02:30 in Berlin on 29 March) or the autumn change repeats (01:30 in New
+// York on 1 November): the schedule's clock is injected and moved from one
+// planned check to the next.
+func TestUpdateScheduleAcrossDST(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	k := newReleaseKeys(t)
+	for _, tc := range []struct {
+		zone, at string
+		from     time.Time
+	}{
+		{"Europe/Berlin", "02:30", time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)},
+		{"Europe/Berlin", "02:30", time.Date(2026, 10, 20, 12, 0, 0, 0, time.UTC)},
+		{"America/New_York", "01:30", time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+		{"America/New_York", "01:30", time.Date(2026, 10, 25, 12, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.zone+"/"+tc.from.Format("Jan"), func(t *testing.T) {
+			loc, err := time.LoadLocation(tc.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uc := clockwork.NewFakeClockAt(tc.from)
+			cfg := cloudConfig(t, ts)
+			r := mustAgent(t, cfg, withoutClockCheck, WithUpdates(UpdateOptions{Key: &k.pub, Clock: uc, Loc: loc}))
+			// Scheduled before the link, so the loop starts with it.
+			if _, err := r.updates.SetSchedule(api.UpdateScheduleRequest{Every: "daily", Time: tc.at}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.link.Link(context.Background(), adminLogin); err != nil {
+				t.Fatal(err)
+			}
+			days := map[string]int{}
+			eventually(t, "the session", func() bool { return r.updates.Status().NextCheck != nil })
+			for range 20 {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := uc.BlockUntilContext(ctx, 1) // the loop waits for its next check
+				cancel()
+				if err != nil {
+					t.Fatal("the schedule loop is not waiting")
+				}
+				next := *r.updates.Status().NextCheck
+				uc.Advance(next.Sub(uc.Now()))
+				eventually(t, "the check at "+next.String(), func() bool {
+					u := r.updates.Status()
+					return u.LastCheck != nil && !u.LastCheck.Before(next)
+				})
+				at := r.updates.Status().LastCheck.In(loc)
+				days[at.Format("2006-01-02")]++
+				if wall := at.Format("15:04"); wall != tc.at {
+					// Only where the spring change skips the time: the
+					// first minute after the gap, an hour later.
+					skipped := time.Date(at.Year(), at.Month(), at.Day()+1, 0, 0, 0, 0, loc).Sub(time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, loc)) < 24*time.Hour
+					if later := fmt.Sprintf("%02d%s", int(tc.at[1]-'0')+1, tc.at[2:]); !skipped || wall != later {
+						t.Errorf("checked at %s, not at %s", at, tc.at)
+					}
+				}
+			}
+			day := tc.from.In(loc)
+			for i := 1; i <= 20; i++ {
+				d := time.Date(day.Year(), day.Month(), day.Day()+i, 12, 0, 0, 0, loc).Format("2006-01-02")
+				if days[d] != 1 {
+					t.Errorf("%s: %d checks on %s (all: %v)", tc.zone, days[d], d, days)
+				}
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/cloudclient"
@@ -215,8 +216,9 @@ func (u *Updater) applyBegun(ctx context.Context, s *link.Session, m *updater.Ma
 	if err != nil {
 		return u.fail(m.Version, updater.ResultFailed, err.Error())
 	}
+	// InstalledAt in real time: the launcher counts the starts after it.
 	err = u.dir.Install(path, updater.Binary{Version: m.Version, Size: art.Size, SHA256: strings.ToLower(art.SHA256), Signature: art.Signature,
-		From: u.cfg.Version, InstalledAt: u.cfg.Clock.Now(), Linked: u.cfg.LinkState() == api.StateLinked}, u.cfg.After)
+		From: u.cfg.Version, InstalledAt: time.Now(), Linked: u.cfg.LinkState() == api.StateLinked}, u.cfg.After)
 	unlock()
 	if err != nil {
 		return u.fail(m.Version, updater.ResultFailed, "installing the new binary: "+err.Error())

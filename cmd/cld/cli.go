@@ -412,8 +412,10 @@ func (c *cli) cmdDashboardUser(args []string) int {
 }
 
 func (c *cli) cmdVersion(args []string) int {
-	fs := c.newFlags("version", "[--json]")
-	asJSON := fs.Bool("json", false, "print the build facts as JSON")
+	fs := c.newFlags("version", "[--json] [--socket PATH] [--config FILE]")
+	var sf socketFlags
+	sf.add(fs)
+	asJSON := fs.Bool("json", false, "print this binary's build facts as JSON")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -425,6 +427,15 @@ func (c *cli) cmdVersion(args []string) int {
 	for _, kv := range [][2]string{{"build", b.Build}, {"commit", b.Commit}, {"branch", b.Branch}, {"stage", b.Stage}} {
 		if kv[1] != "" {
 			fmt.Fprintf(c.stdout, "  %-7s %s\n", kv[0]+":", kv[1])
+		}
+	}
+	// The running daemon's, when it answers and differs: a self-update
+	// runs a newer binary than the package's, which this command is.
+	if cl, err := sf.client(); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if rb, err := cl.Version(ctx); err == nil && rb.Version != b.Version {
+			fmt.Fprintf(c.stdout, "  daemon:  %s (running, self-updated)\n", rb.Version)
 		}
 	}
 	return exitOK

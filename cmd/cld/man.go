@@ -8,7 +8,7 @@ import (
 
 // manCommands are the commands the man page describes, in its order; each
 // one's section is its own usage (`cld help COMMAND`).
-var manCommands = []string{"run", "status", "link", "unlink", "tunnel", "inventory", "doctor", "dashboard-user", "support-bundle", "version"}
+var manCommands = []string{"run", "status", "link", "unlink", "tunnel", "inventory", "update", "doctor", "dashboard-user", "support-bundle", "version"}
 
 // manPage is cld(8) of the release version in roff, made from the same text as `cld -h` and each
 // command's -h, so that the two cannot disagree (packaging/cld.8 is this,
@@ -25,7 +25,7 @@ func manPage(version string) string {
 .I command
 .RI [ flags ]`)
 	w(".SH DESCRIPTION")
-	w(`cld links a telephony host to a CloudLink account, sends inventory reports, warns about clock drift and opens reverse tunnels so that the cloud portal can reach the host's management web interfaces. \fBcld run\fR is the daemon (the systemd service \fBcld\fR); the other commands talk to it over its local API.`)
+	w(`cld links a telephony host to a CloudLink account, sends inventory reports, updates itself on a schedule, warns about clock drift and opens reverse tunnels so that the cloud portal can reach the host's management web interfaces. \fBcld run\fR is the daemon (the systemd service \fBcld\fR); the other commands talk to it over its local API.`)
 	w(".SH OVERVIEW")
 	w(".nf")
 	b.WriteString(roffText(usageText))
@@ -42,13 +42,14 @@ func manPage(version string) string {
 	w(".SH FILES")
 	for _, f := range [][2]string{
 		{"/etc/cld/cld.yaml", "the configuration (0600); \\fBsystemctl reload cld\\fR applies a change"},
-		{"/var/lib/cld", "the state (0700): the link's credentials, dashboard accounts, tunnels, inventory outbox"},
+		{"/var/lib/cld", "the state (0700): the link's credentials, dashboard accounts, tunnels, inventory outbox, the self-update's state"},
+		{"/var/lib/cld/update", "the self-updates: bin/cld (run by the launcher in /usr/bin/cld when newer and verified), bin/cld.prev, installed.json, outcome.json, download/"},
 		{"/run/cld/cld.sock", "the local API's socket (0600)"},
 	} {
 		w(".TP\n.I %s\n%s", f[0], f[1])
 	}
 	w(".SH EXIT STATUS")
-	w("0 success, 1 the operation failed (the message says why and what to do), 2 a usage error.")
+	w("0 success, 1 the operation failed (the message says why and what to do), 2 a usage error; \\fBcld run\\fR exits 75 to be started again after a self-update.")
 	w(".SH SEE ALSO")
 	w(`.BR systemctl (1),
 .BR journalctl (1)`)
