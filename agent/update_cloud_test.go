@@ -200,6 +200,17 @@ func TestUpdateRefusals(t *testing.T) {
 			if err == nil {
 				eventually(t, "the apply's end", func() bool { u = r.Status(ctx).Update; return u.State == api.UpdateStateIdle })
 			}
+			if tc.name == "downgrade" {
+				// Said (a withdrawn release offers the one before it
+				// again), not warned about.
+				if !strings.Contains(u.LastError, tc.reason) || u.LastUpdate != nil || err == nil || !strings.Contains(err.Error(), tc.reason) {
+					t.Fatalf("downgrade: last error %q, last update %+v, err %v", u.LastError, u.LastUpdate, err)
+				}
+				if r.Warnings(); r.Health().Has(updates.WarnFailed) {
+					t.Error("a downgrade offered raised a warning")
+				}
+				return
+			}
 			if u.LastUpdate == nil || u.LastUpdate.Result != updater.ResultRefused || !strings.Contains(u.LastUpdate.Reason, tc.reason) {
 				t.Fatalf("last update %+v (err %v), want refused for %q", u.LastUpdate, err, tc.reason)
 			}

@@ -37,6 +37,10 @@ type Artifact struct {
 	Signature string `json:"signature"` // minisign signature of the binary (text)
 }
 
+// ErrNotNewer is wrapped by Choose's refusal of a release that is not newer
+// than the running version.
+var ErrNotNewer = errors.New("a downgrade is refused")
+
 // ErrManifest is wrapped by every error about a manifest that is not
 // well-formed.
 var ErrManifest = errors.New("the release manifest is not valid")
@@ -103,7 +107,7 @@ func (m *Manifest) Choose(current, arch string) (Artifact, error) {
 	}
 	next, _ := ParseVersion(m.Version)
 	if next.Compare(cur) <= 0 {
-		return Artifact{}, fmt.Errorf("the release %s is not newer than the running %s: a downgrade is refused", m.Version, current)
+		return Artifact{}, fmt.Errorf("the release %s is not newer than the running %s: %w", m.Version, current, ErrNotNewer)
 	}
 	if m.MinVersion != "" {
 		if min, _ := ParseVersion(m.MinVersion); cur.Compare(min) < 0 {

@@ -66,6 +66,9 @@ func (u *Updater) UpdateNow(ctx context.Context) (api.Update, error) {
 		if st.LastUpdate != nil && st.LastUpdate.Result == updater.ResultRefused && st.LastCheck != nil && st.LastUpdate.Time.Equal(*st.LastCheck) {
 			return st, api.Errorf(api.CodeBadRequest, "The release %s is refused: %s.", st.LastUpdate.Version, st.LastUpdate.Reason)
 		}
+		if st.LastError != "" {
+			return st, api.Errorf(api.CodeBadRequest, "No update is available: %s.", st.LastError)
+		}
 		return st, api.Errorf(api.CodeBadRequest, "No update is available: this host runs the newest release of its stage (%s).", orUnknown(st.Stage))
 	}
 	if err := u.begin(m, art); err != nil {

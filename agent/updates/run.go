@@ -59,13 +59,14 @@ func (u *Updater) scheduled(ctx context.Context, s *link.Session) {
 	u.mu.Lock()
 	u.st.LastScheduled = u.cfg.Clock.Now()
 	paused := u.st.Pause.Active(u.st.LastScheduled)
+	until := u.st.Pause.Until
 	skip := m != nil && slices.Contains(u.st.Skip, m.Version)
 	u.saveLocked()
 	u.mu.Unlock()
 	switch {
 	case err != nil || m == nil:
 	case paused:
-		u.log.Info("an update is available but updates are paused", "version", m.Version, "until", u.st.Pause.Until)
+		u.log.Info("an update is available but updates are paused", "version", m.Version, "until", until)
 	case skip:
 		u.log.Info("an update is available but failed here before; `cld update now` tries it again", "version", m.Version)
 	default:
@@ -119,6 +120,14 @@ func (u *Updater) check(ctx context.Context, s *link.Session) (*updater.Manifest
 		}
 	}
 	art, err := m.Choose(u.cfg.Version, u.cfg.Arch)
+	if errors.Is(err, updater.ErrNotNewer) {
+		// Not a failure here: a release withdrawn in the cloud offers the
+		// one before it again. Said, not warned about.
+		u.st.Available = nil
+		u.st.LastError = fmt.Sprintf("the cloud offers %s, older than this %s: a downgrade is refused and this version keeps running", m.Version, u.cfg.Version)
+		u.log.Info("the release offered is older than this one; refused", "version", m.Version)
+		return nil, updater.Artifact{}, nil
+	}
 	if err != nil {
 		u.st.Available = nil
 		u.st.LastUpdate = &api.UpdateResult{Version: m.Version, From: u.cfg.Version, Time: u.st.LastCheck, Result: updater.ResultRefused, Reason: err.Error()}
@@ -194,7 +203,9 @@ func (u *Updater) applyBegun(ctx context.Context, s *link.Session, m *updater.Ma
 		u.mu.Unlock()
 	})
 	if ctx.Err() != nil {
-		return ctx.Err() // the daemon stops: the next start records it as interrupted
+		// The daemon stops or the link ended (a kill leaves the state
+		// busy, and the next start records the same).
+		return u.fail(m.Version, updater.ResultInterrupted, "the daemon stopped or the link ended during the download; what arrived is kept and the update is tried again at the next check")
 	}
 	if err != nil {
 		return u.fail(m.Version, updater.ResultFailed, fmt.Sprintf("the download failed (%v); what arrived is kept and the download resumes at the next try", err))
