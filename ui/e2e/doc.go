@@ -19,6 +19,17 @@
 //     shows "Clock drift detected: 44s" with its remedy, the Checks page the
 //     doctor's findings; 50 s set on the running cloud fails the check, 0
 //     clears the warning.
+//   - TestUpdateEndToEnd: the self-update. cld built twice with a test
+//     release key (`cld-cloud release keygen`), as 0.1.0+1 (the stack's
+//     daemon and CLI, linked through a proxy with a bandwidth cap so the
+//     download takes seconds) and 0.2.0+2 (published in the stack's
+//     cloud). Check now shows 0.2.0+2 with Update now; Update now shows
+//     the state and progress, changed by live.js without a reload, until
+//     the daemon restarts (re-exec) and the page goes to the sign-in by
+//     itself; signed in again, 0.2.0+2 on trial; confirmed after the
+//     launcher's 15 s (its log), the sign-in again, then About shows
+//     0.2.0+2 and Last update "updated from 0.1.0+1", as `cld status
+//     --json` does (watched throughout: v1 never comes back).
 //
 // The package has no code besides its tests.
 package e2e

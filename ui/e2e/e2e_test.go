@@ -168,6 +168,7 @@ var (
 type stack struct {
 	t        *testing.T
 	bin      string
+	cld      string // the cld binary: the daemon and the CLI
 	dir      string
 	cloudURL string // https://localhost:PORT/
 	cloudCA  string // the cloud's CA certificate file (PEM)
@@ -189,6 +190,7 @@ func (s *stack) strays() []string {
 // stackOptions adds to the stack's processes.
 type stackOptions struct {
 	bin       string   // directory of the binaries ("": buildBinaries)
+	cld       string   // the cld binary, daemon and CLI ("": the one in bin)
 	cloudArgs []string // more arguments of `cld-cloud serve`
 	config    string   // the daemon's config file (YAML), when not empty
 }
@@ -196,9 +198,12 @@ type stackOptions struct {
 // startStack builds the binaries and starts the cloud, the daemon (with a
 // dashboard user) and a reverse proxy that mounts the dashboard under /cld.
 func startStack(t *testing.T, opts stackOptions) *stack {
-	s := &stack{t: t, bin: opts.bin}
+	s := &stack{t: t, bin: opts.bin, cld: opts.cld}
 	if s.bin == "" {
 		s.bin = buildBinaries(t)
+	}
+	if s.cld == "" {
+		s.cld = filepath.Join(s.bin, "cld")
 	}
 	dir := t.TempDir()
 	s.dir = dir
@@ -247,7 +252,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 		t.Fatal(err)
 	}
 	s.sock = filepath.Join(dir, "cld.sock")
-	argv := []string{filepath.Join(s.bin, "cld"), "run", "--state", state, "--socket", s.sock,
+	argv := []string{s.cld, "run", "--state", state, "--socket", s.sock,
 		"--cloud", s.cloudURL, "--cloud-ca", caFile, "--listen", dashAddr}
 	if opts.config != "" {
 		cfgFile := filepath.Join(dir, "cld.yaml")
@@ -312,7 +317,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 // cli runs the cld CLI and returns its standard output.
 func (s *stack) cli(stdin *strings.Reader, args ...string) []byte {
 	s.t.Helper()
-	cmd := exec.Command(filepath.Join(s.bin, "cld"), args...)
+	cmd := exec.Command(s.cld, args...)
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
