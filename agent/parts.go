@@ -68,8 +68,8 @@ type UpdateOptions struct {
 	// step of an apply (tests stop the process there).
 	Key   *minisign.PublicKey
 	After func(step string)
-	// Clock drives the schedule (nil: the agent's clock), in Loc (nil:
-	// the host's time zone).
+	// Clock drives the schedule (nil: real time), in Loc (nil: the
+	// host's time zone).
 	Clock clockwork.Clock
 	Loc   *time.Location
 }
@@ -213,7 +213,9 @@ func (a *Agent) newUpdates() (*updates.Updater, error) {
 	}
 	clock := a.o.update.Clock
 	if clock == nil {
-		clock = a.clock
+		// Real time even when a test fakes the agent's clock (as the
+		// inventory's and the drift monitor's schedules).
+		clock = clockwork.NewRealClock()
 	}
 	return updates.New(updates.Config{
 		StateDir: a.cfg.StateDir, Key: key, Version: a.build.Version, Arch: runtime.GOARCH,

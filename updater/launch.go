@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -95,6 +96,9 @@ func (l *Launcher) Launch(ctx context.Context) error {
 	}
 	if l.Exec == nil {
 		l.Exec = syscall.Exec
+	}
+	if _, err := os.Stat(filepath.Dir(l.Dir.Bin())); errors.Is(err, os.ErrNotExist) {
+		return nil // never self-updated
 	}
 	for range 3 { // a rollback decides again, once per binary kept
 		unlock, err := l.Dir.Lock()
