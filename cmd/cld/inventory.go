@@ -24,24 +24,9 @@ Each takes --socket PATH and --config FILE.
 `
 
 func (c *cli) cmdInventory(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, inventoryUsage)
-		return exitUsage
-	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "status":
-		return c.inventoryStatus(rest)
-	case "preview":
-		return c.inventoryPreview(rest)
-	case "submit":
-		return c.inventorySubmit(rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, inventoryUsage)
-		return exitOK
-	}
-	fmt.Fprintf(c.stderr, "cld: unknown inventory command %q\n\n%s", sub, inventoryUsage)
-	return exitUsage
+	return c.runGroup(group{name: "inventory", usage: inventoryUsage, subs: map[string]func([]string) int{
+		"status": c.inventoryStatus, "preview": c.inventoryPreview, "submit": c.inventorySubmit,
+	}}, args)
 }
 
 func (c *cli) inventoryStatus(args []string) int {

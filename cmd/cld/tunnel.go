@@ -29,24 +29,14 @@ the command: the choice is kept and the tunnel starts once it can.
 `
 
 func (c *cli) cmdTunnel(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, tunnelUsage)
-		return exitUsage
+	named := func(run func(string, []string) int, sub string) func([]string) int {
+		return func(args []string) int { return run(sub, args) }
 	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "list", "ls":
-		return c.tunnelList(rest)
-	case "start", "stop":
-		return c.tunnelOne(sub, rest)
-	case "start-all", "stop-all":
-		return c.tunnelAll(sub, rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, tunnelUsage)
-		return exitOK
-	}
-	fmt.Fprintf(c.stderr, "cld: unknown tunnel command %q\n\n%s", sub, tunnelUsage)
-	return exitUsage
+	return c.runGroup(group{name: "tunnel", usage: tunnelUsage, subs: map[string]func([]string) int{
+		"list": c.tunnelList, "ls": c.tunnelList,
+		"start": named(c.tunnelOne, "start"), "stop": named(c.tunnelOne, "stop"),
+		"start-all": named(c.tunnelAll, "start-all"), "stop-all": named(c.tunnelAll, "stop-all"),
+	}}, args)
 }
 
 func (c *cli) tunnelList(args []string) int {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/client"
 	"github.com/cloudlink/cld/updater"
 )
 
@@ -30,88 +32,45 @@ Each takes --socket PATH and --config FILE.
 `
 
 func (c *cli) cmdUpdate(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, updateUsage)
-		return exitUsage
+	action := func(name, route string) func([]string) int {
+		return func(args []string) int {
+			return c.updateCall(c.newFlags(name, "[--socket PATH] [--config FILE]"), args, func(ctx context.Context, cl *client.Client) (api.Update, error) {
+				return cl.UpdateAction(ctx, route)
+			})
+		}
 	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "status":
-		return c.updateStatus(rest)
-	case "check":
-		return c.updateAction("update check", api.RouteUpdateCheck, rest)
-	case "now":
-		return c.updateAction("update now", api.RouteUpdateNow, rest)
-	case "resume":
-		return c.updateAction("update resume", api.RouteUpdateResume, rest)
-	case "pause":
-		return c.updatePause(rest)
-	case "schedule":
-		return c.updateSchedule(rest)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(c.stdout, updateUsage)
-		return exitOK
-	}
-	fmt.Fprintf(c.stderr, "cld: unknown update command %q\n\n%s", sub, updateUsage)
-	return exitUsage
+	return c.runGroup(group{name: "update", usage: updateUsage, subs: map[string]func([]string) int{
+		"status":   c.updateStatus,
+		"check":    action("update check", api.RouteUpdateCheck),
+		"now":      action("update now", api.RouteUpdateNow),
+		"resume":   action("update resume", api.RouteUpdateResume),
+		"pause":    c.updatePause,
+		"schedule": c.updateSchedule,
+	}}, args)
 }
 
 func (c *cli) updateStatus(args []string) int {
 	fs := c.newFlags("update status", "[--json] [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
 	asJSON := fs.Bool("json", false, "print api.Update as JSON")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cl, err := sf.client()
-	if err != nil {
-		return c.fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	u, err := cl.Update(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	if *asJSON {
-		return c.printJSON(u)
-	}
-	printUpdate(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, u, true)
-	return exitOK
-}
-
-func (c *cli) updateAction(name, route string, args []string) int {
-	fs := c.newFlags(name, "[--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	return c.updateCall(sf, func(ctx context.Context) (api.Update, error) {
-		cl, err := sf.client()
+	return c.withClient(fs, args, 15*time.Second, func(ctx context.Context, cl *client.Client) int {
+		u, err := cl.Update(ctx)
 		if err != nil {
-			return api.Update{}, err
+			return c.fail(err)
 		}
-		return cl.UpdateAction(ctx, route)
+		if *asJSON {
+			return c.printJSON(u)
+		}
+		printUpdate(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, u, true)
+		return exitOK
 	})
 }
 
 func (c *cli) updatePause(args []string) int {
 	fs := c.newFlags("update pause", "[--days N] [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
 	days := fs.Int("days", 30, "pause for this many days (1-30)")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	if *days < 1 || *days > 30 {
-		return c.usageErr(fs, "--days %d: a pause lasts 1 to 30 days", *days)
-	}
-	return c.updateCall(sf, func(ctx context.Context) (api.Update, error) {
-		cl, err := sf.client()
-		if err != nil {
-			return api.Update{}, err
+	return c.updateCall(fs, args, func(ctx context.Context, cl *client.Client) (api.Update, error) {
+		if *days < 1 || *days > 30 {
+			return api.Update{}, errUsage{fmt.Sprintf("--days %d: a pause lasts 1 to 30 days", *days)}
 		}
 		return cl.PauseUpdates(ctx, *days)
 	})
@@ -119,15 +78,10 @@ func (c *cli) updatePause(args []string) int {
 
 func (c *cli) updateSchedule(args []string) int {
 	fs := c.newFlags("update schedule", "daily HH:MM | weekly DAY HH:MM | default [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
 	// The words come first; the flags after them.
 	var words []string
 	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		words, args = append(words, args[0]), args[1:]
-	}
-	if code, ok := c.parse(fs, args); !ok {
-		return code
 	}
 	var req api.UpdateScheduleRequest
 	if len(words) == 1 && words[0] == "default" {
@@ -142,25 +96,29 @@ func (c *cli) updateSchedule(args []string) int {
 			req.Weekday = strings.ToLower(s.Weekday.String())
 		}
 	}
-	return c.updateCall(sf, func(ctx context.Context) (api.Update, error) {
-		cl, err := sf.client()
-		if err != nil {
-			return api.Update{}, err
-		}
+	return c.updateCall(fs, args, func(ctx context.Context, cl *client.Client) (api.Update, error) {
 		return cl.SetUpdateSchedule(ctx, req)
 	})
 }
 
+// errUsage is a usage error found after the flags were parsed.
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
 // updateCall runs one update call and prints the state after it.
-func (c *cli) updateCall(sf socketFlags, call func(ctx context.Context) (api.Update, error)) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	u, err := call(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	printUpdate(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, u, true)
-	return exitOK
+func (c *cli) updateCall(fs *flag.FlagSet, args []string, call func(ctx context.Context, cl *client.Client) (api.Update, error)) int {
+	return c.withClient(fs, args, 90*time.Second, func(ctx context.Context, cl *client.Client) int {
+		u, err := call(ctx, cl)
+		if ue, ok := err.(errUsage); ok {
+			return c.usageErr(fs, "%s", ue.msg)
+		}
+		if err != nil {
+			return c.fail(err)
+		}
+		printUpdate(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, u, true)
+		return exitOK
+	})
 }
 
 // printUpdate renders the update's state for a person.
