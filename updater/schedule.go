@@ -1,10 +1,13 @@
 // Package updater is the daemon's self-update library: the schedule of
 // update checks, the pause rules, the release manifest and the choice of
 // its artifact, the resumable download and its signature and checksum
-// checks, and the atomic swap of the binary with its rollback; the restart
-// through the service manager and the health confirmation are to come. It
-// imports nothing of the daemon's core; the agent's update subsystem
-// persists what it decides and runs it.
+// checks, the atomic swap of the binary with its rollback, the update
+// directory (Dir) that keeps the self-updated binaries in the state
+// directory, and the Launcher with which `cld run` starts: the package's
+// binary runs a newer verified self-update, trying a new one first and
+// rolling back one that fails. It imports nothing of the daemon's core;
+// the agent's update subsystem (agent/updates) runs the schedule and the
+// apply.
 package updater
 
 import (
