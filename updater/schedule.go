@@ -17,7 +17,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
+
+// Schedule is a robfig/cron schedule (the daemon's other daily job, the
+// inventory report, is one too).
+var _ cron.Schedule = Schedule{}
 
 // Every is how often a schedule runs.
 type Every string
