@@ -150,7 +150,8 @@ func (u *Updater) load() error {
 		return fmt.Errorf("reading %s: %w", u.file(), err)
 	}
 	var st persisted
-	if err := json.Unmarshal(data, &st); err == nil && st.Schedule != nil {
+	err = json.Unmarshal(data, &st)
+	if err == nil && st.Schedule != nil {
 		err = st.Schedule.Validate()
 	}
 	if err != nil {
