@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -17,6 +18,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"aead.dev/minisign"
+
+	"github.com/cloudlink/cld/updater"
 )
 
 // need fails (in CI) or skips (elsewhere) when a tool is missing; `make
@@ -295,6 +300,33 @@ func plantState(t *testing.T, root string) {
 	}
 }
 
+// selfUpdate installs a signed binary into root's update directory with
+// the daemon's own code (updater.Dir.Install), as a self-update does.
+func selfUpdate(t *testing.T, root string) {
+	t.Helper()
+	_, priv, err := minisign.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := []byte("#!/bin/sh\necho cld 9.9.9\n")
+	r := minisign.NewReader(bytes.NewReader(bin))
+	io.Copy(io.Discard, r)
+	sum := sha256.Sum256(bin)
+	path := filepath.Join(t.TempDir(), "download")
+	if err := os.WriteFile(path, bin, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := updater.Dir(filepath.Join(root, "var/lib/cld/update"))
+	unlock, err := d.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if err := d.Install(path, updater.Binary{Version: "9.9.9", Size: int64(len(bin)), SHA256: hex.EncodeToString(sum[:]), Signature: string(r.Sign(priv))}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 const enabledLink = "/etc/systemd/system/multi-user.target.wants/cld.service"
 
 // TestDebLifecycle installs the .deb with dpkg in a Debian root (no systemd
@@ -368,6 +400,13 @@ func TestRPMLifecycle(t *testing.T) {
 	if out := chroot(t, root, "cld", "version"); !strings.Contains(out, "+1") {
 		t.Errorf("cld version after install: %s", out)
 	}
+	// The rule for packages and self-update: a self-update (installed by
+	// the daemon's own code into the state directory) leaves every file
+	// the package owns as the package put it.
+	selfUpdate(t, root)
+	if out, err := exec.Command("rpm", "--root", root, "-V", "cld").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("rpm -V after a self-update: %v\n%s", err, out)
+	}
 	if !exists(root, enabledLink) {
 		t.Error("the install did not enable cld.service")
 	}
@@ -391,7 +430,8 @@ func TestRPMLifecycle(t *testing.T) {
 
 	rpm("-e", "cld")
 	added, removed := diff(before, files(t, root))
-	want := []string{"/etc/cld", "/etc/cld/cld.yaml.rpmsave", "/var/lib/cld", "/var/lib/cld/link.json", "/var/lib/cld/tunnels.json"}
+	want := []string{"/etc/cld", "/etc/cld/cld.yaml.rpmsave", "/var/lib/cld", "/var/lib/cld/link.json", "/var/lib/cld/tunnels.json",
+		"/var/lib/cld/update", "/var/lib/cld/update/bin", "/var/lib/cld/update/bin/cld", "/var/lib/cld/update/installed.json", "/var/lib/cld/update/lock"}
 	slices.Sort(added)
 	if !slices.Equal(added, want) || len(removed) > 0 {
 		t.Errorf("after rpm -e: left %q (want %q), missing %q", added, want, removed)
