@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/client"
 )
 
 const inventoryUsage = `Usage: cld inventory <command> [flags]
@@ -31,87 +32,60 @@ func (c *cli) cmdInventory(args []string) int {
 
 func (c *cli) inventoryStatus(args []string) int {
 	fs := c.newFlags("inventory status", "[--json] [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
 	asJSON := fs.Bool("json", false, "print api.Inventory as JSON")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cl, err := sf.client()
-	if err != nil {
-		return c.fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	inv, err := cl.Inventory(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	if *asJSON {
-		return c.printJSON(inv)
-	}
-	printInventory(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, inv, true)
-	return exitOK
+	return c.withClient(fs, args, 15*time.Second, func(ctx context.Context, cl *client.Client) int {
+		inv, err := cl.Inventory(ctx)
+		if err != nil {
+			return c.fail(err)
+		}
+		if *asJSON {
+			return c.printJSON(inv)
+		}
+		printInventory(func(k, v string) { fmt.Fprintf(c.stdout, "%-18s %s\n", k+":", v) }, inv, true)
+		return exitOK
+	})
 }
 
 func (c *cli) inventoryPreview(args []string) int {
 	fs := c.newFlags("inventory preview", "[--json] [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
 	raw := fs.Bool("json", false, "print the document byte for byte as it is sent (compact JSON) instead of indented")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cl, err := sf.client()
-	if err != nil {
-		return c.fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	doc, err := cl.InventoryPreview(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	if *raw {
-		c.stdout.Write(doc)
-		fmt.Fprintln(c.stdout)
+	return c.withClient(fs, args, 60*time.Second, func(ctx context.Context, cl *client.Client) int {
+		doc, err := cl.InventoryPreview(ctx)
+		if err != nil {
+			return c.fail(err)
+		}
+		if *raw {
+			c.stdout.Write(doc)
+			fmt.Fprintln(c.stdout)
+			return exitOK
+		}
+		var out bytes.Buffer
+		if err := json.Indent(&out, doc, "", "  "); err != nil {
+			return c.fail(fmt.Errorf("the daemon's report is not valid JSON: %w", err))
+		}
+		out.WriteByte('\n')
+		c.stdout.Write(out.Bytes())
 		return exitOK
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, doc, "", "  "); err != nil {
-		return c.fail(fmt.Errorf("the daemon's report is not valid JSON: %w", err))
-	}
-	out.WriteByte('\n')
-	c.stdout.Write(out.Bytes())
-	return exitOK
+	})
 }
 
 func (c *cli) inventorySubmit(args []string) int {
 	fs := c.newFlags("inventory submit", "[--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cl, err := sf.client()
-	if err != nil {
-		return c.fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	inv, err := cl.SubmitInventory(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	if inv.LastError != "" {
-		fmt.Fprintf(c.stderr, "cld: the inventory report was not delivered: %s\n", inv.LastError)
-		if inv.Pending {
-			fmt.Fprintln(c.stderr, "cld: it waits in the outbox and is retried; `cld inventory status` shows when it got through.")
+	return c.withClient(fs, args, 3*time.Minute, func(ctx context.Context, cl *client.Client) int {
+		inv, err := cl.SubmitInventory(ctx)
+		if err != nil {
+			return c.fail(err)
 		}
-		return exitFail
-	}
-	fmt.Fprintf(c.stdout, "Inventory report accepted by CloudLink at %s.\n", fmtTime(inv.Last))
-	return exitOK
+		if inv.LastError != "" {
+			fmt.Fprintf(c.stderr, "cld: the inventory report was not delivered: %s\n", inv.LastError)
+			if inv.Pending {
+				fmt.Fprintln(c.stderr, "cld: it waits in the outbox and is retried; `cld inventory status` shows when it got through.")
+			}
+			return exitFail
+		}
+		fmt.Fprintf(c.stdout, "Inventory report accepted by CloudLink at %s.\n", fmtTime(inv.Last))
+		return exitOK
+	})
 }
 
 // printInventory adds the inventory rows of `cld status` (all: also when
