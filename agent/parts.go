@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"aead.dev/minisign"
@@ -183,7 +182,7 @@ func (a *Agent) buildParts() error {
 		StateDir: a.cfg.StateDir, Collect: a.o.invCollect, Tunnels: a.tunnels, LinkState: a.link.State,
 		Sources: reporter.Sources{
 			Credentials: a.link.Credentials, Proxy: a.configuredProxy, Build: a.build, Platform: plat,
-			Clock: a.drift.Status, Warnings: a.health.List, Update: a.inventoryUpdate,
+			Clock: a.drift.Status, Warnings: a.health.List, Update: func() *inventory.UpdateSchedule { return a.updates.Report() },
 		},
 		Clock: a.clock, Logger: a.baseLog, Health: a.health, Tune: a.o.invTune,
 	})
@@ -203,12 +202,10 @@ func (a *Agent) buildParts() error {
 // newUpdates makes the self-update with the release key built in.
 func (a *Agent) newUpdates() (*updates.Updater, error) {
 	key := a.o.update.Key
-	if key == nil && build.ReleaseKey != "" {
-		var k minisign.PublicKey
-		if err := k.UnmarshalText([]byte(build.ReleaseKey)); err != nil {
+	if key == nil {
+		var err error
+		if key, err = build.Key(); err != nil {
 			a.log.Error("the release key built into this binary is not valid; updates are refused", "err", err)
-		} else {
-			key = &k
 		}
 	}
 	clock := a.o.update.Clock
@@ -222,34 +219,6 @@ func (a *Agent) newUpdates() (*updates.Updater, error) {
 		Clock: clock, Loc: a.o.update.Loc, Logger: a.baseLog, Health: a.health, LinkState: a.link.State,
 		Restart: a.o.update.Restart, After: a.o.update.After, Trial: a.o.update.Trial,
 	})
-}
-
-// inventoryUpdate is the report's update section.
-func (a *Agent) inventoryUpdate() *inventory.UpdateSchedule {
-	st := a.updates.Status()
-	every, rest, _ := strings.Cut(st.Schedule, " ")
-	u := &inventory.UpdateSchedule{Schedule: every, TimeOfDay: rest, PausedUntil: st.PausedUntil,
-		LastCheck: st.LastCheck, NextCheck: st.NextCheck, Stage: st.Stage}
-	if day, clock, ok := strings.Cut(rest, " "); ok {
-		u.Weekday, u.TimeOfDay = weekdayName(day), clock
-	}
-	if l := st.LastUpdate; l != nil {
-		u.LastVersion, u.LastResult, u.LastReason = l.Version, l.Result, l.Reason
-		if l.Result == "updated" {
-			t := l.Time
-			u.LastUpdate = &t
-		}
-	}
-	return u
-}
-
-func weekdayName(short string) string {
-	for d := time.Sunday; d <= time.Saturday; d++ {
-		if name := strings.ToLower(d.String()); strings.HasPrefix(name, short) {
-			return name
-		}
-	}
-	return short
 }
 
 // setupDrift makes the clock-drift monitor: it measures against the linked

@@ -143,7 +143,7 @@ func TestUpdateFoundAtScheduledCheck(t *testing.T) {
 	if w, ok := r2.Health().Get(updates.WarnFailed); !ok || !strings.Contains(w.Text, "exit status 3") {
 		t.Errorf("warning %+v %v", w, ok)
 	}
-	inv := r2.inventoryUpdate()
+	inv := r2.updates.Report()
 	if inv.LastResult != updater.ResultRolledBack || inv.LastVersion != "0.0.1+2" || inv.Schedule != "daily" || inv.TimeOfDay != "03:30" {
 		t.Errorf("inventory section %+v", inv)
 	}

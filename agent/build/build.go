@@ -8,6 +8,8 @@ package build
 import (
 	"runtime/debug"
 
+	"aead.dev/minisign"
+
 	"github.com/cloudlink/cld/agent/api"
 )
 
@@ -42,4 +44,14 @@ func Info() api.Build {
 		b.Version = "0.0.0-dev"
 	}
 	return b
+}
+
+// Key is ReleaseKey parsed; nil with the error when the build carries
+// none or a broken one (every release is then refused).
+func Key() (*minisign.PublicKey, error) {
+	var k minisign.PublicKey
+	if err := k.UnmarshalText([]byte(ReleaseKey)); err != nil {
+		return nil, err
+	}
+	return &k, nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/atomicfile"
+	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/updater"
 )
 
@@ -283,6 +284,28 @@ func zoneName(loc *time.Location, now time.Time) string {
 	}
 	abbr, _ := now.In(loc).Zone()
 	return abbr
+}
+
+// Report is the inventory report's update section: the schedule, the
+// times, the last update's result and the stage.
+func (u *Updater) Report() *inventory.UpdateSchedule {
+	st := u.Status()
+	u.mu.Lock()
+	s, _ := u.scheduleLocked()
+	u.mu.Unlock()
+	r := &inventory.UpdateSchedule{Schedule: string(s.Every), TimeOfDay: fmt.Sprintf("%02d:%02d", s.Minute/60, s.Minute%60),
+		PausedUntil: st.PausedUntil, LastCheck: st.LastCheck, NextCheck: st.NextCheck, Stage: st.Stage}
+	if s.Every == updater.Weekly {
+		r.Weekday = strings.ToLower(s.Weekday.String())
+	}
+	if l := st.LastUpdate; l != nil {
+		r.LastVersion, r.LastResult, r.LastReason = l.Version, l.Result, l.Reason
+		if l.Result == updater.ResultUpdated {
+			t := l.Time
+			r.LastUpdate = &t
+		}
+	}
+	return r
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 
-	"aead.dev/minisign"
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent"
@@ -39,15 +38,6 @@ var (
 	startFault   = func() {}
 )
 
-// releaseKey is the release key built in (nil when it is not valid).
-func releaseKey() *minisign.PublicKey {
-	var k minisign.PublicKey
-	if build.ReleaseKey == "" || k.UnmarshalText([]byte(build.ReleaseKey)) != nil {
-		return nil
-	}
-	return &k
-}
-
 // selfPath is this binary's path (a replaced file's too).
 func selfPath() string {
 	p, err := os.Executable()
@@ -60,8 +50,8 @@ func selfPath() string {
 // launch runs the launcher (updater.Launcher); done when this process is
 // not to run the daemon (the service was stopped during a trial).
 func launch(cfg config.Config, log *slog.Logger) (code int, done bool) {
-	key := releaseKey()
-	if key == nil {
+	key, err := build.Key()
+	if err != nil {
 		return 0, false // nothing self-updated can be verified: the package's binary runs
 	}
 	cl := client.NewUnix(cfg.Socket)
@@ -74,7 +64,7 @@ func launch(cfg config.Config, log *slog.Logger) (code int, done bool) {
 		},
 		Log: log.With("component", "launcher"), Timing: launchTiming(), After: updateStep,
 	}
-	err := l.Launch(context.Background())
+	err = l.Launch(context.Background())
 	switch {
 	case errors.Is(err, updater.ErrStopped):
 		return exitOK, true
