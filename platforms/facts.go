@@ -153,3 +153,17 @@ func ReadKeyValues(root, path string) (map[string]string, error) {
 	}
 	return kv, nil
 }
+
+// Notice is something about the host that the operator must know (the
+// daemon raises it as a health warning), e.g. a second daemon configured
+// for the same OpenScape Voice node.
+type Notice struct {
+	Code   string // a slug, e.g. osv-second-daemon
+	Text   string // what is the case, naming what was found
+	Remedy string // what to do
+}
+
+// Noticer is implemented by a Platform that has notices.
+type Noticer interface {
+	Notices() []Notice
+}
