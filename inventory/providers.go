@@ -132,7 +132,11 @@ func PlatformFile(path, root string, adapters ...platforms.Adapter) PlatformSour
 			return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		doc.Platform.Source = path
-		return platforms.Open(doc.Platform, root, adapters...)
+		p, err := platforms.Open(doc.Platform, root, adapters...)
+		if errors.Is(err, platforms.ErrNotDetected) {
+			return nil, noData("%v", err)
+		}
+		return p, err
 	}
 }
 

@@ -10,9 +10,11 @@
 // `platform:` section. This package never imports the agent, the UI or the
 // cloud; it depends only on the tunnel protocol's ID rules.
 //
-// Later additions to Platform (not yet here): components and versions, the
-// host UI's language, the host's proxy setting and how the dashboard is
-// embedded.
+// Beyond Platform, a platform may describe its applications and licence
+// (Describer), its host's facts: the UI's language, the proxy setting, how
+// the dashboard is embedded (Facter), and conditions to warn about
+// (Noticer). Open selects the adapter: forced by type, or exactly one that
+// detects the host.
 package platforms
 
 import (
@@ -77,7 +79,13 @@ type Config struct {
 	Node *yaml.Node
 	// Source is the config file's name, for messages.
 	Source string
+	// Root is the host's file system root, set by Open: an adapter forced
+	// by type detects its host under it (with the section's overrides).
+	Root string
 }
+
+// Auto is the platform type that asks for detection (the default).
+const Auto = "auto"
 
 // UnmarshalYAML keeps the section for the adapter and reads its type.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
@@ -103,15 +111,39 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // IsZero reports whether the config names no platform (detection).
-func (c Config) IsZero() bool { return c.Type == "" && c.Node == nil }
+func (c Config) IsZero() bool { return (c.Type == "" || c.Type == Auto) && c.Node == nil }
 
-// Open returns the host's platform. With a platform.type in the config, the
-// adapter of that type is configured from it; without one, each adapter's
-// Detect runs in order and the first that recognizes the host wins. A host
-// that no adapter recognizes has no platform: (nil, nil) — the daemon runs
-// without tunnels.
+// NotDetectedError is Open's answer when no adapter recognizes the host:
+// it names the types tried. It wraps ErrNotDetected.
+type NotDetectedError struct{ Tried []string }
+
+func (e *NotDetectedError) Error() string {
+	return fmt.Sprintf("no host platform detected (tried: %s); the daemon runs without the host's tunnels. If this host is one of them, check its release files (cld doctor); otherwise set platform: {type: generic, …} in the config to describe its tunnels", strings.Join(e.Tried, ", "))
+}
+
+func (e *NotDetectedError) Unwrap() error { return ErrNotDetected }
+
+// AmbiguousError is Open's answer when more than one adapter recognizes
+// the host: it names them.
+type AmbiguousError struct{ Candidates []string }
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%v: the host looks like more than one platform (%s); set platform: {type: NAME} in the config to the one this daemon serves", ErrConfig, strings.Join(e.Candidates, ", "))
+}
+
+func (e *AmbiguousError) Unwrap() error { return ErrConfig }
+
+// Open returns the host's platform. platform.type NAME forces that
+// adapter (configured from the section; a detecting adapter looks under
+// root with the section's overrides); without a type, or with type auto
+// (the default), every adapter's Detect runs: exactly one must recognize
+// the host. None is a *NotDetectedError (the daemon runs without a
+// platform), two or more an *AmbiguousError naming them; an adapter that
+// recognizes the host but refuses it (e.g. *UnsupportedError) returns its
+// error.
 func Open(cfg Config, root string, adapters ...Adapter) (Platform, error) {
-	if cfg.Type != "" {
+	cfg.Root = root
+	if cfg.Type != "" && cfg.Type != Auto {
 		var known []string
 		for _, a := range adapters {
 			if a.Type() == cfg.Type {
@@ -123,22 +155,33 @@ func Open(cfg Config, root string, adapters ...Adapter) (Platform, error) {
 			}
 			known = append(known, a.Type())
 		}
-		return nil, fmt.Errorf("%w: %splatform.type %q is unknown; known types: %s", ErrConfig, where(cfg.Source, cfg.Node), cfg.Type, strings.Join(known, ", "))
+		return nil, fmt.Errorf("%w: %splatform.type %q is unknown; known types: %s, or auto to detect", ErrConfig, where(cfg.Source, cfg.Node), cfg.Type, strings.Join(known, ", "))
 	}
-	if cfg.Node != nil && len(cfg.Node.Content) > 0 {
-		return nil, fmt.Errorf("%w: %sthe platform section needs a type (e.g. type: generic); leave the section out to detect the platform", ErrConfig, where(cfg.Source, cfg.Node))
+	if cfg.Type == "" && cfg.Node != nil && len(cfg.Node.Content) > 0 {
+		return nil, fmt.Errorf("%w: %sthe platform section needs a type (e.g. type: generic, or type: auto to detect)", ErrConfig, where(cfg.Source, cfg.Node))
 	}
+	type match struct {
+		p   Platform
+		err error
+	}
+	var tried, found []string
+	var matches []match
 	for _, a := range adapters {
 		p, err := a.Detect(root)
 		if errors.Is(err, ErrNotDetected) {
+			tried = append(tried, a.Type())
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+		found = append(found, a.Type())
+		matches = append(matches, match{p, err})
 	}
-	return nil, nil
+	switch len(matches) {
+	case 0:
+		return nil, &NotDetectedError{Tried: tried}
+	case 1:
+		return matches[0].p, matches[0].err
+	}
+	return nil, &AmbiguousError{Candidates: found}
 }
 
 // where is "FILE line N: " for messages about node ("" parts left out).

@@ -177,7 +177,8 @@ func TestInventoryFacts(t *testing.T) {
 func TestOpen(t *testing.T) {
 	// No section: detection; the generic adapter never detects.
 	p, err := platforms.Open(platforms.Config{}, "/", Adapter{})
-	if p != nil || err != nil {
+	var nd *platforms.NotDetectedError
+	if p != nil || !errors.As(err, &nd) || !errors.Is(err, platforms.ErrNotDetected) || !strings.Contains(err.Error(), "tried: generic") {
 		t.Errorf("no section: %v, %v", p, err)
 	}
 	var doc struct {
