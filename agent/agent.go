@@ -205,6 +205,7 @@ func (a *Agent) Status(context.Context) api.Status {
 	s.Inventory = a.reporter.Status()
 	u := a.updates.Status()
 	s.Update = &u
+	s.Platform = a.platformStatus()
 	return s
 }
 

@@ -28,7 +28,7 @@ const doctorTimeout = 20 * time.Second
 // drift and synchronization (a fresh measurement), proxy, state directory,
 // then those of the subsystems and those added with WithCheck.
 func (a *Agent) Doctor(ctx context.Context) api.Doctor {
-	checks := cloudChecks(a.cfg, a.link.Cloud(), a.hc, a.proxy, a.drift)
+	checks := append(cloudChecks(a.cfg, a.link.Cloud(), a.hc, a.proxy, a.drift), a.platformCheck())
 	for _, s := range a.o.subsystems {
 		if c, ok := s.(interface{ Checks() []doctor.Check }); ok {
 			checks = append(checks, c.Checks()...)

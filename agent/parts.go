@@ -37,6 +37,7 @@ type options struct {
 	hc          *http.Client
 	hostname    string
 	platform    platforms.Platform
+	platformErr error
 	subsystems  []link.Subsystem
 	tunnelGate  tunnels.Gate
 	extraChecks []doctor.Check
@@ -97,6 +98,11 @@ func WithHostname(h string) Option { return func(o *options) { o.hostname = h } 
 
 // WithPlatform gives the agent the host's platform (its tunnels).
 func WithPlatform(p platforms.Platform) Option { return func(o *options) { o.platform = p } }
+
+// WithPlatformProblem says why the host has no platform (platforms.Open's
+// error: none detected, several, a version not supported): a warning, a
+// doctor check and the status say it.
+func WithPlatformProblem(err error) Option { return func(o *options) { o.platformErr = err } }
 
 // WithSubsystem adds a part that runs only while the host is linked. Its
 // routes and doctor checks are registered when it has them (Routes(*
@@ -196,6 +202,7 @@ func (a *Agent) buildParts() error {
 		a.link.Add(s)
 	}
 	a.drift.OnGateChange(a.tunnels.GateChanged)
+	a.raisePlatformWarnings()
 	return nil
 }
 

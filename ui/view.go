@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -201,4 +202,17 @@ func (d dashboard) clockSync() string {
 		return "yes"
 	}
 	return "no"
+}
+
+// platformText is the host platform as About shows it: name, version and
+// type, or why there is none.
+func platformText(p *api.Platform) string {
+	if p.Problem != "" {
+		return p.Problem
+	}
+	text := strings.TrimSpace(p.Name + " " + p.Version)
+	if p.Type != "" {
+		text += " (" + p.Type + ")"
+	}
+	return text
 }

@@ -223,6 +223,26 @@ type Status struct {
 	Clock             Clock     `json:"clock"`
 	Inventory         Inventory `json:"inventory"`
 	Update            *Update   `json:"update,omitempty"`
+	Platform          *Platform `json:"platform,omitempty"`
+}
+
+// Platform is the host platform the daemon found (or was told), or why
+// there is none.
+type Platform struct {
+	Type    string `json:"type,omitempty"` // e.g. msl, mxone, generic
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Applications are the products installed on it, "type version".
+	Applications []string `json:"applications,omitempty"`
+	// Parent is the platform this one runs inside (a nested one).
+	Parent string `json:"parent,omitempty"`
+	// Language is the host UI's language, Embedding how the dashboard is
+	// shown there (its auth mode), when the platform says.
+	Language  string `json:"language,omitempty"`
+	Embedding string `json:"embedding,omitempty"`
+	// Problem says why no platform is used (none detected, several, a
+	// version not supported).
+	Problem string `json:"problem,omitempty"`
 }
 
 // Update is the state of the daemon's self-update.

@@ -246,6 +246,13 @@ func printStatus(w io.Writer, st api.Status) {
 		v += " (build " + st.Build.Build + ")"
 	}
 	row("Version", v)
+	if p := st.Platform; p != nil {
+		if p.Problem != "" {
+			row("Platform", "none: "+p.Problem)
+		} else {
+			row("Platform", strings.TrimSpace(p.Name+" "+p.Version)+" ("+p.Type+")")
+		}
+	}
 	if st.PendingRevocation {
 		row("Pending revocation", "yes (retried in the background)")
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/cloudlink/cld/agent/logbuf"
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
-	"github.com/cloudlink/cld/platforms/generic"
+	"github.com/cloudlink/cld/platforms/all"
 	"github.com/cloudlink/cld/ui"
 )
 
@@ -151,7 +151,7 @@ func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) err
 			log.Error("the new configuration is refused; the running one stays", "err", err)
 			continue
 		}
-		plat, err := platforms.Open(cfg.Platform, "/", generic.Adapter{})
+		plat, err := openPlatform(cfg)
 		if err != nil {
 			log.Error("the new platform configuration is refused; the running one stays", "err", err)
 			continue
@@ -169,6 +169,12 @@ func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) err
 	}
 }
 
+// openPlatform opens the host's platform with every adapter (the config's
+// platform section: a type, or auto detection under /).
+func openPlatform(cfg config.Config) (platforms.Platform, error) {
+	return platforms.Open(cfg.Platform, "/", all.Adapters()...)
+}
+
 // runDaemon wires the daemon: the local API on the unix socket (taken first,
 // so that a second daemon stops before touching the state), the agent, and
 // the dashboard on cfg.Listen, all under one context until it ends.
@@ -178,20 +184,25 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 		return err
 	}
 	defer ln.Close()
-	plat, err := platforms.Open(cfg.Platform, "/", generic.Adapter{})
+	plat, err := openPlatform(cfg)
+	var noPlatform error
+	if errors.Is(err, platforms.ErrNotDetected) {
+		noPlatform, err = err, nil
+	}
 	if err != nil {
 		return err
 	}
+	extra = append(extra, agent.WithPlatformProblem(noPlatform))
 	if plat != nil {
 		log.Info("host platform", "component", "main", "type", plat.Type(), "name", plat.Name(), "version", plat.Version(), "tunnels", len(plat.Tunnels()))
 	} else {
-		log.Info("no host platform detected or configured; no tunnels", "component", "main")
+		log.Warn("no host platform; no tunnels", "component", "main", "reason", noPlatform)
 	}
 	opts := append([]agent.Option{agent.WithLogger(log), agent.WithPlatform(plat)}, extra...)
 	if cfg.Source != "" {
 		// The inventory reads the platform afresh for every report, so a
 		// new version or application is reported without a restart.
-		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, "/", generic.Adapter{})))
+		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, "/", all.Adapters()...)))
 	}
 	a, err := agent.New(cfg, opts...)
 	if err != nil {
