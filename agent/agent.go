@@ -94,6 +94,8 @@ func New(cfg config.Config, opts ...Option) (*Agent, error) {
 	a.log = a.baseLog.With("component", "agent")
 	a.health = health.New(a.clock.Now)
 	if a.hc == nil {
+		cfg = a.hostProxy(cfg)
+		a.cfg = cfg
 		hc, ps, err := cloudclient.NewHTTPClient(cfg)
 		if err != nil {
 			return nil, err

@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/health"
+	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/platforms"
 )
 
@@ -57,6 +60,28 @@ func (a *Agent) raisePlatformWarnings() {
 				Title: "Host platform: " + no.Code, Text: no.Text, Remedy: no.Remedy})
 		}
 	}
+}
+
+// hostProxy is cfg with the host platform's own proxy setting when
+// neither the config (proxy:) nor cld's environment (HTTPS_PROXY) names
+// one: a host set up for its proxy needs nothing more for cld. A setting
+// that does not parse is ignored with a warning.
+func (a *Agent) hostProxy(cfg config.Config) config.Config {
+	f, ok := a.o.platform.(platforms.Facter)
+	if !ok || cfg.Proxy != "" || os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "" {
+		return cfg
+	}
+	facts := f.Facts()
+	if facts.Proxy == "" {
+		return cfg
+	}
+	if _, err := proxy.ParseURL(facts.Proxy); err != nil {
+		a.log.Warn("the host platform's proxy setting is not usable; set proxy: in the config", "err", err, "from", facts.Source)
+		return cfg
+	}
+	a.log.Info("using the host platform's proxy setting (proxy: in the config overrides it)", "from", facts.Source)
+	cfg.Proxy = facts.Proxy
+	return cfg
 }
 
 // platformCheck is `cld doctor`'s check of the host platform.
