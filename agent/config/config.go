@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -60,9 +61,13 @@ type Config struct {
 	// (a name also matches its subdomains; ".example.com" only them), IP
 	// addresses and CIDRs, separated by commas; "*" means none use it.
 	NoProxy string `yaml:"no_proxy"`
-	// Platform describes the host platform when it is not detected (e.g.
-	// type: generic with its tunnels; see platforms/generic).
+	// Platform selects the host platform: type auto (the default) detects
+	// it, type NAME forces an adapter (e.g. type: generic with its tunnels;
+	// see platforms/).
 	Platform platforms.Config `yaml:"platform"`
+	// HostRoot is the root of the host's file system under which the
+	// platform is detected ("/"; the demo and tests point it at a tree).
+	HostRoot string `yaml:"host_root"`
 	// Clock configures the clock-drift measurement (agent/drift): interval,
 	// recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples.
 	Clock drift.Config `yaml:"clock"`
@@ -90,6 +95,7 @@ func DefaultConfig() Config {
 		LogLevel:          "info",
 		HeartbeatInterval: 5 * time.Minute,
 		MachineIDFile:     "/etc/machine-id",
+		HostRoot:          "/",
 		Clock:             drift.DefaultConfig(),
 	}
 }
@@ -98,7 +104,7 @@ func DefaultConfig() Config {
 var ErrConfig = errors.New("configuration error")
 
 // configKeys lists the YAML keys for messages about unknown keys.
-const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform, clock (interval, recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples)"
+const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform, host_root, clock (interval, recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples)"
 
 // unknownFieldRE reads yaml.v3's unknown-key errors; compiled on the first
 // bad file rather than at every start.
@@ -220,6 +226,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MachineIDFile == "" {
 		bad("machine_id_file is empty; %s", c.where("machine_id_file: /etc/machine-id", ""))
+	}
+	if fi, err := os.Stat(c.HostRoot); !filepath.IsAbs(c.HostRoot) || err != nil || !fi.IsDir() {
+		bad("host_root: %q is not an absolute path of a directory; %s", c.HostRoot, c.where("host_root: /", ""))
 	}
 	if c.Proxy != "" {
 		if _, err := proxy.ParseURL(c.Proxy); err != nil {

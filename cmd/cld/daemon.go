@@ -170,9 +170,9 @@ func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) err
 }
 
 // openPlatform opens the host's platform with every adapter (the config's
-// platform section: a type, or auto detection under /).
+// platform section: a type, or auto detection under host_root).
 func openPlatform(cfg config.Config) (platforms.Platform, error) {
-	return platforms.Open(cfg.Platform, "/", all.Adapters()...)
+	return platforms.Open(cfg.Platform, cfg.HostRoot, all.Adapters()...)
 }
 
 // runDaemon wires the daemon: the local API on the unix socket (taken first,
@@ -202,7 +202,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 	if cfg.Source != "" {
 		// The inventory reads the platform afresh for every report, so a
 		// new version or application is reported without a restart.
-		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, "/", all.Adapters()...)))
+		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, cfg.HostRoot, all.Adapters()...)))
 	}
 	a, err := agent.New(cfg, opts...)
 	if err != nil {
