@@ -224,6 +224,29 @@ type Status struct {
 	Inventory         Inventory `json:"inventory"`
 	Update            *Update   `json:"update,omitempty"`
 	Platform          *Platform `json:"platform,omitempty"`
+	Gateway           *Gateway  `json:"gateway,omitempty"`
+}
+
+// Gateway is the co-located CloudLink Gateway core, when one is
+// installed.
+type Gateway struct {
+	Installed bool `json:"installed"`
+	// Instances are the installed instances' names; more than one is a
+	// warning (a restored clustered backup).
+	Instances []string `json:"instances"`
+	// Status is running, stopped, failed, starting or unknown; Healthy
+	// whether its REST interface answered its health check.
+	Status  string `json:"status"`
+	Healthy bool   `json:"healthy"`
+	Version string `json:"version,omitempty"`
+	// Manager is how it is driven: systemd, or the daemon's own
+	// supervisor.
+	Manager string `json:"manager,omitempty"`
+	// StatusURL is the gateway's status page (its tunnel's public URL when
+	// started, else its local address).
+	StatusURL string `json:"status_url,omitempty"`
+	// Error says why the last control or health check failed.
+	Error string `json:"error,omitempty"`
 }
 
 // Platform is the host platform the daemon found (or was told), or why

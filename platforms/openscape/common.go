@@ -62,6 +62,9 @@ type product struct {
 	places                           []place
 	productKey, versionKey, buildKey string
 	match                            string
+	// modelKey, when set, is the version file's key whose value (e.g. X3)
+	// completes the platform's name.
+	modelKey string
 	tunnels                          []platforms.Tunnel
 	embedding                        platforms.Embedding
 	// language and proxy read the host UI's language and the host's proxy.
@@ -218,6 +221,9 @@ func detect(pr *product, root string, o Options, extra func(*host, *Platform) er
 		return nil, &platforms.UnsupportedError{Platform: pr.name, Found: version, Needed: pr.needed}
 	}
 	p := &Platform{typ: pr.typ, name: pr.name, version: version, build: strings.TrimSpace(ver[pr.buildKey])}
+	if m := strings.TrimSpace(ver[pr.modelKey]); pr.modelKey != "" && m != "" {
+		p.name += " " + m
+	}
 	if osr, err := h.optionalKV("os_release"); err != nil {
 		return nil, fmt.Errorf("%s: %w", pr.name, err)
 	} else {
