@@ -36,8 +36,9 @@ func AdaptersFor(self Instance) []platforms.Adapter {
 // Options change where an adapter looks; the zero value reads the default
 // places of the package doc.
 type Options struct {
-	// Root is the host's file system root that Configure reads ("" is /);
-	// Detect is given its root.
+	// Root is the host's file system root that Configure reads when
+	// neither the config's platform.root nor platforms.Config.Root (set by
+	// platforms.Open) gives one ("" is /); Detect is given its root.
 	Root string
 	// Files moves a place, by its key in the package doc's table (e.g.
 	// "version"), to another absolute path on the host.
@@ -64,9 +65,9 @@ type product struct {
 	match                            string
 	// modelKey, when set, is the version file's key whose value (e.g. X3)
 	// completes the platform's name.
-	modelKey string
-	tunnels                          []platforms.Tunnel
-	embedding                        platforms.Embedding
+	modelKey  string
+	tunnels   []platforms.Tunnel
+	embedding platforms.Embedding
 	// language and proxy read the host UI's language and the host's proxy.
 	language func(h *host) string
 	proxy    func(h *host) (string, []platforms.Notice)
@@ -172,7 +173,7 @@ func (h *host) path(key string) string { return h.paths[key] }
 func (h *host) kv(key string) (map[string]string, error) {
 	m, err := platforms.ReadKeyValues(h.root, h.path(key))
 	if err == nil {
-		h.source = append(h.source, h.path(key))
+		h.read(key)
 	}
 	return m, err
 }
@@ -181,9 +182,16 @@ func (h *host) kv(key string) (map[string]string, error) {
 func (h *host) text(key string) (string, error) {
 	s, err := platforms.ReadFile(h.root, h.path(key))
 	if err == nil {
-		h.source = append(h.source, h.path(key))
+		h.read(key)
 	}
 	return s, err
+}
+
+// read records that place key was read.
+func (h *host) read(key string) {
+	if !slices.Contains(h.source, h.path(key)) {
+		h.source = append(h.source, h.path(key))
+	}
 }
 
 // optionalKV is kv with an absent file as an empty map.
