@@ -16,10 +16,11 @@ type State string
 
 // States.
 const (
-	StateRunning State = "running" // up (or starting)
-	StateStopped State = "stopped" // not running, on purpose
-	StateFailed  State = "failed"  // exited on its own or failed to start (the supervisor may be waiting to restart it)
-	StateUnknown State = "unknown" // the service manager cannot tell, or nothing is driven
+	StateRunning  State = "running"  // up
+	StateStarting State = "starting" // systemd is starting it (ActiveState activating)
+	StateStopped  State = "stopped"  // not running, on purpose
+	StateFailed   State = "failed"   // exited on its own or failed to start (the supervisor may be waiting to restart it)
+	StateUnknown  State = "unknown"  // the service manager cannot tell, or nothing is driven
 )
 
 // ServiceStatus is what a Manager knows of the core it runs.

@@ -105,8 +105,6 @@ type jobCall func(c SystemdConn, ctx context.Context, name, mode string, ch chan
 func (s *Systemd) job(ctx context.Context, verb string, resetFailed bool, call jobCall) error {
 	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
 	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	conn, err := s.connection(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot %s %s: %w", verb, s.unit, err)
@@ -120,7 +118,7 @@ func (s *Systemd) job(ctx context.Context, verb string, resetFailed bool, call j
 	// so a result that comes after we gave up must not block it.
 	done := make(chan string, 1)
 	if _, err := call(conn, ctx, s.unit, "replace", done); err != nil {
-		s.checkConnection()
+		s.checkConnection(conn)
 		return fmt.Errorf("systemd refused to %s %s: %w", verb, s.unit, err)
 	}
 	select {
@@ -130,7 +128,10 @@ func (s *Systemd) job(ctx context.Context, verb string, resetFailed bool, call j
 		}
 		return fmt.Errorf("systemd could not %s %s: its job ended %q; see systemctl status %s and journalctl -u %s", verb, s.unit, result, s.unit, s.unit)
 	case <-ctx.Done():
-		return fmt.Errorf("systemd did not %s %s within %s: the job may still be running; see systemctl status %s", verb, s.unit, s.jobTimeout, s.unit)
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("gave up waiting for systemd to %s %s (%w): the job may still be running; see systemctl status %s", verb, s.unit, ctx.Err(), s.unit)
+		}
+		return fmt.Errorf("systemd did not %s %s in time: the job may still be running; see systemctl status %s", verb, s.unit, s.unit)
 	}
 }
 
@@ -138,15 +139,13 @@ func (s *Systemd) job(ctx context.Context, verb string, resetFailed bool, call j
 func (s *Systemd) Status(ctx context.Context) (ServiceStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
 	defer cancel()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	conn, err := s.connection(ctx)
 	if err != nil {
 		return ServiceStatus{State: StateUnknown}, fmt.Errorf("cannot read the state of %s: %w", s.unit, err)
 	}
 	props, err := conn.GetUnitPropertiesContext(ctx, s.unit)
 	if err != nil {
-		s.checkConnection()
+		s.checkConnection(conn)
 		return ServiceStatus{State: StateUnknown}, fmt.Errorf("cannot read the state of %s from systemd: %w", s.unit, err)
 	}
 	return unitStatus(s.unit, props), nil
@@ -172,7 +171,7 @@ func unitStatus(unit string, props map[string]any) ServiceStatus {
 	case "active", "reloading":
 		st.State, stamp = StateRunning, "ActiveEnterTimestamp"
 	case "activating":
-		st.State = StateRunning
+		st.State = StateStarting
 		if sub == "auto-restart" {
 			st.State = StateFailed // exited; systemd restarts it after RestartSec
 		}
@@ -187,10 +186,14 @@ func unitStatus(unit string, props map[string]any) ServiceStatus {
 	return st
 }
 
-// connection is the kept connection, dialed when there is none (s.mu
-// held). The dial's context outlives ctx (a godbus connection closes when
-// its context ends) and ends when the connection is dropped.
+// connection is the kept connection, dialed when there is none. The
+// dial's context outlives ctx (a godbus connection closes when its context
+// ends) and ends when the connection is dropped. Calls on the connection
+// run without s.mu (a go-systemd connection serves concurrent calls), so a
+// long job does not hold up Status.
 func (s *Systemd) connection(ctx context.Context) (SystemdConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil, errors.New("the systemd manager is closed")
 	}
@@ -226,14 +229,17 @@ func (s *Systemd) connection(ctx context.Context) (SystemdConn, error) {
 	}
 }
 
-// checkConnection drops a connection that broke, so that the next call
-// dials again (s.mu held).
-func (s *Systemd) checkConnection() {
-	if s.conn != nil && !s.conn.Connected() {
+// checkConnection drops conn when it broke, so that the next call dials
+// again.
+func (s *Systemd) checkConnection(conn SystemdConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == conn && !conn.Connected() {
 		s.dropConnection()
 	}
 }
 
+// dropConnection closes the kept connection (s.mu held).
 func (s *Systemd) dropConnection() {
 	if s.conn != nil {
 		s.conn.Close()

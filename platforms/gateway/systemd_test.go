@@ -194,7 +194,7 @@ func TestSystemdJobFailures(t *testing.T) {
 	f.result = ""
 	f.mu.Unlock()
 	s.jobTimeout = 50 * time.Millisecond
-	if err := s.Stop(ctx); err == nil || !strings.Contains(err.Error(), "did not stop clgw.service within 50ms") {
+	if err := s.Stop(ctx); err == nil || !strings.Contains(err.Error(), "systemd did not stop clgw.service in time") {
 		t.Errorf("job without result: %v", err)
 	}
 
@@ -206,7 +206,10 @@ func TestSystemdJobFailures(t *testing.T) {
 	if err := s.Restart(ctx); err == nil || !strings.Contains(err.Error(), "systemd refused to restart clgw.service: connection reset") {
 		t.Errorf("refused job: %v", err)
 	}
-	if s.conn != nil || !f.closed {
+	s.mu.Lock()
+	kept := s.conn
+	s.mu.Unlock()
+	if kept != nil || !f.closed {
 		t.Error("the broken connection was kept")
 	}
 }
@@ -246,7 +249,7 @@ func TestUnitStatus(t *testing.T) {
 	}{
 		{map[string]any{"LoadState": "loaded", "ActiveState": "active", "SubState": "running", "ActiveEnterTimestamp": us}, StateRunning, "active (running)", true},
 		{map[string]any{"LoadState": "loaded", "ActiveState": "reloading", "SubState": "reload"}, StateRunning, "reloading (reload)", false},
-		{map[string]any{"LoadState": "loaded", "ActiveState": "activating", "SubState": "start"}, StateRunning, "activating (start)", false},
+		{map[string]any{"LoadState": "loaded", "ActiveState": "activating", "SubState": "start"}, StateStarting, "activating (start)", false},
 		{map[string]any{"LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart", "StateChangeTimestamp": us}, StateFailed, "activating (auto-restart)", true},
 		{map[string]any{"LoadState": "loaded", "ActiveState": "inactive", "SubState": "dead", "InactiveEnterTimestamp": us}, StateStopped, "inactive (dead)", true},
 		{map[string]any{"LoadState": "loaded", "ActiveState": "deactivating", "SubState": "stop-sigterm"}, StateStopped, "deactivating (stop-sigterm)", false},
@@ -320,5 +323,27 @@ func TestGatewayUnderSystemd(t *testing.T) {
 	st = g.Status(ctx)
 	if st.Status != StateUnknown || !strings.Contains(st.Error, "access denied") {
 		t.Errorf("status on a failing bus %+v", st)
+	}
+}
+
+// TestSystemdStatusDuringJob: a job in progress holds up neither Status
+// nor the caller that gives up on it.
+func TestSystemdStatusDuringJob(t *testing.T) {
+	f := newFakeSystemd()
+	f.result = ""
+	s := NewSystemd("clgw.service", (&dialer{conns: []*fakeSystemd{f}}).dial, time.Minute)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(testContext(t))
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	eventually(t, "the start job is queued", func() bool {
+		return strings.Contains(strings.Join(f.Calls(), ","), "start clgw.service replace")
+	})
+	if st, err := s.Status(testContext(t)); err != nil || st.State != StateStopped {
+		t.Errorf("status during the job %+v, %v", st, err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "gave up waiting for systemd to start clgw.service") {
+		t.Errorf("start given up: %v", err)
 	}
 }
