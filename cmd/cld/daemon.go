@@ -25,6 +25,7 @@ import (
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/all"
+	"github.com/cloudlink/cld/platforms/openscape"
 	"github.com/cloudlink/cld/ui"
 )
 
@@ -172,7 +173,14 @@ func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) err
 // openPlatform opens the host's platform with every adapter (the config's
 // platform section: a type, or auto detection under host_root).
 func openPlatform(cfg config.Config) (platforms.Platform, error) {
-	return platforms.Open(cfg.Platform, cfg.HostRoot, all.Adapters()...)
+	return platforms.Open(cfg.Platform, cfg.HostRoot, adapters(cfg)...)
+}
+
+// adapters are every platform adapter, for this daemon (its state
+// directory tells its own OpenScape Voice node registration from
+// another's).
+func adapters(cfg config.Config) []platforms.Adapter {
+	return all.For(openscape.Instance{StateDir: cfg.StateDir})
 }
 
 // runDaemon wires the daemon: the local API on the unix socket (taken first,
@@ -202,7 +210,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 	if cfg.Source != "" {
 		// The inventory reads the platform afresh for every report, so a
 		// new version or application is reported without a restart.
-		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, cfg.HostRoot, all.Adapters()...)))
+		opts = append(opts, agent.WithInventoryPlatform(inventory.PlatformFile(cfg.Source, cfg.HostRoot, adapters(cfg)...)))
 	}
 	a, err := agent.New(cfg, opts...)
 	if err != nil {
