@@ -40,6 +40,7 @@ import (
 	"github.com/cloudlink/cld/agent/cloudclient"
 	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/gateway"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/localapi"
@@ -69,6 +70,7 @@ type Agent struct {
 	tunnels  *tunnels.Manager
 	reporter *reporter.Reporter
 	updates  *updates.Updater
+	gateway  *gateway.Driver
 	accounts *accounts.Store
 
 	mu       sync.Mutex
@@ -157,6 +159,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return a.link.Run(gctx) })
 	g.Go(func() error { return watchdog(gctx, a.log) })
 	g.Go(func() error { return a.drift.Run(gctx) })
+	g.Go(func() error { return a.gateway.Run(gctx) })
 
 	st := a.Status(ctx)
 	a.log.Info("cld started", "version", a.build.Version, "state", st.State, "state_dir", a.cfg.StateDir, "system_id", st.SystemID)
@@ -208,6 +211,7 @@ func (a *Agent) Status(context.Context) api.Status {
 	u := a.updates.Status()
 	s.Update = &u
 	s.Platform = a.platformStatus()
+	s.Gateway = a.gateway.Status()
 	return s
 }
 
@@ -248,6 +252,7 @@ func (a *Agent) routes(rt *localapi.Router) {
 	a.tunnels.Routes(rt)
 	a.reporter.Routes(rt, a.link.Current)
 	a.updates.Routes(rt)
+	a.gateway.Routes(rt)
 	for _, s := range a.o.subsystems {
 		if r, ok := s.(interface{ Routes(*localapi.Router) }); ok {
 			r.Routes(rt)

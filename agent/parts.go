@@ -18,6 +18,7 @@ import (
 	"github.com/cloudlink/cld/agent/cloudclient"
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/drift"
+	"github.com/cloudlink/cld/agent/gateway"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/logbuf"
 	"github.com/cloudlink/cld/agent/reporter"
@@ -25,6 +26,7 @@ import (
 	"github.com/cloudlink/cld/agent/updates"
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
+	gw "github.com/cloudlink/cld/platforms/gateway"
 )
 
 // Option adjusts an Agent made by New.
@@ -168,8 +170,11 @@ func (a *Agent) buildParts() error {
 	if a.accounts, err = accounts.Open(a.cfg.StateDir, a.baseLog, a.clock.Now, a.o.bcryptCost); err != nil {
 		return err
 	}
+	if a.gateway, err = gateway.New(gateway.Config{Options: gw.Options{Root: a.cfg.HostRoot}, Logger: a.baseLog, Health: a.health}); err != nil {
+		return err
+	}
 	a.tunnels, err = tunnels.New(tunnels.Config{
-		StateDir: a.cfg.StateDir, ConfigFile: a.cfg.File(), Platform: a.o.platform,
+		StateDir: a.cfg.StateDir, ConfigFile: a.cfg.File(), Platform: a.withGateway(a.o.platform),
 		Serve: a.o.tunnelServe, Gate: a.tunnelGate(), LinkState: a.link.State, Proxy: a.proxy,
 		Clock: a.clock, Logger: a.baseLog, Health: a.health,
 	})
@@ -189,6 +194,7 @@ func (a *Agent) buildParts() error {
 		Sources: reporter.Sources{
 			Credentials: a.link.Credentials, Proxy: a.configuredProxy, Build: a.build, Platform: plat,
 			Clock: a.drift.Status, Warnings: a.health.List, Update: func() *inventory.UpdateSchedule { return a.updates.Report() },
+			Gateway: func() *inventory.Gateway { return a.gateway.Report() },
 		},
 		Clock: a.clock, Logger: a.baseLog, Health: a.health, Tune: a.o.invTune,
 	})

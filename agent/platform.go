@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
@@ -60,6 +61,49 @@ func (a *Agent) raisePlatformWarnings() {
 				Title: "Host platform: " + no.Code, Text: no.Text, Remedy: no.Remedy})
 		}
 	}
+}
+
+// withGateway is the platform with the gateway's tunnel after its own
+// (the tunnel manager's table); a host with a gateway but no platform
+// offers the gateway's alone.
+func (a *Agent) withGateway(p platforms.Platform) platforms.Platform {
+	extra := a.gateway.Tunnels()
+	if len(extra) == 0 {
+		return p
+	}
+	return gatewayPlatform{Platform: p, extra: extra}
+}
+
+// gatewayPlatform adds the gateway's tunnels to a platform (nil: none).
+type gatewayPlatform struct {
+	platforms.Platform
+	extra []platforms.Tunnel
+}
+
+func (g gatewayPlatform) Type() string { return g.or(platforms.Platform.Type, "gateway-host") }
+func (g gatewayPlatform) Name() string {
+	return g.or(platforms.Platform.Name, "CloudLink Gateway host")
+}
+func (g gatewayPlatform) Version() string { return g.or(platforms.Platform.Version, "") }
+
+func (g gatewayPlatform) or(f func(platforms.Platform) string, none string) string {
+	if g.Platform == nil {
+		return none
+	}
+	return f(g.Platform)
+}
+
+func (g gatewayPlatform) Tunnels() []platforms.Tunnel {
+	var ts []platforms.Tunnel
+	if g.Platform != nil {
+		ts = g.Platform.Tunnels()
+	}
+	for _, t := range g.extra {
+		if !slices.ContainsFunc(ts, func(o platforms.Tunnel) bool { return o.ID == t.ID }) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // hostProxy is cfg with the host platform's own proxy setting when

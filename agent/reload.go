@@ -21,7 +21,7 @@ func (a *Agent) configuredProxy() string {
 // proxy and the clock settings (measured again at once). It returns what changed and the settings that take effect only at
 // the next start; on an error nothing of the tunnels changed.
 func (a *Agent) Reload(cfg config.Config, plat platforms.Platform) (changed, needRestart []string, err error) {
-	changed, err = a.tunnels.Reload(plat)
+	changed, err = a.tunnels.Reload(a.withGateway(plat))
 	if err != nil {
 		return nil, nil, err
 	}

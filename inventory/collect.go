@@ -47,8 +47,10 @@ type Providers struct {
 	// Clock returns the measured clock drift (nil: not measured yet).
 	Clock    func(ctx context.Context) (*Clock, error)
 	Warnings func(ctx context.Context) ([]Warning, error)
-	// Update returns the self-update's schedule and last result.
-	Update func(ctx context.Context) (*UpdateSchedule, error)
+	// Update returns the self-update's schedule and last result; Gateway
+	// the co-located gateway (nil: none installed).
+	Update  func(ctx context.Context) (*UpdateSchedule, error)
+	Gateway func(ctx context.Context) (*Gateway, error)
 }
 
 // Config is what Collect needs.
@@ -145,6 +147,7 @@ var collectors = []collector{
 	{"warnings", collectWarnings},
 	{"daemon", collectDaemon},
 	{"update", collectUpdate},
+	{"gateway", collectGateway},
 }
 
 // Collectors returns the names of the collectors, in report order.

@@ -61,6 +61,9 @@ func fixtureConfig(host string) Config {
 		Warnings: func(context.Context) ([]Warning, error) {
 			return []Warning{{Code: "clock-drift", Severity: "info", Text: "The clock is 0.25 s ahead of the cloud."}}, nil
 		},
+		Gateway: func(context.Context) (*Gateway, error) {
+			return &Gateway{Installed: true, Version: "3.2.1", Status: "running", Instances: 1}, nil
+		},
 		Update: func(context.Context) (*UpdateSchedule, error) {
 			return &UpdateSchedule{Schedule: "weekly", Weekday: "tuesday", TimeOfDay: "03:30", LastCheck: &measured,
 				LastVersion: "0.2.0+90", LastResult: "rolled_back", LastReason: "0.2.0+90 did not become healthy within 30s", Stage: "beta"}, nil
@@ -70,6 +73,7 @@ func fixtureConfig(host string) Config {
 		cfg.Providers.Clock = func(context.Context) (*Clock, error) { return nil, nil }
 		cfg.Providers.Warnings = nil
 		cfg.Providers.Update = nil
+		cfg.Providers.Gateway = nil
 	}
 	return cfg
 }
@@ -136,7 +140,7 @@ func TestGoldenMissingSources(t *testing.T) {
 		"host": CollectorNoData, "cpu": CollectorNoData, "memory": CollectorNoData, "disk": CollectorNoData,
 		"network": CollectorNoData, "timezone": CollectorNoData, "platform": CollectorNoData,
 		"tunnels": CollectorOK, "clock": CollectorNoData, "warnings": CollectorNoData, "daemon": CollectorOK,
-		"update": CollectorNoData,
+		"update": CollectorNoData, "gateway": CollectorNoData,
 	}
 	for _, c := range r.Collection {
 		if c.Status != want[c.Name] {

@@ -154,3 +154,18 @@ func collectUpdate(ctx context.Context, e *env) (func(*Report), error) {
 	}
 	return func(r *Report) { r.UpdateSchedule = u }, nil
 }
+
+func collectGateway(ctx context.Context, e *env) (func(*Report), error) {
+	f := e.cfg.Providers.Gateway
+	if f == nil {
+		return nil, noData("no gateway source")
+	}
+	g, err := f(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, noData("no CloudLink Gateway is installed")
+	}
+	return func(r *Report) { r.Gateway = g }, nil
+}

@@ -35,8 +35,7 @@ type Report struct {
 	Clock        *Clock        `json:"clock,omitempty"`
 	Daemon       *Daemon       `json:"daemon,omitempty"`
 	Warnings     []Warning     `json:"warnings,omitempty"`
-	// Gateway is defined by the schema and filled once the daemon drives a
-	// gateway.
+	// Gateway is the co-located CloudLink Gateway core, when installed.
 	Gateway        *Gateway        `json:"gateway,omitempty"`
 	UpdateSchedule *UpdateSchedule `json:"update_schedule,omitempty"`
 

@@ -44,6 +44,10 @@ const (
 	RouteUpdatePause     = "POST /v1/update/pause"    // UpdatePauseRequest; api.Update
 	RouteUpdateResume    = "POST /v1/update/resume"   // api.Update
 	RouteUpdateSchedule  = "POST /v1/update/schedule" // UpdateScheduleRequest; api.Update
+	RouteGateway         = "GET /v1/gateway"          // api.Gateway
+	RouteGatewayStart    = "POST /v1/gateway/start"   // api.Gateway
+	RouteGatewayStop     = "POST /v1/gateway/stop"    // api.Gateway
+	RouteGatewayRestart  = "POST /v1/gateway/restart" // api.Gateway
 )
 
 // Tunnel statuses.

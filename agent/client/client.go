@@ -285,3 +285,18 @@ func (c *Client) SetUpdateSchedule(ctx context.Context, req api.UpdateScheduleRe
 	err := c.do(ctx, api.RouteUpdateSchedule, req, &u)
 	return u, err
 }
+
+// Gateway returns the co-located CloudLink Gateway's status.
+func (c *Client) Gateway(ctx context.Context) (api.Gateway, error) {
+	var g api.Gateway
+	err := c.do(ctx, api.RouteGateway, nil, &g)
+	return g, err
+}
+
+// GatewayAction runs RouteGatewayStart, RouteGatewayStop or
+// RouteGatewayRestart and returns the status after it.
+func (c *Client) GatewayAction(ctx context.Context, route string) (api.Gateway, error) {
+	var g api.Gateway
+	err := c.do(ctx, route, nil, &g)
+	return g, err
+}

@@ -21,8 +21,10 @@ type Sources struct {
 	Platform inventory.PlatformSource
 	Clock    func() api.Clock     // the last clock measurement
 	Warnings func() []api.Warning // the current warnings
-	// Update is the self-update's section (nil: none).
-	Update func() *inventory.UpdateSchedule
+	// Update is the self-update's section, Gateway the co-located
+	// gateway's (nil: none).
+	Update  func() *inventory.UpdateSchedule
+	Gateway func() *inventory.Gateway
 }
 
 // collectInventory is the default collector: inventory.Collect with the
@@ -58,6 +60,12 @@ func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes
 				return nil, nil
 			}
 			return &inventory.Clock{DriftSeconds: c.DriftSeconds, Synchronized: c.Synchronized, MeasuredAt: c.MeasuredAt}, nil
+		},
+		Gateway: func(context.Context) (*inventory.Gateway, error) {
+			if src.Gateway == nil {
+				return nil, nil
+			}
+			return src.Gateway(), nil
 		},
 		Update: func(context.Context) (*inventory.UpdateSchedule, error) {
 			if src.Update == nil {
