@@ -37,6 +37,7 @@ Commands:
   tunnel          list, start and stop the host's tunnels (cld tunnel help)
   inventory       inventory reports: status, preview [--json], submit (cld inventory help)
   update          self-update: status, check, now, pause, resume, schedule (cld update help)
+  gateway         the co-located CloudLink Gateway: status, start, stop, restart
   doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
   support-bundle  write a tar.gz for support (status, doctor, log, config; secrets redacted)
@@ -76,6 +77,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdInventory(rest)
 	case "update":
 		return c.cmdUpdate(rest)
+	case "gateway":
+		return c.cmdGateway(rest)
 	case "dashboard-user":
 		return c.cmdDashboardUser(rest)
 	case "doctor":
@@ -262,6 +265,9 @@ func printStatus(w io.Writer, st api.Status) {
 	}
 	if u := st.Update; u != nil && st.Linked {
 		printUpdate(row, *u, false)
+	}
+	if g := st.Gateway; g != nil {
+		printGateway(row, *g)
 	}
 	if len(st.Tunnels) > 0 {
 		fmt.Fprintln(w, "Tunnels:")
