@@ -23,8 +23,8 @@ type ConfigSpec struct {
 
 // Section is a parsed platform section.
 type Section struct {
-	// Root is the host's root directory (root:, default /: the machine
-	// the daemon runs on; tests and the demo point it at a tree).
+	// Root is the host's root directory (root:, default the root Open
+	// was given, the daemon's host_root, else /).
 	Root      string
 	Files     map[string]string // files: key → path on the host
 	Addresses map[string]string // addresses: tunnel ID → local address
@@ -45,7 +45,11 @@ const DefaultRoot = "/"
 // the file and line. All problems are returned at once, wrapping
 // platforms.ErrConfig.
 func ParseSection(cfg platforms.Config, spec ConfigSpec) (*Section, error) {
-	sec := &Section{Root: DefaultRoot, Files: map[string]string{}, Addresses: map[string]string{}, Values: map[string]string{}, At: map[string]string{}}
+	root := DefaultRoot
+	if cfg.Root != "" {
+		root = cfg.Root // the daemon's host_root (platforms.Open)
+	}
+	sec := &Section{Root: root, Files: map[string]string{}, Addresses: map[string]string{}, Values: map[string]string{}, At: map[string]string{}}
 	at := func(n *yaml.Node) string {
 		if cfg.Source == "" {
 			return fmt.Sprintf("line %d", n.Line)

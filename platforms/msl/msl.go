@@ -91,7 +91,7 @@
 //	tunnel addresses       built in (above)                                       addresses.<id>
 //	embedding base path    built in: /server-manager/cloudlink                    base_path
 //	embedding user header  built in: X-Remote-User                                user_header
-//	host root              Detect's root; for Configure /                         root
+//	host root              Detect's root; for Configure host_root                 root
 //
 // Embedding: the host's web server serves the dashboard under
 // /server-manager/cloudlink (Server Manager, Configuration, CloudLink) in

@@ -34,7 +34,7 @@
 //	gateway core           /opt/mitel/clgw/<instance>/VERSION, etc/clgw.conf files.gateway_dir
 //	tunnel addresses       built in (msl's)                                  addresses.<id>
 //	embedding              msl's: /server-manager/cloudlink, X-Remote-User   base_path, user_header
-//	host root              Detect's root; for Configure /                    root
+//	host root              Detect's root; for Configure host_root        root
 //
 // # smbc-cm
 //
@@ -65,7 +65,7 @@
 //	                       else HTTP_PROXY (credentials never taken)
 //	tunnel addresses       built in (above)                                  addresses.<id>
 //	embedding              built in: /cloudlink, the session URL, admin      base_path, session_url, admin_role
-//	host root              Detect's root; for Configure /                    root
+//	host root              Detect's root; for Configure host_root        root
 package smbc
 
 import (
