@@ -204,7 +204,7 @@ func (a *Agent) buildParts() error {
 	if a.updates, err = a.newUpdates(); err != nil {
 		return err
 	}
-	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter, a.updates}, a.o.subsystems...) {
+	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter, a.updates, platformLink{a}}, a.o.subsystems...) {
 		a.link.Add(s)
 	}
 	a.drift.OnGateChange(a.tunnels.GateChanged)

@@ -11,6 +11,7 @@ import (
 	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/doctor"
 	"github.com/cloudlink/cld/agent/health"
+	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/platforms"
 )
@@ -144,4 +145,49 @@ func (a *Agent) platformCheck() doctor.Check {
 		}
 		return doctor.Pass(detail + ".")
 	}}
+}
+
+// WarnPlatformClaim is raised while the platform refuses this daemon's
+// registration (another daemon serves the OpenScape Voice node).
+const WarnPlatformClaim = "platform_registration"
+
+var defPlatformClaim = health.Def{Code: WarnPlatformClaim, Severity: api.SeverityError, Title: "Another daemon serves this host",
+	Remedy: "An OpenScape Voice node supports a connection to only one CloudLink CMP. Unlink this daemon (`cld unlink`) and stop it, or unlink the other one first."}
+
+// platformLink is the link subsystem that registers the platform for this
+// daemon while linked (platforms.Registrar) and releases it when the link
+// ends.
+type platformLink struct{ a *Agent }
+
+func (platformLink) Name() string { return "platform" }
+
+func (p platformLink) registrar() platforms.Registrar {
+	p.a.mu.Lock()
+	defer p.a.mu.Unlock()
+	r, _ := p.a.o.platform.(platforms.Registrar)
+	return r
+}
+
+// RunLinked registers at the session's start and waits for its end.
+func (p platformLink) RunLinked(ctx context.Context, s *link.Session) error {
+	if r := p.registrar(); r != nil {
+		if err := r.Register(s.CloudURL(), p.a.clock.Now()); err != nil {
+			p.a.log.Error("the host platform refuses this daemon's registration", "err", err)
+			p.a.health.Set(defPlatformClaim.With(err.Error()))
+		} else {
+			p.a.health.Clear(WarnPlatformClaim)
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// LinkEnded releases the registration (link.Ender).
+func (p platformLink) LinkEnded(bool) {
+	if r := p.registrar(); r != nil {
+		if err := r.Unregister(); err != nil {
+			p.a.log.Warn("the host platform's registration could not be released", "err", err)
+		}
+		p.a.health.Clear(WarnPlatformClaim)
+	}
 }

@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/cloud"
 	"github.com/cloudlink/cld/platforms"
 )
 
@@ -68,4 +72,59 @@ func TestPlatformFactsAndProblems(t *testing.T) {
 	if !found {
 		t.Errorf("doctor: %+v", doc.Checks)
 	}
+}
+
+// registrarPlatform records its registrations; claimed makes Register fail.
+type registrarPlatform struct {
+	factsPlatform
+	mu         sync.Mutex
+	registered []string
+	released   int
+	claimed    bool
+}
+
+func (p *registrarPlatform) Register(cloud string, _ time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.claimed {
+		return errors.New("the node is registered by the cld instance other")
+	}
+	p.registered = append(p.registered, cloud)
+	return nil
+}
+
+func (p *registrarPlatform) Unregister() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.released++
+	return nil
+}
+
+// A platform that records its daemon (an OpenScape Voice node) is
+// registered when the link session starts and released at the unlink; a
+// refusal is an error-level warning.
+func TestPlatformRegistration(t *testing.T) {
+	ts := cloud.NewTestServer(t)
+	p := &registrarPlatform{}
+	r := mustAgent(t, cloudConfig(t, ts), withoutClockCheck, WithPlatform(p))
+	ctx := context.Background()
+	if _, err := r.link.Link(ctx, adminLogin); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the registration", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.registered) == 1 })
+	if _, err := r.link.Unlink(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the release", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.released == 1 })
+	r.stop()
+
+	claimed := &registrarPlatform{claimed: true}
+	r2 := mustAgent(t, cloudConfig(t, ts), withoutClockCheck, WithPlatform(claimed))
+	if _, err := r2.link.Link(ctx, adminLogin); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the refusal's warning", func() bool {
+		w, ok := r2.Health().Get(WarnPlatformClaim)
+		return ok && w.Severity == api.SeverityError && strings.Contains(w.Text, "cld instance other")
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Facts are what an adapter knows of its host beyond the tunnels: the
@@ -166,4 +167,13 @@ type Notice struct {
 // Noticer is implemented by a Platform that has notices.
 type Noticer interface {
 	Notices() []Notice
+}
+
+// Registrar is implemented by a Platform that records which daemon serves
+// it (an OpenScape Voice node takes one CloudLink connection): Register
+// when a link session starts (an error when another daemon holds it),
+// Unregister when the link ends.
+type Registrar interface {
+	Register(cloud string, now time.Time) error
+	Unregister() error
 }

@@ -83,9 +83,33 @@ type Platform struct {
 	facts                         platforms.Facts
 	notices                       []platforms.Notice
 	node                          *Node
+	// register and unregister claim and release an OpenScape Voice node
+	// for this daemon (nil on the other products).
+	register   func(cmp string, now time.Time) error
+	unregister func() error
+}
+
+// Register implements platforms.Registrar: an OpenScape Voice node is
+// claimed for this daemon when its link session starts (another
+// daemon's claim is an error naming it).
+func (p *Platform) Register(cloud string, now time.Time) error {
+	if p.register == nil {
+		return nil
+	}
+	return p.register(cloud, now)
+}
+
+// Unregister implements platforms.Registrar: the claim is released when
+// the link ends.
+func (p *Platform) Unregister() error {
+	if p.unregister == nil {
+		return nil
+	}
+	return p.unregister()
 }
 
 var (
+	_ platforms.Registrar = (*Platform)(nil)
 	_ platforms.Describer = (*Platform)(nil)
 	_ platforms.Facter    = (*Platform)(nil)
 	_ platforms.Noticer   = (*Platform)(nil)

@@ -187,6 +187,10 @@ func (a Voice) node(self Instance) func(*host, *Platform) error {
 		if *n != (Node{}) {
 			p.node = n
 		}
+		claimer := Voice{Options: a.Options, Self: self}
+		root := h.root
+		p.register = func(cmp string, now time.Time) error { return claimer.Claim(root, cmp, now) }
+		p.unregister = func() error { return claimer.Release(root) }
 		reg, err := readRegistration(h)
 		if err != nil || reg == nil {
 			return err
