@@ -6,7 +6,6 @@ import (
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
 	"github.com/cloudlink/cld/platforms/msl"
-	"github.com/cloudlink/cld/platforms/mxone"
 	"github.com/cloudlink/cld/platforms/openscape"
 	"github.com/cloudlink/cld/platforms/smbc"
 )
@@ -22,6 +21,5 @@ func For(self openscape.Instance) []platforms.Adapter {
 	as = append(as, msl.Adapters()...)
 	as = append(as, smbc.Adapters()...)
 	as = append(as, openscape.AdaptersFor(self)...)
-	as = append(as, mxone.Adapters()...)
 	return as
 }
