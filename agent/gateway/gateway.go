@@ -107,13 +107,14 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
+	d.settle(ctx)
 	for {
-		d.refresh(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		d.refresh(ctx)
 	}
 }
 
@@ -205,9 +206,32 @@ func (d *Driver) control(ctx context.Context, op func(context.Context) error) (a
 		d.err = err.Error()
 	}
 	d.mu.Unlock()
-	d.refresh(ctx)
+	d.settle(ctx)
 	if err != nil {
 		return d.statusOrNone(), api.Errorf(api.CodeInternal, "The CloudLink Gateway could not be controlled: %v.", err)
 	}
 	return d.statusOrNone(), nil
 }
+
+// settle reads the status again until a core just started answers
+// healthy (a started process listens a moment after its start), for at
+// most settleFor, so that neither the answer nor the warnings show a
+// start that is still under way as a failure.
+func (d *Driver) settle(ctx context.Context) {
+	deadline := time.Now().Add(settleFor)
+	for {
+		st := d.refresh(ctx)
+		starting := st.Status == gw.StateStarting || (st.Status == gw.StateRunning && st.Health != nil && !st.Health.OK)
+		if !starting || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// settleFor bounds settle.
+const settleFor = 10 * time.Second
