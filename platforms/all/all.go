@@ -5,8 +5,12 @@ package all
 import (
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
+	"github.com/cloudlink/cld/platforms/micc"
 	"github.com/cloudlink/cld/platforms/msl"
+	"github.com/cloudlink/cld/platforms/mv5000"
+	"github.com/cloudlink/cld/platforms/mxone"
 	"github.com/cloudlink/cld/platforms/openscape"
+	"github.com/cloudlink/cld/platforms/sipdect"
 	"github.com/cloudlink/cld/platforms/smbc"
 )
 
@@ -21,5 +25,9 @@ func For(self openscape.Instance) []platforms.Adapter {
 	as = append(as, msl.Adapters()...)
 	as = append(as, smbc.Adapters()...)
 	as = append(as, openscape.AdaptersFor(self)...)
+	as = append(as, mxone.Adapters()...)
+	as = append(as, sipdect.Adapters()...)
+	as = append(as, micc.Adapters()...)
+	as = append(as, mv5000.Adapters()...)
 	return as
 }
