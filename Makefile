@@ -146,9 +146,12 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./tunnel/
 	$(GO) run ./bench -bin bin -out bench/results.json
 
-## demo: run the reference cloud and the daemon with its dashboard locally
+## demo: run the reference cloud and the daemon with its dashboard locally, on
+## a simulated host of PLATFORM: msl (default: MSL with MiVB, MBG and a
+## gateway core), mxone, smbc (the Controller Manager), osv or generic
+PLATFORM ?= msl
 demo:
-	bash scripts/demo.sh
+	PLATFORM=$(PLATFORM) bash scripts/demo.sh
 
 clean:
 	rm -rf bin dist .demo

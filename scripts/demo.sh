@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # Runs the reference cloud (with its tunnel edge), a simulated telephony host
-# (cld-simhost: two management web UIs) and the daemon with its dashboard on
-# this machine, with the cloud's demo accounts, until Ctrl-C. The daemon's
-# config describes a generic platform whose two tunnels lead to the simulated
-# UIs. Everything lives in .demo/ (fresh each run); logs go to .demo/*.log.
+# (cld-simhost) and the daemon with its dashboard on this machine, with the
+# cloud's demo accounts, until Ctrl-C. Everything lives in .demo/ (fresh each
+# run); logs go to .demo/*.log.
 #
-# Environment: CLOUD_ADDR (default 127.0.0.1:8443), EDGE_ADDR (default
-# 127.0.0.1:8444), DASHBOARD_ADDR (default 127.0.0.1:8087), SM_ADDR and
-# MBG_ADDR (the simulated UIs, default 127.0.0.1:9443 and 127.0.0.1:9444).
+# PLATFORM picks the simulated host (default msl):
+#   msl      MSL 12.1 with MiVoice Business and MBG, and a CloudLink Gateway
+#            core (a stand-in the daemon starts, as it does the real one)
+#   mxone    MiVoice MX-ONE 8.1: Service Node Manager, Provisioning Manager
+#   smbc     the SMB Controller Manager 2.2, and a CloudLink Gateway core
+#   osv      an OpenScape Voice V10R3 node: Assistant, SOAP interface
+#   generic  a generic platform in the daemon's config, two tunnels
+# For all but generic, cld-simhost writes the host's file tree to .demo/host
+# (as cld's adapter for it reads it) and serves its management UIs on free
+# loopback ports; the daemon's config points host_root at the tree, so the
+# daemon finds that platform and offers its tunnels.
+#
+# Environment: PLATFORM, CLOUD_ADDR (default 127.0.0.1:8443), EDGE_ADDR
+# (default 127.0.0.1:8444), DASHBOARD_ADDR (default 127.0.0.1:8087); for
+# generic SM_ADDR and MBG_ADDR (the simulated UIs, default 127.0.0.1:9443 and
+# 127.0.0.1:9444).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
 demo="$root/.demo"
+platform=${PLATFORM:-msl}
 cloud_addr=${CLOUD_ADDR:-127.0.0.1:8443}
 dash_addr=${DASHBOARD_ADDR:-127.0.0.1:8087}
 edge_addr=${EDGE_ADDR:-127.0.0.1:8444}
@@ -23,6 +36,14 @@ cloud_port=${cloud_addr##*:}
 cloud_url="https://localhost:${cloud_port}/"
 dash_url="http://${dash_addr}/"
 password=demo-password
+
+case "$platform" in
+msl | mxone | smbc | osv | generic) ;;
+*)
+	echo "demo: PLATFORM=$platform is not one of msl, mxone, smbc, osv, generic" >&2
+	exit 2
+	;;
+esac
 
 pids=()
 stop() {
@@ -61,9 +82,13 @@ wait_for() {
 	fail "timed out waiting for $what (see the logs in .demo/)"
 }
 
-for a in "$cloud_addr" "$edge_addr" "$dash_addr" "$sm_addr" "$mbg_addr"; do
+addrs=("$cloud_addr" "$edge_addr" "$dash_addr")
+if [ "$platform" = generic ]; then
+	addrs+=("$sm_addr" "$mbg_addr")
+fi
+for a in "${addrs[@]}"; do
 	if port_busy "$a"; then
-		fail "$a is already in use; set CLOUD_ADDR / EDGE_ADDR / DASHBOARD_ADDR / SM_ADDR / MBG_ADDR to free addresses"
+		fail "$a is already in use; set CLOUD_ADDR / EDGE_ADDR / DASHBOARD_ADDR$([ "$platform" = generic ] && echo " / SM_ADDR / MBG_ADDR") to free addresses"
 	fi
 done
 
@@ -95,39 +120,36 @@ bin/cld-cloud release publish --data "$demo/cloud" --stage production --binary "
 	--key "$demo/release/release.key" --version "$next_version" --arch "$(go env GOARCH)" \
 	--notes "Demo release: the same daemon, one build newer" >/dev/null
 
-echo "Starting the simulated host's management UIs (log: .demo/simhost.log)…"
-bin/cld-simhost --listen-server-manager "$sm_addr" --listen-mbg "$mbg_addr" --dir "$demo/simhost" >"$demo/simhost.log" 2>&1 &
+echo "Starting the simulated $platform host's management UIs (log: .demo/simhost.log)…"
+if [ "$platform" = generic ]; then
+	sim_args=(--platform generic --listen-server-manager "$sm_addr" --listen-mbg "$mbg_addr")
+else
+	sim_args=(--platform "$platform" --root "$demo/host")
+fi
+bin/cld-simhost "${sim_args[@]}" --dir "$demo/simhost" >"$demo/simhost.out" 2>"$demo/simhost.log" &
 pids+=($!)
-wait_for 30 "the simulated host's certificate" test -s "$demo/simhost/cert.pem"
-wait_for 30 "the simulated Server Manager" curl -fsS --cacert "$demo/simhost/cert.pem" -o /dev/null "https://${sm_addr}/health"
-wait_for 30 "the simulated MBG administration" curl -fsS --cacert "$demo/simhost/cert.pem" -o /dev/null "https://${mbg_addr}/health"
+# It lists its UIs, then "cld config: FILE" last: host_root and the platform
+# section for the daemon's config.
+wait_for 30 "the simulated host (.demo/simhost.out)" grep -q '^cld config: ' "$demo/simhost.out"
+while read -r id url _; do
+	case "$id" in '#'* | '' | clgw-rest:) continue ;; esac
+	wait_for 30 "the simulated UI of ${id%:}" curl -fsS --cacert "$demo/simhost/cert.pem" -o /dev/null "${url}/health"
+done <"$demo/simhost/addresses.yaml"
+gateway_status=$(sed -n 's/^CloudLink Gateway core .*: \(http[^ ]*\) .*/\1/p' "$demo/simhost.out")
 
 # A short heartbeat, so that a system removed in the portal shows as unlinked
-# on the dashboard within half a minute; a generic platform whose two tunnels
-# lead to the simulated host's UIs (self-signed certificates, as appliances
-# ship them).
-cat >"$demo/cld.yaml" <<YAML
+# on the dashboard within half a minute; then the simulated host: its tree
+# (host_root) and platform (detected, or forced with the served UIs'
+# addresses; generic: its two tunnels), whose UIs have self-signed
+# certificates, as appliances ship them.
+{
+	cat <<YAML
 heartbeat_interval: 30s
 clock:
   interval: 30s
-platform:
-  type: generic
-  name: Simulated PBX host
-  version: "1.0"
-  tunnels:
-    - id: msl-server-manager
-      component: MSL
-      name: Server Manager
-      description: Remote access via Mitel Administration
-      local_address: https://${sm_addr}
-      accept_self_signed: true
-    - id: mbg-admin
-      component: MiVoice Border Gateway
-      name: administration web interface
-      description: Remote access via Mitel Administration
-      local_address: https://${mbg_addr}
-      accept_self_signed: true
 YAML
+	cat "$demo/simhost/cld-platform.yaml"
+} >"$demo/cld.yaml"
 
 echo "Starting the daemon with its dashboard on $dash_url (log: .demo/cld.log)…"
 bin/cld run --config "$demo/cld.yaml" --state "$demo/state" --socket "$demo/cld.sock" --cloud "$cloud_url" \
@@ -137,6 +159,17 @@ wait_for 30 "the daemon's socket" test -S "$demo/cld.sock"
 wait_for 30 "the dashboard to answer" curl -fsS -o /dev/null "${dash_url}login"
 
 printf '%s' "$password" | bin/cld dashboard-user --socket "$demo/cld.sock" --username admin --password-stdin >/dev/null
+if [ -n "$gateway_status" ]; then
+	wait_for 30 "the CloudLink Gateway core the daemon starts ($gateway_status)" curl -fsS -o /dev/null "$gateway_status"
+fi
+
+# The simulated host's UIs, as cld-simhost listed them.
+sim_list=$(grep -v '^cld config: ' "$demo/simhost.out" | sed -e 's/^/                  /')
+gateway_try=""
+if [ -n "$gateway_status" ]; then
+	gateway_try="
+    bin/cld gateway status --socket .demo/cld.sock"
+fi
 
 cat <<MSG
 
@@ -146,8 +179,8 @@ cat <<MSG
   Dashboard       $dash_url
                   user admin, password $password
 
-  Simulated host  MSL Server Manager                     https://${sm_addr}/
-                  MiVoice Border Gateway administration  https://${mbg_addr}/
+  Simulated host  PLATFORM=$platform (make demo PLATFORM=msl|mxone|smbc|osv|generic)
+${sim_list}
                   user admin, password admin (self-signed: .demo/simhost/cert.pem)
 
   Cloud portal    $cloud_url
@@ -166,7 +199,7 @@ cat <<MSG
     bin/cld status --socket .demo/cld.sock
     printf $password | bin/cld link --socket .demo/cld.sock \\
         --username admin@demo.test --account 100001 --password-stdin
-    bin/cld unlink --socket .demo/cld.sock
+    bin/cld unlink --socket .demo/cld.sock${gateway_try}
 
   Tunnels         Once linked, start the tunnels on the dashboard (Tunnels:
                   Start, or Start all tunnels) or with
@@ -199,6 +232,7 @@ cat <<MSG
                   it for 15 s and confirms it (or rolls it back).
 
   Logs            .demo/cloud.log  .demo/cld.log  .demo/simhost.log
+  Config          .demo/cld.yaml (the platform part from cld-simhost)
   Ctrl-C stops everything.
 └──────────────────────────────────────────────────────────────────────────────┘
 MSG

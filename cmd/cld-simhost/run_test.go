@@ -45,9 +45,17 @@ func TestUsage(t *testing.T) {
 		{[]string{"--listen-server-manager", "", "--listen-mbg", ""}, 2, "no UI to serve"},
 		{[]string{"--listen-mbg", "9444"}, 2, "want HOST:PORT"},
 		{[]string{"--password", ""}, 2, "must not be empty"},
+		{[]string{"--platform", "pbx"}, 2, `unknown platform "pbx"`},
+		{[]string{"--platform", "msl"}, 2, "needs --root DIR"},
+		{[]string{"--platform", "mxone", "--root", "x", "--listen-mbg", "127.0.0.1:0"}, 2, "--listen-mbg are for no --platform or generic"},
+		{[]string{"--platform", "generic", "--root", "x"}, 2, "need --platform with a host tree"},
+		{[]string{"--root", "x"}, 2, "need --platform with a host tree"},
+		{[]string{"--platform", "smbc", "--root", "x", "--gateway-port", "70000"}, 2, "not a port"},
+		{[]string{"gateway-core", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"gateway-core", "--config", "/nonexistent/clgw.conf"}, 1, "does not exist"},
 	} {
 		var out, errb syncBuffer
-		if code := serve(t.Context(), tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {
+		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%q: exit %d, want %d; stderr:\n%s", tc.args, code, tc.code, errb.String())
 		}
 	}

@@ -365,19 +365,35 @@ func (h *handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	h.render(w, r, status, "error", pageData{Title: title, Message: msg, SignedIn: h.signedIn(r)})
 }
 
-// accent is the header colour of a UI, so that the two look apart.
+// accent is the header colour of a UI, so that they look apart.
 func accent(id string) string {
 	switch id {
 	case "mbg":
 		return "#1f6b3a"
-	case "server-manager":
+	case "server-manager", "msl-rest":
 		return "#24436b"
+	case "mivb", "mivb-rest":
+		return "#6b2452"
+	case "smbc-cm":
+		return "#2f5d73"
+	case "mxone-snm", "mxone-pm":
+		return "#0b5563"
+	case "osv-assistant", "osv-soap":
+		return "#6b4b24"
 	default:
 		return "#4b4f56"
 	}
 }
 
-var pages = template.Must(template.New("pages").Funcs(template.FuncMap{"accent": accent}).Parse(`
+// version is the software version a UI's overview shows.
+func version(u UI) string {
+	if u.Version != "" {
+		return u.Version
+	}
+	return "12.0.1.23"
+}
+
+var pages = template.Must(template.New("pages").Funcs(template.FuncMap{"accent": accent, "version": version}).Parse(`
 {{define "top"}}<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -444,7 +460,7 @@ output { font-family: monospace; }
 <tbody>
 <tr><th scope="row">Product</th><td>{{.UI.Product}}</td></tr>
 <tr><th scope="row">Host name</th><td>pbx-demo.example</td></tr>
-<tr><th scope="row">Software version</th><td>12.0.1.23</td></tr>
+<tr><th scope="row">Software version</th><td>{{version .UI}}</td></tr>
 </tbody>
 </table>
 {{template "bottom" .}}{{end}}

@@ -3,6 +3,16 @@
 // Border Gateway administration", …) served on local HTTPS ports with a
 // self-signed certificate generated at start.
 //
+// It simulates several host platforms (Platform, LookupPlatform: msl,
+// mxone, smbc, osv and generic): Tree writes the host's file tree under a
+// root directory in the layout its adapter (platforms/all) reads — release
+// and version files, package lists, the UI language, the proxy setting,
+// the ports of the UIs where the host keeps them, and for MSL and the SMB
+// Controller a CloudLink Gateway core instance whose bin/clgw-core runs
+// GatewayCore, a stand-in core — and CLDConfig the part of cld's config
+// (host_root, platform) that makes the daemon find that host and reach the
+// served UIs through its tunnels.
+//
 // Each UI behaves like a real appliance's management UI as far as a reverse
 // tunnel is concerned: a sign-in form (fixed demo credentials) that sets a
 // session cookie and redirects with an absolute Location built from the
@@ -43,17 +53,22 @@ type UI struct {
 	Product string // product shown in the page header, e.g. "MSL"
 	Title   string // e.g. "MSL Server Manager"
 	Addr    string // listen address host:port (port 0: any free port)
+	// Tunnel is the ID of the platform's tunnel that leads to this UI,
+	// e.g. "msl-server-manager" ("" when none).
+	Tunnel string
+	// Version is the software version its overview shows ("" a default).
+	Version string
 }
 
 // ServerManager is the simulated MSL Server Manager on addr.
 func ServerManager(addr string) UI {
-	return UI{ID: "server-manager", Product: "MSL", Title: "MSL Server Manager", Addr: addr}
+	return UI{ID: "server-manager", Tunnel: "msl-server-manager", Product: "MSL", Title: "MSL Server Manager", Addr: addr}
 }
 
 // BorderGateway is the simulated MiVoice Border Gateway administration web
 // interface on addr.
 func BorderGateway(addr string) UI {
-	return UI{ID: "mbg", Product: "MiVoice Border Gateway", Title: "MiVoice Border Gateway administration", Addr: addr}
+	return UI{ID: "mbg", Tunnel: "mbg-admin", Product: "MiVoice Border Gateway", Title: "MiVoice Border Gateway administration", Addr: addr}
 }
 
 // Config configures a simulated host.
@@ -103,6 +118,15 @@ func (c Config) Validate() error {
 			return fmt.Errorf("simhost: UI ID %q given twice", u.ID)
 		}
 		seen[u.ID] = true
+		if u.Tunnel != "" {
+			if !idRE.MatchString(u.Tunnel) {
+				return fmt.Errorf("simhost: tunnel ID %q of %s is not a slug", u.Tunnel, u.ID)
+			}
+			if seen["tunnel "+u.Tunnel] {
+				return fmt.Errorf("simhost: tunnel ID %q given twice", u.Tunnel)
+			}
+			seen["tunnel "+u.Tunnel] = true
+		}
 		if u.Title == "" {
 			return fmt.Errorf("simhost: UI %q has no title", u.ID)
 		}
