@@ -153,6 +153,9 @@ func (r reloader) run(ctx context.Context, a *agent.Agent, log *slog.Logger) err
 			continue
 		}
 		plat, err := openPlatform(cfg)
+		if errors.Is(err, platforms.ErrNotDetected) {
+			plat, err = nil, nil // none detected: as at the start, no platform
+		}
 		if err != nil {
 			log.Error("the new platform configuration is refused; the running one stays", "err", err)
 			continue
