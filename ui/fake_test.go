@@ -54,6 +54,13 @@ type fakeDaemon struct {
 	updateCalls []string
 	onCheck     func(u *api.Update)
 	onUpdateNow func(u *api.Update)
+	// Gateway: the answer to every gateway control when set, the calls
+	// made ("start", "stop", "restart") and what a control leads to
+	// (applied to the status's Gateway; nil: running and healthy after a
+	// start or restart, stopped after a stop).
+	gatewayErr   *api.Error
+	gatewayCalls []string
+	onGateway    func(action string, g *api.Gateway)
 }
 
 var demoAccount = &api.Account{
@@ -213,6 +220,7 @@ func (f *fakeDaemon) handler() http.Handler {
 		})
 	}
 	f.updateRoutes(mux)
+	f.gatewayRoutes(mux)
 	control("start", false, true)
 	control("stop", false, false)
 	control("start-all", true, true)

@@ -76,6 +76,12 @@ func (s *server) routeTable() map[string]route {
 		"/update/resume":   {methods: map[string]handlerFunc{"POST": s.handleUpdateResume}},
 		"/update/check":    {methods: map[string]handlerFunc{"POST": s.handleUpdateCheck}},
 		"/update/now":      {methods: map[string]handlerFunc{"POST": s.handleUpdateNow}},
+		// The co-located CloudLink Gateway; /gateway/live is the section
+		// alone, for static/live.js.
+		"/gateway/live":    {methods: map[string]handlerFunc{"GET": s.handleGatewayLive}},
+		"/gateway/start":   {methods: map[string]handlerFunc{"POST": s.handleGatewayStart}},
+		"/gateway/stop":    {methods: map[string]handlerFunc{"POST": s.handleGatewayStop}},
+		"/gateway/restart": {methods: map[string]handlerFunc{"POST": s.handleGatewayRestart}},
 		// Tunnel control; {id} is matched by matchTunnelPath.
 		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
 		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},

@@ -25,7 +25,12 @@
 // and a redirect back to the section. The CloudLink Daemon Update section's
 // forms (Reschedule, Pause, Resume, Check now, Update now) post to
 // /update/…, alike; while an update runs, live.js fetches the section again
-// from /update/live.
+// from /update/live. The CloudLink Gateway Integration section (only when
+// a gateway is installed) has Start, Stop and Restart posting to
+// /gateway/start, /gateway/stop and /gateway/restart; while the gateway is
+// starting or not healthy yet, live.js fetches it again from /gateway/live
+// every 5 s (the daemon reads the gateway's state every 30 s and after each
+// control), and its "Refresh the status" button reloads the page.
 package ui
 
 import (

@@ -30,6 +30,17 @@
 //     launcher's 15 s (its log), the sign-in again, then About shows
 //     0.2.0+2 and Last update "updated from 0.1.0+1", as `cld status
 //     --json` does (watched throughout: v1 never comes back).
+//   - TestGatewayEndToEnd: the daemon with host_root: a tree holding one
+//     CloudLink Gateway instance (VERSION, etc/clgw.conf with a free
+//     REST_PORT, bin/clgw-core built from platforms/gateway/testdata/fakegw,
+//     no systemd unit, so the daemon's supervisor runs it). The CloudLink
+//     Gateway Integration section, between the update section and Tunnels,
+//     shows it installed and running and links to its status page (the
+//     host's address, then the public URL of the started clgw-rest
+//     tunnel); Stop, Start and Restart, each checked against `cld status
+//     --json` (gateway installed, instances, status, version) and the
+//     core's process; the tunnel list holds clgw-rest; the section, live
+//     while the core is not healthy yet, shows it healthy without a reload.
 //
 // The package has no code besides its tests.
 package e2e

@@ -2,9 +2,10 @@
 // page. The page works without it: every action is a plain form, and a
 // reload shows the same.
 //
-// A <section data-live="URL"> is fetched again from URL every second; the
-// answer is the section as the dashboard renders it now. While the new
-// rendering still has data-live, only the elements marked data-live-part
+// A <section data-live="URL"> is fetched again from URL every second, or
+// every data-live-every milliseconds when the section says; the answer is
+// the section as the dashboard renders it now. While the new rendering
+// still has data-live, only the elements marked data-live-part
 // are replaced (by the element of the same id), so that a form being
 // filled in stays as it is. Once it has none (the work ended), the whole
 // section is replaced and polling stops. An answer without the section
@@ -20,6 +21,11 @@
 		}
 		section.dataset.liveStarted = "1";
 		var url = section.dataset.live;
+		var every = parseInt(section.dataset.liveEvery, 10);
+		if (!(every > 0)) {
+			every = fast;
+		}
+		var retry = Math.max(every, slow);
 		function again(delay) {
 			window.setTimeout(poll, delay);
 		}
@@ -55,13 +61,13 @@
 							part.replaceWith(document.adoptNode(next));
 						}
 					});
-					again(fast);
+					again(every);
 				})
 				.catch(function () {
-					again(slow);
+					again(retry);
 				});
 		}
-		again(fast);
+		again(every);
 	}
 
 	document.querySelectorAll("section[data-live]").forEach(start);
