@@ -246,8 +246,9 @@ type Gateway struct {
 	// Manager is how it is driven: systemd, or the daemon's own
 	// supervisor.
 	Manager string `json:"manager,omitempty"`
-	// StatusURL is the gateway's status page (its tunnel's public URL when
-	// started, else its local address).
+	// StatusURL is the gateway's status page on the host (its local
+	// address); the dashboard links to it through the clgw-rest tunnel's
+	// public URL while that tunnel is started.
 	StatusURL string `json:"status_url,omitempty"`
 	// Error says why the last control or health check failed.
 	Error string `json:"error,omitempty"`
