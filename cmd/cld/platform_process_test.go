@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,9 +44,10 @@ func copyFixture(t *testing.T, src string) string {
 
 // One per platform family (MSL, OpenScape, MX-ONE): the real daemon on a
 // host tree that its adapter detects, with the tunnel's local address
-// moved to a test origin (addresses: in the platform section), shows the
-// platform in `cld status` and reaches the origin through a real tunnel
-// and the edge.
+// moved to a test origin (addresses: in the platform section, or, for
+// MX-ONE, whose adapter takes its ports from the host, the port in the
+// host's own web server setting), shows the platform in `cld status` and
+// reaches the origin through a real tunnel and the edge.
 func TestProcessPlatformTunnels(t *testing.T) {
 	needBinaries(t)
 	cloudAddr, edgeAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
@@ -54,9 +56,10 @@ func TestProcessPlatformTunnels(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.cmd.Process.Signal(syscall.SIGTERM); <-c.done })
-	for _, tc := range []struct{ family, typ, fixture, tunnel, name string }{
-		{"MSL", "msl", "../../platforms/msl/testdata/hosts/msl-11.0.110", "msl-server-manager", "MiVoice Business"},
-		{"OpenScape", "openscape-business", "../../platforms/openscape/testdata/hosts/osb-x3-v3r3fr2", "osb-wbm", "OpenScape Business"},
+	for _, tc := range []struct{ family, typ, fixture, tunnel, name, portFile string }{
+		{"MSL", "msl", "../../platforms/msl/testdata/hosts/msl-11.0.110", "msl-server-manager", "MiVoice Business", ""},
+		{"OpenScape", "openscape-business", "../../platforms/openscape/testdata/hosts/osb-x3-v3r3fr2", "osb-wbm", "OpenScape Business", ""},
+		{"MX-ONE", "mxone", "../../platforms/mxone/testdata/hosts/mxone-8.2-pm-7.5", "mxone-snm-web", "MX-ONE", "etc/opt/eri_sn/webserver.conf"},
 	} {
 		t.Run(tc.family, func(t *testing.T) {
 			if _, err := os.Stat(tc.fixture); err != nil {
@@ -74,7 +77,12 @@ func TestProcessPlatformTunnels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(f, "no_proxy: \"*\"\nhost_root: %s\nplatform:\n  type: %s\n  addresses:\n    %s: https://%s\n", root, tc.typ, tc.tunnel, origin.Listener.Addr())
+			if tc.portFile == "" {
+				fmt.Fprintf(f, "no_proxy: \"*\"\nhost_root: %s\nplatform:\n  type: %s\n  addresses:\n    %s: https://%s\n", root, tc.typ, tc.tunnel, origin.Listener.Addr())
+			} else {
+				fmt.Fprintf(f, "no_proxy: \"*\"\nhost_root: %s\nplatform:\n  type: %s\n", root, tc.typ)
+				setHostPort(t, filepath.Join(root, tc.portFile), origin.Listener.Addr().(*net.TCPAddr).Port)
+			}
 			f.Close()
 			d.start()
 			st, _ := d.statusJSON()
@@ -107,5 +115,27 @@ func TestProcessPlatformTunnels(t *testing.T) {
 			}
 			d.stop()
 		})
+	}
+}
+
+// setHostPort rewrites the HTTPS_PORT line of a host's web server setting.
+func setHostPort(t *testing.T, file string, port int) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	found := false
+	for i, l := range lines {
+		if strings.HasPrefix(l, "HTTPS_PORT=") {
+			lines[i], found = fmt.Sprintf("HTTPS_PORT=%d", port), true
+		}
+	}
+	if !found {
+		t.Fatalf("%s has no HTTPS_PORT line", file)
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,7 +33,7 @@ func fixtures(t *testing.T) map[string]string {
 // Every adapter against every fixture tree: each detects its own (or
 // refuses its unsupported version with a message naming both versions)
 // and none detects another's; auto selection finds exactly the expected
-// one.
+// one, and so does the type forced, under the config's host_root.
 func TestEveryAdapterOnEveryFixture(t *testing.T) {
 	fx := fixtures(t)
 	types := map[string]bool{}
@@ -71,6 +71,12 @@ func TestEveryAdapterOnEveryFixture(t *testing.T) {
 		p, err := platforms.Open(platforms.Config{}, dir, Adapters()...)
 		if !unsupported && (err != nil || p == nil || p.Type() != want) {
 			t.Errorf("%s: auto selection: %v, %v; want %s", dir, p, err, want)
+		}
+		// Forced by type (platform: {type: TYPE}), the adapter detects
+		// the host under the config's host_root.
+		p, err = platforms.Open(platforms.Config{Type: want}, dir, Adapters()...)
+		if !unsupported && (err != nil || p == nil || p.Type() != want) {
+			t.Errorf("%s: platform.type %s with host_root %s: %v, %v", dir, want, dir, p, err)
 		}
 	}
 	t.Logf("%d fixtures, %d adapters", len(fx), len(Adapters()))

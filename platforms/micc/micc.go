@@ -37,6 +37,7 @@ import (
 	"strings"
 
 	"github.com/cloudlink/cld/platforms"
+	"github.com/cloudlink/cld/platforms/hostinfo"
 )
 
 // Type is the platform type of this adapter.
@@ -101,7 +102,7 @@ func (Adapter) Type() string { return Type }
 //	  files:
 //	    version: 'D:\MiCC\version.ini'   # the drive letter is dropped: a path on root
 func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
-	sec, err := parseSection(cfg, fileKeys)
+	sec, err := hostinfo.ParseSection(cfg, fileKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
 	b := a
 	b.Paths = a.Paths.withDefaults()
 	for i, f := range b.Paths.ptrs() {
-		*f = sec.pick(fileKeys[i], *f)
+		*f = sec.Pick(fileKeys[i], *f)
 	}
 	p, err := b.Detect(root)
 	if errors.Is(err, platforms.ErrNotDetected) {
@@ -144,23 +145,23 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	if !platforms.AtLeast(version, MinVersion) {
 		return nil, &platforms.UnsupportedError{Platform: Product, Found: version, Needed: MinVersion + " or higher"}
 	}
-	h := &host{typ: Type, name: Product, version: version}
-	h.apps = []platforms.Application{{Type: "micontact-center-business", Version: version}}
+	h := hostinfo.New(Type, Product, version)
+	h.Info.Apps = []platforms.Application{{Type: "micontact-center-business", Version: version}}
 	for _, kv := range ini.sections["components"] {
 		slug := "micc-b-" + slugify(kv[0])
 		if slugify(kv[0]) == "" || !platforms.ValidSlug(slug) {
 			return nil, fmt.Errorf("%s: %s: component %q is not a name such as CCMWeb", Product, paths.Version, kv[0])
 		}
-		h.apps = append(h.apps, platforms.Application{Type: slug, Version: kv[1]})
+		h.Info.Apps = append(h.Info.Apps, platforms.Application{Type: slug, Version: kv[1]})
 	}
-	h.facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
+	h.Info.Facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
 
 	addr, found, err := ccmwebAddress(root, paths.IIS)
 	if err != nil {
 		return nil, err
 	}
 	if found {
-		h.tunnels = []platforms.Tunnel{{ID: "micc-b-ccmweb", Component: Product, Name: "CCMWeb",
+		h.Info.Tunnels = []platforms.Tunnel{{ID: "micc-b-ccmweb", Component: Product, Name: "CCMWeb",
 			Description: "Remote access via Mitel Administration", LocalAddress: addr, AcceptSelfSigned: strings.HasPrefix(addr, "https:")}}
 	}
 
@@ -174,10 +175,10 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	case err != nil:
 		return nil, err
 	case ok:
-		h.source(root, paths.Web)
+		h.Source(root, paths.Web)
 		for _, s := range web.Settings {
 			if strings.EqualFold(s.Key, "Language") {
-				h.facts.Language = languageTag(s.Value)
+				h.Info.Facts.Language = hostinfo.LanguageTag(s.Value)
 			}
 		}
 	}
@@ -194,12 +195,12 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	case err != nil:
 		return nil, err
 	case ok:
-		h.source(root, paths.Proxy)
+		h.Source(root, paths.Proxy)
 		if dp := machine.DefaultProxy; !strings.EqualFold(dp.Enabled, "false") && strings.TrimSpace(dp.Proxy.Address) != "" {
-			h.setProxy(dp.Proxy.Address, paths.Proxy)
+			h.SetProxy(dp.Proxy.Address, paths.Proxy)
 		}
 	}
-	if err := h.check(); err != nil {
+	if err := h.Check(); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -226,7 +227,7 @@ func ccmwebAddress(root, file string) (string, bool, error) {
 		return "", false, err
 	}
 	if !ok {
-		return httpsURL(443), true, nil
+		return hostinfo.HTTPSURL(443), true, nil
 	}
 	for _, s := range cfg.Sites {
 		has := false

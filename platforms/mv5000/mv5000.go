@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/platforms"
+	"github.com/cloudlink/cld/platforms/hostinfo"
 )
 
 // Type is the platform type of this adapter.
@@ -95,7 +96,7 @@ func (Adapter) Type() string { return Type }
 //	  files:
 //	    release: /opt/mitel/mv5000/etc/release
 func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
-	sec, err := parseSection(cfg, fileKeys)
+	sec, err := hostinfo.ParseSection(cfg, fileKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
 	b := a
 	b.Paths = a.Paths.withDefaults()
 	for i, f := range b.Paths.ptrs() {
-		*f = sec.pick(fileKeys[i], *f)
+		*f = sec.Pick(fileKeys[i], *f)
 	}
 	p, err := b.Detect(root)
 	if errors.Is(err, platforms.ErrNotDetected) {
@@ -134,13 +135,13 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	if !platforms.AtLeast(version, MinVersion) {
 		return nil, &platforms.UnsupportedError{Platform: Product, Found: version, Needed: MinVersion + " or higher"}
 	}
-	h := &host{typ: Type, name: Product, version: version}
+	h := hostinfo.New(Type, Product, version)
 	appVersion := version
 	if b := strings.TrimSpace(rel["BUILD"]); b != "" {
 		appVersion = b
 	}
-	h.apps = []platforms.Application{{Type: "mivoice-5000", Version: appVersion}}
-	h.facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
+	h.Info.Apps = []platforms.Application{{Type: "mivoice-5000", Version: appVersion}}
+	h.Info.Facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
 
 	switch text, err := platforms.ReadFile(root, paths.Components); {
 	case err == nil:
@@ -158,7 +159,7 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 				return nil, fmt.Errorf("%s: %s line %d: component %s is already on line %d", Product, paths.Components, i+1, f[0], j)
 			}
 			seen[f[0]] = i + 1
-			h.apps = append(h.apps, platforms.Application{Type: "mivoice-5000-" + f[0], Version: f[1]})
+			h.Info.Apps = append(h.Info.Apps, platforms.Application{Type: "mivoice-5000-" + f[0], Version: f[1]})
 		}
 	case !errors.Is(err, platforms.ErrNotDetected):
 		return nil, err
@@ -169,34 +170,34 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 		return nil, err
 	}
 	if web != nil {
-		h.source(root, paths.WebAdmin)
+		h.Source(root, paths.WebAdmin)
 	}
-	port, err := portSetting(web["HTTPS_PORT"], 443, "HTTPS_PORT", paths.WebAdmin)
+	port, err := hostinfo.PortSetting(web["HTTPS_PORT"], 443, "HTTPS_PORT", paths.WebAdmin)
 	if err != nil {
 		return nil, err
 	}
-	h.facts.Language = languageTag(web["LANGUAGE"])
-	h.tunnels = []platforms.Tunnel{{ID: "mivoice-5000-web-admin", Component: "MiVoice 5000 Server", Name: "Web Admin",
-		Description: "Remote access via Mitel Administration", LocalAddress: httpsURL(port), AcceptSelfSigned: true}}
+	h.Info.Facts.Language = hostinfo.LanguageTag(web["LANGUAGE"])
+	h.Info.Tunnels = []platforms.Tunnel{{ID: "mivoice-5000-web-admin", Component: "MiVoice 5000 Server", Name: "Web Admin",
+		Description: "Remote access via Mitel Administration", LocalAddress: hostinfo.HTTPSURL(port), AcceptSelfSigned: true}}
 
-	if err := h.readLicense(root, paths.License, a.now()); err != nil {
+	if err := readLicense(h, root, paths.License, a.now()); err != nil {
 		return nil, err
 	}
 
 	env, err := platforms.ReadKeyValues(root, paths.Proxy)
 	switch {
 	case err == nil:
-		h.source(root, paths.Proxy)
+		h.Source(root, paths.Proxy)
 		for _, k := range []string{"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"} {
 			if v := strings.TrimSpace(env[k]); v != "" {
-				h.setProxy(v, paths.Proxy)
+				h.SetProxy(v, paths.Proxy)
 				break
 			}
 		}
 	case !errors.Is(err, platforms.ErrNotDetected):
 		return nil, err
 	}
-	if err := h.check(); err != nil {
+	if err := h.Check(); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -210,7 +211,7 @@ func (a Adapter) now() time.Time {
 }
 
 // readLicense reads license.conf (absent: License stays nil).
-func (h *host) readLicense(root, file string, now time.Time) error {
+func readLicense(h *hostinfo.Host, root, file string, now time.Time) error {
 	kv, err := platforms.ReadKeyValues(root, file)
 	if errors.Is(err, platforms.ErrNotDetected) {
 		return nil
@@ -223,15 +224,15 @@ func (h *host) readLicense(root, file string, now time.Time) error {
 		key string
 		dst *time.Time
 	}{{"LICENSE_EXPIRY", &l.Expires}, {"SWA_EXPIRY", &l.SWAExpiry}} {
-		if *f.dst, err = date(kv[f.key]); err != nil {
+		if *f.dst, err = hostinfo.Date(kv[f.key]); err != nil {
 			return fmt.Errorf("%s: %s: %s %q is not a date such as 2027-12-31", Product, file, f.key, kv[f.key])
 		}
 	}
-	status, ok := swaStatus(kv["SWA_STATUS"], l.SWAExpiry, now)
+	status, ok := hostinfo.SWAStatus(kv["SWA_STATUS"], l.SWAExpiry, now)
 	if !ok {
 		return fmt.Errorf("%s: %s: SWA_STATUS %q is not ACTIVE, EXPIRED or NONE", Product, file, kv["SWA_STATUS"])
 	}
 	l.SWAStatus = status
-	h.license = l
+	h.Info.License = l
 	return nil
 }

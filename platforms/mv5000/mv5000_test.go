@@ -56,19 +56,6 @@ func TestEveryFixture(t *testing.T) {
 }
 
 // TestSharedFile checks that host.go is the same as mxone's.
-func TestSharedFile(t *testing.T) {
-	mine, err1 := os.ReadFile("host.go")
-	theirs, err2 := os.ReadFile("../mxone/host.go")
-	if err1 != nil || err2 != nil {
-		t.Fatal(err1, err2)
-	}
-	_, a, _ := strings.Cut(string(mine), "\n")
-	_, b, _ := strings.Cut(string(theirs), "\n")
-	if a != b {
-		t.Error("host.go differs from platforms/mxone/host.go; keep the copies in step")
-	}
-}
-
 func detect(t *testing.T, a Adapter, dir string) platforms.Platform {
 	t.Helper()
 	p, err := a.Detect(dir)

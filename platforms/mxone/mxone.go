@@ -63,6 +63,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/platforms"
+	"github.com/cloudlink/cld/platforms/hostinfo"
 )
 
 // Type is the platform type of this adapter.
@@ -145,7 +146,7 @@ func (Adapter) Type() string { return Type }
 // The host must then be MX-ONE: a host without the release file is an
 // error naming the file.
 func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
-	sec, err := parseSection(cfg, fileKeys)
+	sec, err := hostinfo.ParseSection(cfg, fileKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +156,7 @@ func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
 	}
 	paths := a.Paths.withDefaults()
 	for i, f := range paths.fieldPtrs() {
-		*f = sec.pick(fileKeys[i], *f)
+		*f = sec.Pick(fileKeys[i], *f)
 	}
 	b := a
 	b.Paths = paths
@@ -185,7 +186,7 @@ type Server struct {
 
 // Platform is a detected MX-ONE system.
 type Platform struct {
-	host
+	hostinfo.Host
 	servers     []Server
 	pmVersion   string
 	pmSupported bool
@@ -231,11 +232,11 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	if !platforms.AtLeast(version, MinVersion) {
 		return nil, &platforms.UnsupportedError{Platform: Product, Found: version, Needed: MinVersion + " or higher"}
 	}
-	p := &Platform{host: host{typ: Type, name: Product, version: version}}
-	p.apps = []platforms.Application{{Type: "mivoice-mx-one", Version: version}}
+	p := &Platform{Host: *hostinfo.New(Type, Product, version)}
+	p.Info.Apps = []platforms.Application{{Type: "mivoice-mx-one", Version: version}}
 
 	if p.servers, err = readServers(root, paths.Servers); errors.Is(err, platforms.ErrNotDetected) {
-		p.notice("mxone-no-server-list", fmt.Sprintf("This MX-ONE server has no server list (%s); cld cannot enable or disable itself on the system's other servers.", paths.Servers),
+		p.Notice("mxone-no-server-list", fmt.Sprintf("This MX-ONE server has no server list (%s); cld cannot enable or disable itself on the system's other servers.", paths.Servers),
 			"Check the MX-ONE installation, or give the list's place as platform.files.servers in cld's config.")
 	} else if err != nil {
 		return nil, err
@@ -255,7 +256,7 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	if err != nil && !errors.Is(err, platforms.ErrNotDetected) {
 		return nil, err
 	}
-	httpsPort, err := portSetting(web["HTTPS_PORT"], 443, "HTTPS_PORT", paths.WebServer)
+	httpsPort, err := hostinfo.PortSetting(web["HTTPS_PORT"], 443, "HTTPS_PORT", paths.WebServer)
 	if err != nil {
 		return nil, err
 	}
@@ -263,19 +264,19 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	snm, err := platforms.ReadKeyValues(root, paths.SNM)
 	switch {
 	case err == nil:
-		p.source(root, paths.SNM)
-		p.apps = append(p.apps, platforms.Application{Type: "mx-one-service-node-manager", Version: snm["snm.version"]})
-		p.tunnels = append(p.tunnels, platforms.Tunnel{ID: "mxone-snm-web", Component: "Service Node Manager", Name: "administration web interface",
-			Description: "Remote access via Mitel Administration", LocalAddress: httpsURL(httpsPort), AcceptSelfSigned: true})
-		p.facts.Language = languageTag(snm["snm.language"])
-		if p.facts.Embedding, err = embedding(web, httpsPort, paths.WebServer); err != nil {
+		p.Source(root, paths.SNM)
+		p.Info.Apps = append(p.Info.Apps, platforms.Application{Type: "mx-one-service-node-manager", Version: snm["snm.version"]})
+		p.Info.Tunnels = append(p.Info.Tunnels, platforms.Tunnel{ID: "mxone-snm-web", Component: "Service Node Manager", Name: "administration web interface",
+			Description: "Remote access via Mitel Administration", LocalAddress: hostinfo.HTTPSURL(httpsPort), AcceptSelfSigned: true})
+		p.Info.Facts.Language = hostinfo.LanguageTag(snm["snm.language"])
+		if p.Info.Facts.Embedding, err = embedding(web, httpsPort, paths.WebServer); err != nil {
 			return nil, err
 		}
 		if web != nil {
-			p.source(root, paths.WebServer)
+			p.Source(root, paths.WebServer)
 		}
 	case errors.Is(err, platforms.ErrNotDetected):
-		p.facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
+		p.Info.Facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
 	default:
 		return nil, err
 	}
@@ -285,19 +286,19 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	case err == nil:
 		p.pmVersion = strings.TrimSpace(pm["pm.version"])
 		p.pmSupported = platforms.AtLeast(p.pmVersion, MinPMVersion)
-		port, err := portSetting(pm["pm.https.port"], httpsPort, "pm.https.port", paths.PM)
+		port, err := hostinfo.PortSetting(pm["pm.https.port"], httpsPort, "pm.https.port", paths.PM)
 		if err != nil {
 			return nil, err
 		}
-		p.apps = append(p.apps, platforms.Application{Type: "mx-one-provisioning-manager", Version: p.pmVersion})
-		p.tunnels = append(p.tunnels, platforms.Tunnel{ID: "mxone-pm-web", Component: "Provisioning Manager", Name: "administration web interface",
-			Description: "Remote access via Mitel Administration", LocalAddress: httpsURL(port), AcceptSelfSigned: true})
+		p.Info.Apps = append(p.Info.Apps, platforms.Application{Type: "mx-one-provisioning-manager", Version: p.pmVersion})
+		p.Info.Tunnels = append(p.Info.Tunnels, platforms.Tunnel{ID: "mxone-pm-web", Component: "Provisioning Manager", Name: "administration web interface",
+			Description: "Remote access via Mitel Administration", LocalAddress: hostinfo.HTTPSURL(port), AcceptSelfSigned: true})
 		if !p.pmSupported {
 			found := p.pmVersion
 			if found == "" {
 				found = "of an unknown version (" + paths.PM + " has no pm.version)"
 			}
-			p.notice("mxone-pm-version", fmt.Sprintf("Provisioning Manager %s is installed; the CloudLink integration needs Provisioning Manager %s or higher, so PM cannot add cld as a subsystem or sync users.", found, MinPMVersion),
+			p.Notice("mxone-pm-version", fmt.Sprintf("Provisioning Manager %s is installed; the CloudLink integration needs Provisioning Manager %s or higher, so PM cannot add cld as a subsystem or sync users.", found, MinPMVersion),
 				"Upgrade Provisioning Manager to "+MinPMVersion+" or higher.")
 		}
 	case errors.Is(err, platforms.ErrNotDetected):
@@ -308,7 +309,7 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 				break
 			}
 		}
-		p.notice("mxone-pm-unknown", fmt.Sprintf("Provisioning Manager is not installed on this server (%s); cld cannot check its version. The CloudLink integration needs Provisioning Manager %s or higher.", where, MinPMVersion),
+		p.Notice("mxone-pm-unknown", fmt.Sprintf("Provisioning Manager is not installed on this server (%s); cld cannot check its version. The CloudLink integration needs Provisioning Manager %s or higher.", where, MinPMVersion),
 			"Make sure Provisioning Manager is "+MinPMVersion+" or higher before adding cld as a subsystem.")
 	default:
 		return nil, err
@@ -320,7 +321,7 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	if err := p.readProxy(root, paths.Proxy); err != nil {
 		return nil, err
 	}
-	if err := p.check(); err != nil {
+	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -346,7 +347,7 @@ func embedding(web map[string]string, httpsPort int, file string) (platforms.Emb
 	case "", platforms.AuthSession:
 		e.SessionURL = strings.TrimSpace(web["SESSION_URL"])
 		if e.SessionURL == "" {
-			e.SessionURL = httpsURL(httpsPort) + "/mxone_snm/api/session"
+			e.SessionURL = hostinfo.HTTPSURL(httpsPort) + "/mxone_snm/api/session"
 		}
 		if u, err := url.Parse(e.SessionURL); err != nil || u.User != nil || u.Host == "" {
 			return e, fmt.Errorf("%s: SESSION_URL %q is not a URL on this host such as https://127.0.0.1:443/mxone_snm/api/session", file, e.SessionURL)
@@ -431,7 +432,7 @@ func readServers(root, file string) ([]Server, error) {
 func (p *Platform) readLicense(root, file string, now time.Time) error {
 	text, err := platforms.ReadFile(root, file)
 	if errors.Is(err, platforms.ErrNotDetected) {
-		p.notice("mxone-swa-inactive", fmt.Sprintf("cld found no MX-ONE license status (%s); CloudLink on MX-ONE requires an active SWA subscription.", file),
+		p.Notice("mxone-swa-inactive", fmt.Sprintf("cld found no MX-ONE license status (%s); CloudLink on MX-ONE requires an active SWA subscription.", file),
 			"Check the SWA subscription with license_status.")
 		return nil
 	}
@@ -449,22 +450,22 @@ func (p *Platform) readLicense(root, file string, now time.Time) error {
 		key string
 		dst *time.Time
 	}{{"license expiry date", &l.Expires}, {"swa expiry date", &l.SWAExpiry}} {
-		if *f.dst, err = date(kv[f.key]); err != nil {
+		if *f.dst, err = hostinfo.Date(kv[f.key]); err != nil {
 			return fmt.Errorf("%s: %q is not a date such as 2027-12-31 (%s)", file, kv[f.key], f.key)
 		}
 	}
-	status, ok := swaStatus(kv["swa status"], l.SWAExpiry, now)
+	status, ok := hostinfo.SWAStatus(kv["swa status"], l.SWAExpiry, now)
 	if !ok {
 		return fmt.Errorf("%s: SWA status %q is not ACTIVE, EXPIRED or NONE", file, kv["swa status"])
 	}
 	l.SWAStatus = status
-	p.license = l
+	p.Info.License = l
 	if status == platforms.SWAExpired || status == platforms.SWANone {
 		text := "The MX-ONE SWA subscription is " + strings.ToLower(status)
 		if !l.SWAExpiry.IsZero() {
 			text += " (expiry " + l.SWAExpiry.Format(time.DateOnly) + ")"
 		}
-		p.notice("mxone-swa-inactive", text+"; CloudLink on MX-ONE requires an active SWA subscription.", "Renew the SWA subscription.")
+		p.Notice("mxone-swa-inactive", text+"; CloudLink on MX-ONE requires an active SWA subscription.", "Renew the SWA subscription.")
 	}
 	return nil
 }
@@ -478,7 +479,7 @@ func (p *Platform) readProxy(root, file string) error {
 	if err != nil {
 		return err
 	}
-	p.source(root, file)
+	p.Source(root, file)
 	if !strings.EqualFold(kv["PROXY_ENABLED"], "yes") {
 		return nil
 	}
@@ -486,6 +487,6 @@ func (p *Platform) readProxy(root, file string) error {
 	if raw == "" {
 		raw = kv["HTTP_PROXY"]
 	}
-	p.setProxy(raw, file)
+	p.SetProxy(raw, file)
 	return nil
 }

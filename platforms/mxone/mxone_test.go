@@ -423,26 +423,3 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
-
-func TestHelpers(t *testing.T) {
-	for in, want := range map[string]string{"de": "de", "de_DE": "de-DE", "en_US.UTF-8": "en-US", "FR-ca": "fr-CA", "zh_Hant_TW": "zh-hant-TW", "": "", "x": "", "en US": ""} {
-		if got := languageTag(in); got != want {
-			t.Errorf("languageTag(%q) = %q, want %q", in, got, want)
-		}
-	}
-	for in, want := range map[string]string{"proxy:3128": "http://proxy:3128", "https://p.example.com": "https://p.example.com:443", "http://[::1]:8080/": "http://[::1]:8080"} {
-		if got, _, ok := proxyURL(in); got != want || !ok {
-			t.Errorf("proxyURL(%q) = %q %v", in, got, ok)
-		}
-	}
-	for _, in := range []string{"socks5://p:1", "http://p:99999", "http://p:1/path"} {
-		if _, _, ok := proxyURL(in); ok {
-			t.Errorf("proxyURL(%q) accepted", in)
-		}
-	}
-	for in, want := range map[string]string{`C:\ProgramData\x`: "/ProgramData/x", "/etc//x": "/etc/x"} {
-		if got, err := hostPath(in); got != want || err != nil {
-			t.Errorf("hostPath(%q) = %q %v", in, got, err)
-		}
-	}
-}

@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/cloudlink/cld/platforms"
+	"github.com/cloudlink/cld/platforms/hostinfo"
 )
 
 // Type is the platform type of this adapter.
@@ -83,7 +84,7 @@ func (Adapter) Type() string { return Type }
 //	  files:
 //	    version: /opt/SIP-DECT/VERSION
 func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
-	sec, err := parseSection(cfg, fileKeys)
+	sec, err := hostinfo.ParseSection(cfg, fileKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func (a Adapter) Configure(cfg platforms.Config) (platforms.Platform, error) {
 	b := a
 	b.Paths = a.Paths.withDefaults()
 	for i, f := range b.Paths.ptrs() {
-		*f = sec.pick(fileKeys[i], *f)
+		*f = sec.Pick(fileKeys[i], *f)
 	}
 	p, err := b.Detect(root)
 	if errors.Is(err, platforms.ErrNotDetected) {
@@ -120,39 +121,39 @@ func (a Adapter) Detect(root string) (platforms.Platform, error) {
 	if version == "" {
 		return nil, fmt.Errorf("%s: %s holds no version; cannot tell the OMM's version", Product, paths.Version)
 	}
-	h := &host{typ: Type, name: Product, version: version}
-	h.apps = []platforms.Application{{Type: "sip-dect-omm", Version: version}}
-	h.facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
+	h := hostinfo.New(Type, Product, version)
+	h.Info.Apps = []platforms.Application{{Type: "sip-dect-omm", Version: version}}
+	h.Info.Facts.Embedding = platforms.Embedding{Auth: platforms.AuthLocal}
 
 	set, err := platforms.ReadKeyValues(root, paths.Settings)
 	if err != nil && !errors.Is(err, platforms.ErrNotDetected) {
 		return nil, err
 	}
 	if set != nil {
-		h.source(root, paths.Settings)
+		h.Source(root, paths.Settings)
 	}
-	port, err := portSetting(set["OMM_HTTPS_PORT"], 443, "OMM_HTTPS_PORT", paths.Settings)
+	port, err := hostinfo.PortSetting(set["OMM_HTTPS_PORT"], 443, "OMM_HTTPS_PORT", paths.Settings)
 	if err != nil {
 		return nil, err
 	}
-	h.facts.Language = languageTag(set["OMM_WEB_LANGUAGE"])
-	h.tunnels = []platforms.Tunnel{{ID: "sip-dect-omm-web", Component: "OpenMobility Manager", Name: "OMM web service",
-		Description: "Remote access via Mitel Administration", LocalAddress: httpsURL(port), AcceptSelfSigned: true}}
+	h.Info.Facts.Language = hostinfo.LanguageTag(set["OMM_WEB_LANGUAGE"])
+	h.Info.Tunnels = []platforms.Tunnel{{ID: "sip-dect-omm-web", Component: "OpenMobility Manager", Name: "OMM web service",
+		Description: "Remote access via Mitel Administration", LocalAddress: hostinfo.HTTPSURL(port), AcceptSelfSigned: true}}
 
 	env, err := platforms.ReadKeyValues(root, paths.Proxy)
 	switch {
 	case err == nil:
-		h.source(root, paths.Proxy)
+		h.Source(root, paths.Proxy)
 		for _, k := range []string{"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"} {
 			if v := strings.TrimSpace(env[k]); v != "" {
-				h.setProxy(v, paths.Proxy)
+				h.SetProxy(v, paths.Proxy)
 				break
 			}
 		}
 	case !errors.Is(err, platforms.ErrNotDetected):
 		return nil, err
 	}
-	if err := h.check(); err != nil {
+	if err := h.Check(); err != nil {
 		return nil, err
 	}
 	return h, nil

@@ -1,10 +1,9 @@
-package mxone
-
-// This file is the same in platforms/mxone, platforms/sipdect,
-// platforms/micc and platforms/mv5000 (only the package clause differs): the
-// platform value the adapters return, the strict `platform:` section of
-// the config file ({type, root, files}), and readers for the host's proxy
-// and language settings. Keep the copies in step.
+// Package hostinfo is what the adapters that read a host's own files
+// (MX-ONE, SIP-DECT, MiCC-B, MiVoice 5000) share: Host, the platform value
+// they build from what they found; Section, the strict `platform:` section
+// of the config file ({type, root, files}); and readers for the settings
+// such hosts keep (proxy, UI language, ports, SWA status, dates).
+package hostinfo
 
 import (
 	"errors"
@@ -22,95 +21,115 @@ import (
 	"github.com/cloudlink/cld/platforms"
 )
 
-// host is a detected platform: what the adapter found, validated.
-type host struct {
-	typ, name, version string
-	tunnels            []platforms.Tunnel
-	apps               []platforms.Application
-	license            *platforms.License
-	facts              platforms.Facts
-	notices            []platforms.Notice
+// Info is what an adapter found on a host.
+type Info struct {
+	Type, Name, Version string
+	Tunnels             []platforms.Tunnel
+	Apps                []platforms.Application
+	License             *platforms.License // nil when the host keeps none
+	Facts               platforms.Facts
+	Notices             []platforms.Notice
+}
+
+// Host is a detected platform: an adapter fills Info, calls Check and
+// returns it (or a type that embeds it). It implements platforms.Platform,
+// Describer, Facter and Noticer; the methods return copies.
+type Host struct {
+	Info Info
+}
+
+// New is a Host of the platform type typ, named name, at version.
+func New(typ, name, version string) *Host {
+	return &Host{Info: Info{Type: typ, Name: name, Version: version}}
 }
 
 var (
-	_ platforms.Platform  = (*host)(nil)
-	_ platforms.Describer = (*host)(nil)
-	_ platforms.Facter    = (*host)(nil)
-	_ platforms.Noticer   = (*host)(nil)
+	_ platforms.Platform  = (*Host)(nil)
+	_ platforms.Describer = (*Host)(nil)
+	_ platforms.Facter    = (*Host)(nil)
+	_ platforms.Noticer   = (*Host)(nil)
 )
 
-// check validates what the adapter built from the host's files; a tunnel
+// Check validates what the adapter built from the host's files; a tunnel
 // that does not validate comes from a bad setting in one of them.
-func (h *host) check() error {
-	if err := platforms.ValidateTunnels(h.tunnels); err != nil {
-		return fmt.Errorf("%s: the tunnels read from the host do not validate: %w", h.name, err)
+func (h *Host) Check() error {
+	if err := platforms.ValidateTunnels(h.Info.Tunnels); err != nil {
+		return fmt.Errorf("%s: the tunnels read from the host do not validate: %w", h.Info.Name, err)
 	}
-	for _, a := range h.apps {
+	for _, a := range h.Info.Apps {
 		if !platforms.ValidSlug(a.Type) {
-			return fmt.Errorf("%s: application type %q is not a slug", h.name, a.Type)
+			return fmt.Errorf("%s: application type %q is not a slug", h.Info.Name, a.Type)
 		}
 	}
 	return nil
 }
 
-func (h *host) Type() string                { return h.typ }
-func (h *host) Name() string                { return h.name }
-func (h *host) Version() string             { return h.version }
-func (h *host) Tunnels() []platforms.Tunnel { return slices.Clone(h.tunnels) }
+// Type implements platforms.Platform.
+func (h *Host) Type() string { return h.Info.Type }
+
+// Name implements platforms.Platform.
+func (h *Host) Name() string { return h.Info.Name }
+
+// Version implements platforms.Platform.
+func (h *Host) Version() string { return h.Info.Version }
+
+// Tunnels implements platforms.Platform.
+func (h *Host) Tunnels() []platforms.Tunnel { return slices.Clone(h.Info.Tunnels) }
 
 // Applications implements platforms.Describer.
-func (h *host) Applications() []platforms.Application { return slices.Clone(h.apps) }
+func (h *Host) Applications() []platforms.Application { return slices.Clone(h.Info.Apps) }
 
 // License implements platforms.Describer (nil when the host keeps none).
-func (h *host) License() *platforms.License {
-	if h.license == nil {
+func (h *Host) License() *platforms.License {
+	if h.Info.License == nil {
 		return nil
 	}
-	l := *h.license
+	l := *h.Info.License
 	return &l
 }
 
 // Parent implements platforms.Describer: these platforms are top-level.
-func (h *host) Parent() string { return "" }
+func (h *Host) Parent() string { return "" }
 
 // Facts implements platforms.Facter.
-func (h *host) Facts() platforms.Facts {
-	f := h.facts
-	f.Source = slices.Clone(h.facts.Source)
+func (h *Host) Facts() platforms.Facts {
+	f := h.Info.Facts
+	f.Source = slices.Clone(h.Info.Facts.Source)
 	return f
 }
 
 // Notices implements platforms.Noticer.
-func (h *host) Notices() []platforms.Notice { return slices.Clone(h.notices) }
+func (h *Host) Notices() []platforms.Notice { return slices.Clone(h.Info.Notices) }
 
-// notice adds a notice.
-func (h *host) notice(code, text, remedy string) {
-	h.notices = append(h.notices, platforms.Notice{Code: code, Text: text, Remedy: remedy})
+// Notice adds a notice.
+func (h *Host) Notice(code, text, remedy string) {
+	h.Info.Notices = append(h.Info.Notices, platforms.Notice{Code: code, Text: text, Remedy: remedy})
 }
 
-// source records a file the facts were read from.
-func (h *host) source(root, p string) {
-	h.facts.Source = append(h.facts.Source, filepath.Join(root, filepath.FromSlash(p)))
+// Source records a file the facts were read from.
+func (h *Host) Source(root, p string) {
+	h.Info.Facts.Source = append(h.Info.Facts.Source, filepath.Join(root, filepath.FromSlash(p)))
 }
 
-// section is the adapter's part of the config file:
+// Section is the adapter's part of the config file (Root is the config's
+// host_root, cfg.Root, when the section gives none):
 //
 //	platform:
 //	  type: TYPE
 //	  root: /            # optional: the host's file system root
 //	  files:             # optional: where the host keeps each fact
 //	    KEY: /absolute/path
-type section struct {
+type Section struct {
 	Root  string
 	Files map[string]string
 }
 
-// parseSection reads cfg strictly: only type, root and files, files only
+// ParseSection reads cfg strictly: only type, root and files, files only
 // with the keys in known, every value an absolute path without "..".
 // Problems are returned together, each with the file and line, wrapping
 // platforms.ErrConfig.
-func parseSection(cfg platforms.Config, known []string) (section, error) {
-	sec := section{Files: map[string]string{}}
+func ParseSection(cfg platforms.Config, known []string) (Section, error) {
+	sec := Section{Root: cfg.Root, Files: map[string]string{}}
 	n := cfg.Node
 	if n == nil {
 		return sec, nil
@@ -164,7 +183,7 @@ func parseSection(cfg platforms.Config, known []string) (section, error) {
 				case fv.Kind != yaml.ScalarNode:
 					bad(fv, "platform.files.%s must be a path such as /etc/…", fk.Value)
 				default:
-					p, err := hostPath(fv.Value)
+					p, err := HostPath(fv.Value)
 					if err != nil {
 						bad(fv, "platform.files.%s %v", fk.Value, err)
 						break
@@ -183,10 +202,10 @@ func parseSection(cfg platforms.Config, known []string) (section, error) {
 	return sec, nil
 }
 
-// hostPath checks a file's path on the host: absolute ("/etc/…"; a Windows
+// HostPath checks a file's path on the host: absolute ("/etc/…"; a Windows
 // path such as C:\ProgramData\… is taken relative to the root, which is
 // then the drive), with no "..".
-func hostPath(v string) (string, error) {
+func HostPath(v string) (string, error) {
 	p := strings.TrimSpace(v)
 	if len(p) >= 2 && p[1] == ':' && (p[0] >= 'A' && p[0] <= 'Z' || p[0] >= 'a' && p[0] <= 'z') {
 		p = p[2:]
@@ -203,21 +222,21 @@ func hostPath(v string) (string, error) {
 	return path.Clean(p), nil
 }
 
-// pick returns the configured path of key, else def.
-func (s section) pick(key, def string) string {
+// Pick returns the configured path of key, else def.
+func (s Section) Pick(key, def string) string {
 	if p, ok := s.Files[key]; ok {
 		return p
 	}
 	return def
 }
 
-// proxyURL reads a proxy setting as the host writes it
+// ProxyURL reads a proxy setting as the host writes it
 // (http://[user:pass@]host:port[/], or host:port) and returns
 // http://host:port: the scheme defaults to http and the port to the
 // scheme's. ok is false when the setting is not a proxy URL; creds is true
 // when it held a user name or password, which the daemon does not take
 // from the host.
-func proxyURL(raw string) (proxy string, creds, ok bool) {
+func ProxyURL(raw string) (proxy string, creds, ok bool) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", false, true
@@ -244,25 +263,25 @@ func proxyURL(raw string) (proxy string, creds, ok bool) {
 	return u.Scheme + "://" + host + ":" + port, u.User != nil, true
 }
 
-// setProxy sets the facts' proxy from a host setting read from file,
+// SetProxy sets the facts' proxy from a host setting read from file,
 // with a notice when it is unusable or held credentials.
-func (h *host) setProxy(raw, file string) {
-	p, creds, ok := proxyURL(raw)
+func (h *Host) SetProxy(raw, file string) {
+	p, creds, ok := ProxyURL(raw)
 	switch {
 	case !ok:
-		h.notice("host-proxy-invalid", fmt.Sprintf("The host's proxy setting %q in %s is not a proxy URL such as http://proxy.example.com:3128; cld does not use it.", raw, file),
+		h.Notice("host-proxy-invalid", fmt.Sprintf("The host's proxy setting %q in %s is not a proxy URL such as http://proxy.example.com:3128; cld does not use it.", raw, file),
 			"Correct the host's proxy setting, or set proxy in cld's config file.")
 		return
 	case creds:
-		h.notice("host-proxy-credentials", fmt.Sprintf("The host's proxy setting in %s holds a user name or password, which cld does not take from the host; it uses %s without them.", file, p),
+		h.Notice("host-proxy-credentials", fmt.Sprintf("The host's proxy setting in %s holds a user name or password, which cld does not take from the host; it uses %s without them.", file, p),
 			"Give the proxy's credentials in cld's config file (proxy), or allow this host through the proxy without them.")
 	}
-	h.facts.Proxy = p
+	h.Info.Facts.Proxy = p
 }
 
-// languageTag turns a UI language setting ("de", "de_DE", "fr-CA",
+// LanguageTag turns a UI language setting ("de", "de_DE", "fr-CA",
 // "en_US.UTF-8") into a BCP 47 tag; "" when it is not one.
-func languageTag(s string) string {
+func LanguageTag(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), ".")
 	s, _, _ = strings.Cut(s, "@")
 	parts := strings.FieldsFunc(s, func(r rune) bool { return r == '_' || r == '-' })
@@ -290,11 +309,11 @@ func languageTag(s string) string {
 	return strings.Join(parts, "-")
 }
 
-// httpsURL is https://127.0.0.1:port.
-func httpsURL(port int) string { return "https://127.0.0.1:" + strconv.Itoa(port) }
+// HTTPSURL is https://127.0.0.1:port.
+func HTTPSURL(port int) string { return "https://127.0.0.1:" + strconv.Itoa(port) }
 
-// portSetting reads a TCP port setting (def when empty).
-func portSetting(v string, def int, what, file string) (int, error) {
+// PortSetting reads a TCP port setting (def when empty).
+func PortSetting(v string, def int, what, file string) (int, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return def, nil
@@ -306,9 +325,9 @@ func portSetting(v string, def int, what, file string) (int, error) {
 	return n, nil
 }
 
-// swaStatus is the SWA status a host states (ACTIVE, EXPIRED, NONE, in
+// SWAStatus is the SWA status a host states (ACTIVE, EXPIRED, NONE, in
 // any case), or, when it states none, the one its expiry date gives at now.
-func swaStatus(stated string, expiry time.Time, now time.Time) (string, bool) {
+func SWAStatus(stated string, expiry time.Time, now time.Time) (string, bool) {
 	switch s := strings.ToUpper(strings.TrimSpace(stated)); s {
 	case platforms.SWAActive, platforms.SWAExpired, platforms.SWANone:
 		return s, true
@@ -325,8 +344,8 @@ func swaStatus(stated string, expiry time.Time, now time.Time) (string, bool) {
 	return "", false
 }
 
-// date reads YYYY-MM-DD (midnight UTC); zero for "".
-func date(s string) (time.Time, error) {
+// Date reads YYYY-MM-DD (midnight UTC); zero for "".
+func Date(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
