@@ -31,7 +31,7 @@ type rule struct {
 // link uses only the lower packages; the lower packages use none of the
 // higher. No part imports the root, and no subsystem another.
 var (
-	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts", "agent/updates", "agent/gateway"}
+	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts", "agent/updates", "agent/gateway", "agent/provisioning"}
 	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
 		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf"}
 )

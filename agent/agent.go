@@ -44,6 +44,7 @@ import (
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/provisioning"
 	"github.com/cloudlink/cld/agent/proxy"
 	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/agent/state"
@@ -71,7 +72,9 @@ type Agent struct {
 	reporter *reporter.Reporter
 	updates  *updates.Updater
 	gateway  *gateway.Driver
-	accounts *accounts.Store
+	// provisioning is MX-ONE Provisioning Manager's API and its sync.
+	provisioning *provisioning.Service
+	accounts     *accounts.Store
 
 	mu       sync.Mutex
 	lockFile *os.File
@@ -212,8 +215,16 @@ func (a *Agent) Status(context.Context) api.Status {
 	s.Update = &u
 	s.Platform = a.platformStatus()
 	s.Gateway = a.gateway.Status()
+	if a.provisioning.Active() {
+		p := a.provisioning.Status()
+		s.Provisioning = &p
+	}
 	return s
 }
+
+// ProvisioningHandler serves the Provisioning Manager API
+// (provisioning.Prefix) for the dashboard's listener.
+func (a *Agent) ProvisioningHandler() http.Handler { return a.provisioning.Handler() }
 
 // Warnings returns every current warning, most severe first: the one list
 // the dashboard, `cld status`, `cld doctor` and the inventory show.
@@ -253,6 +264,7 @@ func (a *Agent) routes(rt *localapi.Router) {
 	a.reporter.Routes(rt, a.link.Current)
 	a.updates.Routes(rt)
 	a.gateway.Routes(rt)
+	a.provisioning.Routes(rt)
 	for _, s := range a.o.subsystems {
 		if r, ok := s.(interface{ Routes(*localapi.Router) }); ok {
 			r.Routes(rt)

@@ -21,6 +21,7 @@ import (
 	"github.com/cloudlink/cld/agent/gateway"
 	"github.com/cloudlink/cld/agent/link"
 	"github.com/cloudlink/cld/agent/logbuf"
+	"github.com/cloudlink/cld/agent/provisioning"
 	"github.com/cloudlink/cld/agent/reporter"
 	"github.com/cloudlink/cld/agent/tunnels"
 	"github.com/cloudlink/cld/agent/updates"
@@ -204,7 +205,10 @@ func (a *Agent) buildParts() error {
 	if a.updates, err = a.newUpdates(); err != nil {
 		return err
 	}
-	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter, a.updates, platformLink{a}}, a.o.subsystems...) {
+	if a.provisioning, err = provisioning.New(provisioning.Config{StateDir: a.cfg.StateDir, Clock: a.clock, Logger: a.baseLog, Health: a.health, BcryptCost: a.o.bcryptCost}); err != nil {
+		return err
+	}
+	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter, a.updates, a.provisioning, platformLink{a}}, a.o.subsystems...) {
 		a.link.Add(s)
 	}
 	a.drift.OnGateChange(a.tunnels.GateChanged)

@@ -48,6 +48,8 @@ const (
 	RouteGatewayStart    = "POST /v1/gateway/start"   // api.Gateway
 	RouteGatewayStop     = "POST /v1/gateway/stop"    // api.Gateway
 	RouteGatewayRestart  = "POST /v1/gateway/restart" // api.Gateway
+	RoutePM              = "GET /v1/pm"               // api.Provisioning
+	RoutePMCredential    = "POST /v1/pm/credential"   // api.PMCredential → api.Provisioning
 )
 
 // Tunnel statuses.
@@ -221,14 +223,43 @@ type Status struct {
 	Build    Build      `json:"build"`
 	// PendingRevocation is true while an unlink's revocation in the cloud
 	// has not yet succeeded (it is retried).
-	PendingRevocation bool      `json:"pending_revocation"`
-	Warnings          []Warning `json:"warnings"`
-	Tunnels           []Tunnel  `json:"tunnels"`
-	Clock             Clock     `json:"clock"`
-	Inventory         Inventory `json:"inventory"`
-	Update            *Update   `json:"update,omitempty"`
-	Platform          *Platform `json:"platform,omitempty"`
-	Gateway           *Gateway  `json:"gateway,omitempty"`
+	PendingRevocation bool          `json:"pending_revocation"`
+	Warnings          []Warning     `json:"warnings"`
+	Tunnels           []Tunnel      `json:"tunnels"`
+	Clock             Clock         `json:"clock"`
+	Inventory         Inventory     `json:"inventory"`
+	Update            *Update       `json:"update,omitempty"`
+	Platform          *Platform     `json:"platform,omitempty"`
+	Gateway           *Gateway      `json:"gateway,omitempty"`
+	Provisioning      *Provisioning `json:"provisioning,omitempty"`
+}
+
+// Provisioning is the Provisioning Manager API (docs/pm-api.md): the
+// directory of users and devices PM keeps here and its sync to the cloud.
+type Provisioning struct {
+	// Configured: a PM admin credential is set, so the API answers.
+	Configured bool   `json:"configured"`
+	Username   string `json:"username,omitempty"` // the PM admin user
+	Users      int    `json:"users"`
+	Devices    int    `json:"devices"`
+	// Pending is the number of changes the cloud does not have yet;
+	// Sending is true while a batch of them is on its way.
+	Pending int  `json:"pending"`
+	Sending bool `json:"sending"`
+	// LastSync is when the cloud last accepted a batch, of LastChanges
+	// changes; BatchesSent counts the batches it accepted since the
+	// daemon started.
+	LastSync    *time.Time `json:"last_sync,omitempty"`
+	LastChanges int        `json:"last_changes"`
+	BatchesSent int        `json:"batches_sent"`
+	LastError   string     `json:"last_error,omitempty"`
+}
+
+// PMCredential sets the Provisioning Manager admin credential, the user
+// name and password PM is given for the CloudLink Daemon subsystem.
+type PMCredential struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 // Gateway is the co-located CloudLink Gateway core, when one is

@@ -300,3 +300,17 @@ func (c *Client) GatewayAction(ctx context.Context, route string) (api.Gateway, 
 	err := c.do(ctx, route, nil, &g)
 	return g, err
 }
+
+// PM returns the Provisioning Manager API's state.
+func (c *Client) PM(ctx context.Context) (api.Provisioning, error) {
+	var p api.Provisioning
+	err := c.do(ctx, api.RoutePM, nil, &p)
+	return p, err
+}
+
+// SetPMCredential sets the PM admin credential.
+func (c *Client) SetPMCredential(ctx context.Context, cred api.PMCredential) (api.Provisioning, error) {
+	var p api.Provisioning
+	err := c.do(ctx, api.RoutePMCredential, cred, &p)
+	return p, err
+}

@@ -374,6 +374,26 @@ func (c *Client) PostInventory(ctx context.Context, deviceToken string, gz []byt
 	return &acc, nil
 }
 
+// PostDirectory sends a batch of directory changes (POST
+// PathSystemDirectory); the cloud applies a batch ID once.
+func (c *Client) PostDirectory(ctx context.Context, deviceToken string, b cloudapi.DirectoryBatch) (*cloudapi.DirectoryAccepted, error) {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+cloudapi.PathSystemDirectory, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	var acc cloudapi.DirectoryAccepted
+	if err := c.do(req, &acc); err != nil {
+		return nil, err
+	}
+	return &acc, nil
+}
+
 // Release fetches the newest release of the system's stage with a device
 // token: the manifest as sent (nil when the stage offers none, a 204) and
 // the stage the cloud names (cloudapi.HeaderStage). The updater parses the

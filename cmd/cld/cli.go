@@ -79,6 +79,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdUpdate(rest)
 	case "gateway":
 		return c.cmdGateway(rest)
+	case "pm":
+		return c.cmdPM(rest)
 	case "dashboard-user":
 		return c.cmdDashboardUser(rest)
 	case "doctor":
@@ -268,6 +270,9 @@ func printStatus(w io.Writer, st api.Status) {
 	}
 	if g := st.Gateway; g != nil {
 		printGateway(row, *g)
+	}
+	if p := st.Provisioning; p != nil {
+		printPM(row, *p)
 	}
 	if len(st.Tunnels) > 0 {
 		fmt.Fprintln(w, "Tunnels:")

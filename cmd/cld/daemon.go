@@ -22,6 +22,7 @@ import (
 	"github.com/cloudlink/cld/agent/config"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/logbuf"
+	"github.com/cloudlink/cld/agent/provisioning"
 	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/all"
@@ -239,6 +240,13 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 		// /api for programs that authenticate with a dashboard account.
 		mux := http.NewServeMux()
 		mux.Handle(localapi.RemotePrefix+"/", localapi.NewRemoteHandler(a.DashboardLogin, api))
+		// Provisioning Manager's API, with its own credential; reached
+		// through the host's web server, which may keep the base path.
+		pm := a.ProvisioningHandler()
+		mux.Handle(provisioning.Prefix+"/", pm)
+		if b := strings.TrimSuffix(cfg.Dashboard.BasePath, "/"); b != "" {
+			mux.Handle(b+provisioning.Prefix+"/", http.StripPrefix(b, pm))
+		}
 		mux.Handle("/", pages)
 		dash = mux
 		dashLn, err = net.Listen("tcp", cfg.Listen)
