@@ -2,7 +2,8 @@
 // and their memberships, linked systems and the tunnels they report, OAuth
 // tokens and codes, browser sessions (portal sessions, tunnel edge sessions
 // and their one-time tickets), settings (the clock offset) and the systems'
-// inventory reports (see reports.go), in one SQLite
+// inventory reports (see reports.go) and each account's user and device
+// directory (see directory.go), in one SQLite
 // database (modernc.org/sqlite, WAL mode).
 //
 // Several processes may open the same database at once (the running server
@@ -257,6 +258,45 @@ CREATE TABLE system_stages (
 	system_id TEXT PRIMARY KEY REFERENCES systems(id),
 	stage     TEXT NOT NULL
 );
+`,
+	// 7: each account's user and device directory (from its systems'
+	// provisioning) and the directory batches applied (see directory.go).
+	`
+CREATE TABLE directory_users (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	email      TEXT NOT NULL,
+	extension  TEXT NOT NULL,
+	first_name TEXT NOT NULL DEFAULT '',
+	last_name  TEXT NOT NULL DEFAULT '',
+	services   TEXT NOT NULL DEFAULT '',
+	role       TEXT NOT NULL DEFAULT '',
+	system_id  TEXT NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (account_id, email)
+) WITHOUT ROWID;
+CREATE TABLE directory_devices (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	id         TEXT NOT NULL,
+	extension  TEXT NOT NULL,
+	type       TEXT NOT NULL DEFAULT '',
+	name       TEXT NOT NULL DEFAULT '',
+	owner      TEXT NOT NULL DEFAULT '',
+	system_id  TEXT NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (account_id, id)
+) WITHOUT ROWID;
+CREATE TABLE directory_batches (
+	account_id      INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	system_id       TEXT NOT NULL,
+	id              TEXT NOT NULL,
+	applied_at      INTEGER NOT NULL,
+	upsert_users    INTEGER NOT NULL,
+	delete_users    INTEGER NOT NULL,
+	upsert_devices  INTEGER NOT NULL,
+	delete_devices  INTEGER NOT NULL,
+	PRIMARY KEY (account_id, system_id, id)
+);
+CREATE INDEX directory_batches_applied ON directory_batches(account_id, applied_at);
 `,
 }
 

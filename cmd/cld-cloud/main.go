@@ -9,6 +9,7 @@
 //	cld-cloud user list --data DIR
 //	cld-cloud report list --data DIR --system ID
 //	cld-cloud report show --data DIR --system ID [--id REPORT]
+//	cld-cloud directory --data DIR --account N [--json]
 //	cld-cloud clock offset --data DIR DURATION
 //	cld-cloud clock show --data DIR
 //	cld-cloud release keygen --out DIR

@@ -47,6 +47,7 @@ Commands:
   clock show     show the cloud's clock offset
   report list    list a system's stored inventory reports
   report show    print a system's inventory report (the latest, or --id) as JSON
+  directory      show an account's synced user and device directory (--json: all of it)
   release keygen   make the release signing key pair
   release publish  sign and publish a cld binary on a stage
   release list     list the published releases
@@ -123,6 +124,8 @@ func runEnv(e env, args []string) int {
 			fmt.Fprintf(e.stderr, "%s: unknown command %q; use list or show\n\n%s", programName, "report "+args[1], usageText)
 			return exitUsage
 		}
+	case "directory":
+		err = cmdDirectory(e, args[1:])
 	case "release":
 		err = cmdRelease(e, args[1:])
 	case "system":
