@@ -57,6 +57,8 @@ type options struct {
 	invTune      func(*reporter.Tuning)
 
 	update UpdateOptions
+	// pmAfter is told each step of a directory send (tests kill there).
+	pmAfter func(step string)
 }
 
 // UpdateOptions are how the self-update fits the process around it.
@@ -76,6 +78,11 @@ type UpdateOptions struct {
 	Clock clockwork.Clock
 	Loc   *time.Location
 }
+
+// WithProvisioningSteps tells f each step of sending Provisioning
+// Manager's changes to the cloud (provisioning.StepSending, StepAccepted;
+// tests stop the process there).
+func WithProvisioningSteps(f func(step string)) Option { return func(o *options) { o.pmAfter = f } }
 
 // WithUpdates sets how the self-update restarts and whether this process
 // is on trial.
@@ -205,7 +212,7 @@ func (a *Agent) buildParts() error {
 	if a.updates, err = a.newUpdates(); err != nil {
 		return err
 	}
-	if a.provisioning, err = provisioning.New(provisioning.Config{StateDir: a.cfg.StateDir, Clock: a.clock, Logger: a.baseLog, Health: a.health, BcryptCost: a.o.bcryptCost}); err != nil {
+	if a.provisioning, err = provisioning.New(provisioning.Config{StateDir: a.cfg.StateDir, Clock: a.clock, Logger: a.baseLog, Health: a.health, BcryptCost: a.o.bcryptCost, After: a.o.pmAfter}); err != nil {
 		return err
 	}
 	for _, s := range append([]link.Subsystem{a.tunnels, a.reporter, a.updates, a.provisioning, platformLink{a}}, a.o.subsystems...) {

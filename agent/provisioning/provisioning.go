@@ -65,7 +65,16 @@ type Config struct {
 	Health   *health.Registry
 	// BcryptCost for the credential (0: bcrypt.DefaultCost; tests lower it).
 	BcryptCost int
+	// After is told each step of a send (StepSending, StepAccepted): tests
+	// kill the process there.
+	After func(step string)
 }
+
+// Steps of a send, for Config.After.
+const (
+	StepSending  = "pm-sending"  // the batch is in InFlightFile, not yet sent
+	StepAccepted = "pm-accepted" // the cloud accepted it; not yet recorded
+)
 
 // Service is the PM API and its sync to the cloud.
 type Service struct {
@@ -102,6 +111,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Health == nil {
 		cfg.Health = health.New(cfg.Clock.Now)
+	}
+	if cfg.After == nil {
+		cfg.After = func(string) {}
 	}
 	s := &Service{cfg: cfg, dir: filepath.Join(cfg.StateDir, DirName), clock: cfg.Clock, log: cfg.Logger.With("component", "provisioning"), wake: make(chan struct{}, 1)}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {

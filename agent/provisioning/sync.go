@@ -47,6 +47,7 @@ func (s *Service) RunLinked(ctx context.Context, sess *link.Session) error {
 			s.sleep(ctx, time.Hour)
 			continue
 		}
+		s.cfg.After(StepSending)
 		acc, err := s.send(ctx, sess, b)
 		if ctx.Err() != nil {
 			break
@@ -69,6 +70,7 @@ func (s *Service) RunLinked(ctx context.Context, sess *link.Session) error {
 			continue
 		}
 		bo.Reset()
+		s.cfg.After(StepAccepted)
 		if err := s.acknowledged(b, acc); err != nil {
 			s.fail(err.Error())
 			s.sleep(ctx, bo.Next())

@@ -36,7 +36,7 @@ type runFlags struct {
 }
 
 func (f *runFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "config file (YAML; default "+config.DefaultConfigFile+", read only if it exists)")
+	fs.StringVar(&f.config, "config", "", "config file (YAML; default $"+envConfig+", else "+config.DefaultConfigFile+", read only if it exists)")
 	fs.StringVar(&f.state, "state", "", "state directory (state_dir; default /var/lib/cld)")
 	fs.StringVar(&f.socket, "socket", "", "unix socket of the local API (socket; default /run/cld/cld.sock)")
 	fs.StringVar(&f.cloud, "cloud", "", "CloudLink base URL, https (cloud)")
@@ -48,11 +48,7 @@ func (f *runFlags) add(fs *flag.FlagSet) {
 // loadRunConfig builds the configuration: defaults, then the file, then the
 // flags that were given on the command line.
 func loadRunConfig(fs *flag.FlagSet, f *runFlags) (config.Config, error) {
-	path, explicit := f.config, f.config != ""
-	if !explicit {
-		path = config.DefaultConfigFile
-	}
-	cfg, err := config.LoadConfigFile(path, explicit)
+	cfg, err := config.LoadConfigFile(configFile(f.config))
 	if err != nil {
 		return cfg, err
 	}
@@ -107,7 +103,7 @@ func (c *cli) cmdRun(args []string) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reload := reloader{hup: hup, level: &level, load: func() (config.Config, error) { return loadRunConfig(fs, &f) }}
-	if err := runDaemon(ctx, cfg, log, reload, agent.WithLogBuffer(recent), restart.option()); err != nil {
+	if err := runDaemon(ctx, cfg, log, reload, agent.WithLogBuffer(recent), restart.option(), agent.WithProvisioningSteps(updateStep)); err != nil {
 		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail

@@ -28,7 +28,8 @@ func (c skewClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 var testFault string
 
 func init() {
-	// CLD_TEST_KILL_AT=STEP: SIGKILL at that step of an update, as a
+	// CLD_TEST_KILL_AT=STEP: SIGKILL at that step of an update or of a
+	// directory send (provisioning.Step*), as a
 	// power cut or an OOM kill would stop it.
 	if at := os.Getenv("CLD_TEST_KILL_AT"); at != "" {
 		updateStep = func(step string) {

@@ -26,7 +26,8 @@ import (
 const exitRestart = 75
 
 // Test hooks, set only in builds with the cldtest tag (fault_cldtest.go):
-// updateStep is told each step of an update (a test kills the process
+// updateStep is told each step of an update and of a Provisioning Manager
+// directory send (a test kills the process
 // there), updateClock drives the update schedule, launchTiming are the
 // trial's limits, wrapAPI may spoil the
 // local API, startFault may make the start fail.
