@@ -43,7 +43,8 @@ Commands:
   support-bundle  write a tar.gz for support (status, doctor, log, config; secrets redacted)
   version         show the version of this cld
 
-Global flags (before or after the command): --socket PATH, --config FILE.
+Global flags (before or after the command): --socket PATH, --config FILE
+(default: the file $CLD_CONFIG names, else /etc/cld/cld.yaml).
 Run 'cld help <command>' (or 'cld <command> -h') for the flags of a command.
 `
 
@@ -178,7 +179,23 @@ type socketFlags struct {
 
 func (s *socketFlags) add(fs *flag.FlagSet) {
 	fs.StringVar(&s.socket, "socket", "", "the daemon's unix socket (default: socket: from the config file, else /run/cld/cld.sock)")
-	fs.StringVar(&s.config, "config", "", "config file to read the socket path from (default "+config.DefaultConfigFile+" if it exists)")
+	fs.StringVar(&s.config, "config", "", "config file to read the socket path from (default $"+envConfig+", else "+config.DefaultConfigFile+" if it exists)")
+}
+
+// envConfig names the config file when --config is not given, for every
+// command (`cld run` too); it must then exist.
+const envConfig = "CLD_CONFIG"
+
+// configFile is the config file to read: --config, else $CLD_CONFIG, else
+// the default; explicit (it must exist) unless it is the default.
+func configFile(flagValue string) (path string, explicit bool) {
+	if flagValue != "" {
+		return flagValue, true
+	}
+	if env := os.Getenv(envConfig); env != "" {
+		return env, true
+	}
+	return config.DefaultConfigFile, false
 }
 
 // client resolves the socket: --socket, else the config file's, else default.
@@ -186,11 +203,7 @@ func (s *socketFlags) client() (*client.Client, error) {
 	if s.socket != "" {
 		return client.NewUnix(s.socket), nil
 	}
-	path, explicit := s.config, s.config != ""
-	if !explicit {
-		path = config.DefaultConfigFile
-	}
-	cfg, err := config.LoadConfigFile(path, explicit)
+	cfg, err := config.LoadConfigFile(configFile(s.config))
 	if err != nil {
 		return nil, err
 	}

@@ -115,11 +115,7 @@ func orUnknown(s string) string {
 // gives it, with --socket applied: what `cld doctor` checks when the daemon
 // does not answer.
 func (s *socketFlags) loadConfig() (config.Config, error) {
-	path, explicit := s.config, s.config != ""
-	if !explicit {
-		path = config.DefaultConfigFile
-	}
-	cfg, err := config.LoadConfigFile(path, explicit)
+	cfg, err := config.LoadConfigFile(configFile(s.config))
 	if err != nil {
 		return cfg, err
 	}
