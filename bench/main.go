@@ -3,7 +3,9 @@
 // processes on loopback, links the daemon, starts a tunnel, and measures the
 // tunnel against a direct connection to the same origin in the same run:
 // bulk throughput, small-request rate and latency, the daemon's RSS idle and
-// under load, and the time to recover after the edge is killed with -9.
+// under load, the time to recover after the edge is killed with -9, and a
+// Provisioning Manager sync of 5000 users and 5000 devices into the cloud
+// (and the same sync again, which must send nothing).
 // Direct and tunnel rounds are interleaved and the median of the per-round
 // ratios is reported, because loopback speed varies a lot between runs on
 // shared machines. Results are printed and written as flat JSON.
@@ -142,6 +144,13 @@ func run(o options) (err error) {
 		for k, v := range rec {
 			res[k] = v
 		}
+	}
+	pm, err := s.measurePM()
+	if err != nil {
+		return err
+	}
+	for k, v := range pm {
+		res[k] = v
 	}
 	upd, err := s.measureUpdate()
 	if err != nil {
