@@ -124,7 +124,7 @@ echo "Starting the simulated $platform host's management UIs (log: .demo/simhost
 if [ "$platform" = generic ]; then
 	sim_args=(--platform generic --listen-server-manager "$sm_addr" --listen-mbg "$mbg_addr")
 else
-	sim_args=(--platform "$platform" --root "$demo/host")
+	sim_args=(--platform "$platform" --root "$demo/host" --cld "${dash_url%/}")
 fi
 bin/cld-simhost "${sim_args[@]}" --dir "$demo/simhost" >"$demo/simhost.out" 2>"$demo/simhost.log" &
 pids+=($!)
@@ -159,6 +159,24 @@ wait_for 30 "the daemon's socket" test -S "$demo/cld.sock"
 wait_for 30 "the dashboard to answer" curl -fsS -o /dev/null "${dash_url}login"
 
 printf '%s' "$password" | bin/cld dashboard-user --socket "$demo/cld.sock" --username admin --password-stdin >/dev/null
+pm_try=""
+if [ "$platform" = mxone ]; then
+	# Provisioning Manager's subsystem credential, and its API on the SNM.
+	printf '%s\n' "$password" | bin/cld pm credential --socket "$demo/cld.sock" --username pm-admin --password-stdin >/dev/null
+	snm_url=$(sed -n 's/^mxone-snm-web: *\(https:[^ ]*\).*/\1/p' "$demo/simhost/addresses.yaml")
+	pm_try="
+
+  Provisioning    PM's CloudLink Daemon subsystem: ${snm_url%/}/cld (user
+  Manager         pm-admin, password $password; docs/pm-api.md). Once linked,
+                  sync users and devices as PM does; they show in the cloud
+                  portal's Directory:
+                    curl --cacert .demo/simhost/cert.pem -u pm-admin:$password \\
+                      -H 'Content-Type: application/json' \\
+                      -d '{\"users\":[{\"email\":\"anna.berg@example.com\",\"extension\":\"2001\",
+                           \"first_name\":\"Anna\",\"services\":[\"zoom-client\"]}]}' \\
+                      ${snm_url%/}/cld/pm/v1/sync
+                    bin/cld pm status --socket .demo/cld.sock"
+fi
 if [ -n "$gateway_status" ]; then
 	wait_for 30 "the CloudLink Gateway core the daemon starts ($gateway_status)" curl -fsS -o /dev/null "$gateway_status"
 fi
@@ -199,7 +217,7 @@ ${sim_list}
     bin/cld status --socket .demo/cld.sock
     printf $password | bin/cld link --socket .demo/cld.sock \\
         --username admin@demo.test --account 100001 --password-stdin
-    bin/cld unlink --socket .demo/cld.sock${gateway_try}
+    bin/cld unlink --socket .demo/cld.sock${gateway_try}${pm_try}
 
   Tunnels         Once linked, start the tunnels on the dashboard (Tunnels:
                   Start, or Start all tunnels) or with

@@ -45,6 +45,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "", "`DIR` to write the self-signed certificate to (cert.pem), and with --platform addresses.yaml and cld-platform.yaml (default: --root)")
 	user := fs.String("username", simhost.DefaultUsername, "demo user `name` of every UI")
 	pass := fs.String("password", simhost.DefaultPassword, "demo `password` of every UI")
+	cld := fs.String("cld", "", "the daemon's dashboard `URL` (http://127.0.0.1:PORT) the host's web server serves under its cld path (mxone: https://SNM/cld, the dashboard and the PM API)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usage)
 		fs.PrintDefaults()
@@ -67,7 +68,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	cfg := simhost.Config{Dir: *dir, Username: *user, Password: *pass,
+	cfg := simhost.Config{Dir: *dir, Username: *user, Password: *pass, CLD: *cld,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)).With("component", "simhost")}
 	var p simhost.Platform
 	if *platform != "" {

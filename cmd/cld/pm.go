@@ -77,19 +77,27 @@ func printPM(row func(k, v string), p api.Provisioning) {
 	} else {
 		row("PM API", "set up for the PM admin user "+p.Username)
 	}
-	row("PM directory", fmt.Sprintf("%d users, %d devices", p.Users, p.Devices))
+	row("PM directory", count(p.Users, "user")+", "+count(p.Devices, "device"))
 	switch {
 	case p.Pending == 0:
 		row("In CloudLink", "all of it")
 	case p.Sending:
-		row("In CloudLink", fmt.Sprintf("%d changes on their way", p.Pending))
+		row("In CloudLink", count(p.Pending, "change")+" on the way")
 	default:
-		row("In CloudLink", fmt.Sprintf("%d changes wait (sent when linked and CloudLink answers)", p.Pending))
+		row("In CloudLink", count(p.Pending, "change")+" waiting (sent when linked and CloudLink answers)")
 	}
 	if p.LastSync != nil {
-		row("Last sync", fmt.Sprintf("%s, %d changes", p.LastSync.Local().Format(time.DateTime), p.LastChanges))
+		row("Last sync", p.LastSync.Local().Format(time.DateTime)+", "+count(p.LastChanges, "change"))
 	}
 	if p.LastError != "" {
 		row("Last error", p.LastError)
 	}
+}
+
+// count is "1 user", "2 users".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -13,6 +16,7 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/provisioning"
 	"github.com/cloudlink/cld/cloud/cloudapi"
+	"github.com/cloudlink/cld/platforms/simhost"
 )
 
 const pmUser, pmPass = "pm-admin", "pm-password-1"
@@ -149,5 +153,86 @@ func TestProcessPMSyncKill9(t *testing.T) {
 			t.Logf("killed at %s: the cloud had %d batches before the restart; complete %.1fs after PM's request", at, before.Batches, took.Seconds())
 			d.stop()
 		})
+	}
+}
+
+// PM reaches the daemon as the guide says, at https://<SNM>/cld: the SNM's
+// web server (the simulated host's, real TLS) serves cld under /cld and
+// the PM API behind it. A batch with invalid users syncs the valid ones
+// and names each invalid one; wrong credentials are refused.
+func TestProcessPMThroughHostWebServer(t *testing.T) {
+	needBinaries(t)
+	data := t.TempDir()
+	c, err := startCloud(data, "--listen", "127.0.0.1:0", "--edge-listen", "off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.cmd.Process.Kill(); <-c.done })
+	d := newDaemon(t, c)
+	d.start()
+	if out, errOut, code := d.cli(password+"\n", "link", "--username", admin, "--password-stdin", "--account", "100001"); code != 0 {
+		t.Fatalf("link: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := d.cli(pmPass+"\n", "pm", "credential", "--username", pmUser, "--password-stdin"); code != 0 {
+		t.Fatalf("pm credential: exit %d\n%s%s", code, out, errOut)
+	}
+	p, _ := simhost.LookupPlatform(simhost.PlatformMXONE)
+	host, err := simhost.Start(simhost.Config{UIs: p.UIs[:1], Username: "admin", Password: "admin", CLD: d.dashboardURL(),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: host.CertPool()}}}
+	pmURL := host.URL("mxone-snm") + "/cld" + provisioning.Prefix
+	if !strings.HasPrefix(pmURL, "https://") {
+		t.Fatalf("the SNM's URL %s is not https", pmURL)
+	}
+	post := func(user, pass, body string) (int, string) {
+		req, _ := http.NewRequest("POST", pmURL+"/sync", strings.NewReader(body))
+		req.SetBasicAuth(user, pass)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(pmUser, "wrong-password", `{"users":[]}`); code != 401 || !strings.Contains(body, "cld pm credential") {
+		t.Fatalf("wrong password through the SNM: %d %s", code, body)
+	}
+	body := `{"users":[
+		{"email":"anna.berg@example.com","extension":"2001","first_name":"Anna","last_name":"Berg","services":["zoom-client"]},
+		{"email":"no-name@example.com","extension":"2002"},
+		{"email":"bo.ek@example","extension":"2003","last_name":"Ek"},
+		{"email":"carl.dahl@example.com","extension":"2004","last_name":"Dahl"}
+	],"devices":[{"id":"SEP0011223344","extension":"2001","type":"sip","owner":"anna.berg@example.com"}]}`
+	code, out := post(pmUser, pmPass, body)
+	var res provisioning.SyncResult
+	if code != 200 || json.Unmarshal([]byte(out), &res) != nil || res.Users.Created != 2 || res.Users.Invalid != 2 || len(res.Errors) != 2 {
+		t.Fatalf("sync through the SNM: %d %s", code, out)
+	}
+	if e := res.Errors[0]; e.Index != 1 || e.Key != "no-name@example.com" || !strings.Contains(e.Message, "first_name or last_name is needed") {
+		t.Errorf("first error %+v", e)
+	}
+	if e := res.Errors[1]; e.Index != 2 || !strings.Contains(e.Message, "not an e-mail address") {
+		t.Errorf("second error %+v", e)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for d.pmStatus().Pending != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not synced: %+v", d.pmStatus())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dir := cloudDirectory(t, data)
+	if len(dir.Users) != 2 || dir.Users[0].Email != "anna.berg@example.com" || dir.Users[1].Email != "carl.dahl@example.com" || len(dir.Devices) != 1 {
+		t.Fatalf("the cloud's directory: %+v", dir)
+	}
+	out, _, _ = d.cli("", "status")
+	if !strings.Contains(out, "2 users, 1 device") {
+		t.Errorf("cld status does not show the PM directory:\n%s", out)
 	}
 }

@@ -68,7 +68,7 @@ var simulated = []Platform{
 		Name: PlatformMXONE, Type: "mxone",
 		Description: "MiVoice MX-ONE 8.1 (three servers), with the Service Node Manager and Provisioning Manager on this one",
 		UIs: []UI{
-			ui("mxone-snm", "mxone-snm-web", "MiVoice MX-ONE", "MX-ONE Service Node Manager", "8.1.0.14"),
+			withCLD(ui("mxone-snm", "mxone-snm-web", "MiVoice MX-ONE", "MX-ONE Service Node Manager", "8.1.0.14"), "/cld"),
 			ui("mxone-pm", "mxone-pm-web", "MiVoice MX-ONE", "MX-ONE Provisioning Manager", "8.1.0.9"),
 		},
 	},
@@ -119,3 +119,9 @@ func LookupPlatform(name string) (Platform, bool) {
 
 // PlatformList is "msl, mxone, …" for messages.
 func PlatformList() string { return strings.Join(Platforms(), ", ") }
+
+// withCLD is u serving cld under path (proxied to Config.CLD).
+func withCLD(u UI, path string) UI {
+	u.CLDPath = path
+	return u
+}

@@ -58,6 +58,9 @@ type UI struct {
 	Tunnel string
 	// Version is the software version its overview shows ("" a default).
 	Version string
+	// CLDPath is where this UI's web server serves cld (MX-ONE's SNM:
+	// /cld), proxied to Config.CLD; "" when it does not.
+	CLDPath string
 }
 
 // ServerManager is the simulated MSL Server Manager on addr.
@@ -81,6 +84,9 @@ type Config struct {
 	Username, Password string
 	// Logger; nil means slog.Default() with component=simhost.
 	Logger *slog.Logger
+	// CLD is the daemon's dashboard URL (http://127.0.0.1:PORT) the UIs
+	// with a CLDPath proxy to; "" leaves CLDPath out.
+	CLD string
 }
 
 // Default listen addresses of the two UIs.
@@ -195,8 +201,18 @@ func Start(cfg Config) (*Host, error) {
 	for i, u := range h.uis {
 		var protos http.Protocols
 		protos.SetHTTP1(true)
+		var handler http.Handler = newHandler(u, cfg.Username, cfg.Password, logger.With("ui", u.ID), h.ws)
+		if u.CLDPath != "" && cfg.CLD != "" {
+			if handler, err = cldProxy(u.CLDPath, cfg.CLD, handler); err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				cancel()
+				return nil, err
+			}
+		}
 		srv := &http.Server{
-			Handler:           newHandler(u, cfg.Username, cfg.Password, logger.With("ui", u.ID), h.ws),
+			Handler:           handler,
 			TLSConfig:         tlsConf,
 			Protocols:         &protos,
 			ReadHeaderTimeout: 10 * time.Second,
