@@ -101,11 +101,12 @@ check-generated:
 
 ## deps: install the Debian packages the tests use when they are missing:
 ## chromium (the dashboard's end-to-end test), tinyproxy (the proxy tests
-## start their own), and for the package tests lintian, rpm, debootstrap
-## and systemd-container (systemd-nspawn)
+## start their own), for the package tests lintian, rpm, debootstrap
+## and systemd-container (systemd-nspawn), and tmux and whiptail (the
+## MX-ONE menu plugin's test)
 DEPS_PKGS := chromium:/usr/bin/chromium tinyproxy:/usr/bin/tinyproxy lintian:/usr/bin/lintian \
 	rpm:/usr/bin/rpm debootstrap:/usr/sbin/debootstrap systemd-container:/usr/bin/systemd-nspawn \
-	systemd:/usr/bin/systemd-analyze
+	systemd:/usr/bin/systemd-analyze tmux:/usr/bin/tmux whiptail:/usr/bin/whiptail
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do [ -x "$${p#*:}" ] || missing="$$missing $${p%%:*}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -3,9 +3,9 @@ _cld() {
 	local cur prev cmd
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="run status link unlink tunnel inventory update gateway pm doctor dashboard-user support-bundle version help"
+	local commands="run status link unlink tunnel inventory update gateway mxone pm doctor dashboard-user support-bundle version help"
 	case "$prev" in
-	--socket | --config | --state | --cloud-ca | -o)
+	--socket | --config | --state | --cloud-ca | -o | --package | --known-hosts)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -27,6 +27,7 @@ _cld() {
 	tunnel | tunnels) COMPREPLY=($(compgen -W "list start stop start-all stop-all help --json --socket --config --wait" -- "$cur")) ;;
 	inventory) COMPREPLY=($(compgen -W "status preview submit help --json --socket --config" -- "$cur")) ;;
 	gateway) COMPREPLY=($(compgen -W "status start stop restart help --json --socket --config" -- "$cur")) ;;
+	mxone) COMPREPLY=($(compgen -W "servers install enable disable uninstall local state help --all --servers --username --account --package --secrets-stdin --password-stdin --ssh-port --known-hosts --connect-timeout --json --config" -- "$cur")) ;;
 	pm) COMPREPLY=($(compgen -W "status credential help --json --username --password-stdin --socket --config" -- "$cur")) ;;
 	update) COMPREPLY=($(compgen -W "status check now pause resume schedule help daily weekly default --json --days --socket --config" -- "$cur")) ;;
 	help) COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;

@@ -38,6 +38,7 @@ Commands:
   inventory       inventory reports: status, preview [--json], submit (cld inventory help)
   update          self-update: status, check, now, pause, resume, schedule (cld update help)
   gateway         the co-located CloudLink Gateway: status, start, stop, restart
+  mxone           MX-ONE: install, enable, disable, uninstall cld on the system's servers (cld mxone help)
   doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
   support-bundle  write a tar.gz for support (status, doctor, log, config; secrets redacted)
@@ -80,6 +81,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return c.cmdUpdate(rest)
 	case "gateway":
 		return c.cmdGateway(rest)
+	case "mxone":
+		return c.cmdMXONE(rest)
 	case "pm":
 		return c.cmdPM(rest)
 	case "dashboard-user":

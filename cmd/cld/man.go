@@ -8,7 +8,7 @@ import (
 
 // manCommands are the commands the man page describes, in its order; each
 // one's section is its own usage (`cld help COMMAND`).
-var manCommands = []string{"run", "status", "link", "unlink", "tunnel", "inventory", "update", "gateway", "pm", "doctor", "dashboard-user", "support-bundle", "version"}
+var manCommands = []string{"run", "status", "link", "unlink", "tunnel", "inventory", "update", "gateway", "mxone", "pm", "doctor", "dashboard-user", "support-bundle", "version"}
 
 // manPage is cld(8) of the release version in roff, made from the same text as `cld -h` and each
 // command's -h, so that the two cannot disagree (packaging/cld.8 is this,

@@ -323,7 +323,11 @@ func (s *System) Install(ctx context.Context, pkgFile string, c Credentials) []R
 	name := filepath.Base(pkgFile)
 	installed := s.each(ctx, s.servers, func(ctx context.Context, t Target) Result {
 		if _, err := t.Run(ctx, installScript, bytes.NewReader(data)); err != nil {
-			return failed(fmt.Errorf("%s did not install: %w", name, err))
+			var ce *CommandError
+			if errors.As(err, &ce) {
+				err = fmt.Errorf("%s did not install: %w", name, err)
+			}
+			return failed(err)
 		}
 		return Result{OK: true, Message: "installed " + name}
 	})
