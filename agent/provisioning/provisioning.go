@@ -116,11 +116,12 @@ func New(cfg Config) (*Service, error) {
 		cfg.After = func(string) {}
 	}
 	s := &Service{cfg: cfg, dir: filepath.Join(cfg.StateDir, DirName), clock: cfg.Clock, log: cfg.Logger.With("component", "provisioning"), wake: make(chan struct{}, 1)}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("provisioning: %w; check that %s is writable", err, cfg.StateDir)
-	}
-	if _, err := atomicfile.RemoveStale(s.dir); err != nil {
-		s.log.Warn("could not remove stale temporary files", "err", err)
+	// The directory is made at the first write: a host PM never uses
+	// keeps none.
+	if _, err := os.Stat(s.dir); err == nil {
+		if _, err := atomicfile.RemoveStale(s.dir); err != nil {
+			s.log.Warn("could not remove stale temporary files", "err", err)
+		}
 	}
 	var err error
 	if s.cred, err = loadCredential(filepath.Join(s.dir, CredentialFile)); err != nil {
@@ -185,6 +186,9 @@ func (s *Service) Active() bool {
 
 // SetCredential sets the PM admin credential.
 func (s *Service) SetCredential(c api.PMCredential) (api.Provisioning, error) {
+	if err := s.mkdir(); err != nil {
+		return s.Status(), api.Errorf(api.CodeInternal, "The PM credential was not set: %v.", err)
+	}
 	if err := s.cred.set(filepath.Join(s.dir, CredentialFile), c.Username, c.Password, s.cfg.BcryptCost); err != nil {
 		return s.Status(), api.Errorf(api.CodeBadRequest, "The PM credential was not set: %v.", err)
 	}
@@ -193,9 +197,20 @@ func (s *Service) SetCredential(c api.PMCredential) (api.Provisioning, error) {
 	return s.Status(), nil
 }
 
+// mkdir makes the service's directory (0700).
+func (s *Service) mkdir() error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("%w; check that %s is writable", err, s.cfg.StateDir)
+	}
+	return nil
+}
+
 // commit makes next the desired directory: written to disk first, then
 // kept, then the sender woken. Called with s.mu held.
 func (s *Service) commitLocked(next *Directory) error {
+	if err := s.mkdir(); err != nil {
+		return err
+	}
 	if err := next.save(filepath.Join(s.dir, DesiredFile)); err != nil {
 		return fmt.Errorf("saving the directory: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -44,7 +45,12 @@ func (s *Service) RunLinked(ctx context.Context, sess *link.Session) error {
 			continue
 		}
 		if !ok {
-			s.sleep(ctx, time.Hour)
+			// Nothing to send: wait for a change (no timer, so an idle
+			// service adds none to the clock).
+			select {
+			case <-ctx.Done():
+			case <-s.wake:
+			}
 			continue
 		}
 		s.cfg.After(StepSending)
@@ -167,11 +173,13 @@ func (s *Service) LinkEnded(bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.synced = NewDirectory()
-	if err := atomicfile.Remove(filepath.Join(s.dir, SyncedFile)); err != nil {
-		s.log.Warn("could not remove the synced directory", "err", err)
-	}
-	if err := atomicfile.Remove(filepath.Join(s.dir, InFlightFile)); err != nil {
-		s.log.Warn("could not remove the batch in flight", "err", err)
+	if _, err := os.Stat(s.dir); err == nil {
+		if err := atomicfile.Remove(filepath.Join(s.dir, SyncedFile)); err != nil {
+			s.log.Warn("could not remove the synced directory", "err", err)
+		}
+		if err := atomicfile.Remove(filepath.Join(s.dir, InFlightFile)); err != nil {
+			s.log.Warn("could not remove the batch in flight", "err", err)
+		}
 	}
 	s.inflight, s.sending = nil, false
 	s.status.LastError = ""
