@@ -39,6 +39,7 @@ Commands:
   update          self-update: status, check, now, pause, resume, schedule (cld update help)
   gateway         the co-located CloudLink Gateway: status, start, stop, restart
   mxone           MX-ONE: install, enable, disable, uninstall cld on the system's servers (cld mxone help)
+  pm              MX-ONE Provisioning Manager's API: status, credential (cld pm help)
   doctor          check the prerequisites (DNS, cloud, TLS, clock, proxy, state); exit 1 on a failure
   dashboard-user  create a dashboard account or change its password
   support-bundle  write a tar.gz for support (status, doctor, log, config; secrets redacted)
