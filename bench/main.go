@@ -50,6 +50,8 @@ type options struct {
 	reqSeconds  float64
 	recoveries  int
 	keep        bool
+	idleSeconds float64
+	pm, update  bool
 }
 
 func main() {
@@ -62,6 +64,9 @@ func main() {
 	flag.Float64Var(&o.reqSeconds, "request-seconds", 3, "duration of each small-request round")
 	flag.IntVar(&o.recoveries, "recoveries", 3, "edge kill -9 / restart cycles (0: none, e.g. to take CPU profiles)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) after the run")
+	flag.Float64Var(&o.idleSeconds, "idle-seconds", 20, "how long the idle daemon's CPU time is measured")
+	flag.BoolVar(&o.pm, "pm", true, "measure the Provisioning Manager sync (false: for a cld without it)")
+	flag.BoolVar(&o.update, "update", true, "measure the self-update")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -117,8 +122,15 @@ func run(o options) (err error) {
 	directURL := "https://" + s.smAddr
 
 	res := map[string]float64{"inventory_collect_ms": invMS}
+	if fi, err := os.Stat(filepath.Join(o.bin, "cld")); err == nil {
+		res["daemon_binary_mb"] = float64(fi.Size()) / 1e6 // as make build makes it (the packages strip it)
+	}
 	time.Sleep(2 * time.Second) // let the daemon settle before reading its idle RSS
 	res["daemon_idle_rss_mb"] = rssMB(s.cld.Process.Pid)
+	// Idle CPU: linked, one tunnel started and unused, over o.idleSeconds.
+	c0 := cpuTimes([]int{s.cld.Process.Pid})[0]
+	time.Sleep(time.Duration(o.idleSeconds * float64(time.Second)))
+	res["daemon_idle_cpu_pct"] = 100 * (cpuTimes([]int{s.cld.Process.Pid})[0] - c0) / o.idleSeconds
 
 	peak := newPeakRSS(s.cld.Process.Pid)
 	bulk, err := measureBulk(o, direct, directURL, tun, publicURL)
@@ -145,19 +157,23 @@ func run(o options) (err error) {
 			res[k] = v
 		}
 	}
-	pm, err := s.measurePM()
-	if err != nil {
-		return err
+	if o.pm {
+		pm, err := s.measurePM()
+		if err != nil {
+			return err
+		}
+		for k, v := range pm {
+			res[k] = v
+		}
 	}
-	for k, v := range pm {
-		res[k] = v
-	}
-	upd, err := s.measureUpdate()
-	if err != nil {
-		return err
-	}
-	for k, v := range upd {
-		res[k] = v
+	if o.update {
+		upd, err := s.measureUpdate()
+		if err != nil {
+			return err
+		}
+		for k, v := range upd {
+			res[k] = v
+		}
 	}
 	return report(o.out, res)
 }
