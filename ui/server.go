@@ -31,6 +31,11 @@ type server struct {
 	sessions *sessionStore
 	cop      *http.CrossOriginProtection
 	routes   map[string]route
+	// auth is how users are authenticated; hostSessions caches the host's
+	// answers (session mode); csp is the Content-Security-Policy.
+	auth         Auth
+	hostSessions hostSessionCache
+	csp          string
 }
 
 // route is one dashboard path: its handlers by method, and whether it is
@@ -119,7 +124,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'self'")
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 
@@ -138,7 +143,24 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rc.tunnelID = id
 		}
 	}
-	if !rt.public {
+	if s.auth.Mode != AuthLocal && (p == "/login" || p == "/logout") {
+		// The host signs users in and out.
+		s.errorPage(w, r, rc, http.StatusNotFound, "Signed in by the host",
+			"This dashboard signs you in through the host's management UI; sign in or out there.")
+		return
+	}
+	if !rt.public && s.auth.Mode != AuthLocal {
+		user, err := s.hostUser(r)
+		if err != nil {
+			s.log.Warn("refused a dashboard request: not authenticated by the host", "path", p, "reason", err.Error())
+			s.errorPage(w, r, rc, http.StatusUnauthorized, "Sign in through the host",
+				"Open the CloudLink dashboard from the host's management UI, which signs you in.")
+			return
+		}
+		rc.user = user
+		rc.sid, rc.csrf = s.sessions.forHost(user)
+	}
+	if !rt.public && rc.sid == "" {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			if user, csrf, ok := s.sessions.touch(c.Value); ok {
 				rc.sid, rc.user, rc.csrf = c.Value, user, csrf

@@ -38,6 +38,8 @@ type sessionStore struct {
 	m    map[string]*session
 	idle time.Duration
 	now  func() time.Time
+	// hosts maps a host-authenticated user to its session's ID.
+	hosts map[string]string
 }
 
 func newSessionStore(idle time.Duration, now func() time.Time) *sessionStore {
@@ -67,6 +69,35 @@ func (st *sessionStore) create(user string) string {
 	id := randomToken()
 	st.m[id] = &session{user: user, csrf: randomToken(), lastSeen: now}
 	return id
+}
+
+// forHost is the session of a user the host authenticated (proxy or
+// session mode): one per user, made at its first request, so that its
+// CSRF token and messages last across requests without a cookie of ours.
+func (st *sessionStore) forHost(user string) (id, csrf string) {
+	key := "host\x00" + user
+	st.mu.Lock()
+	id, ok := st.hosts[key]
+	st.mu.Unlock()
+	if ok {
+		if _, csrf, ok := st.touch(id); ok {
+			return id, csrf
+		}
+	}
+	id = st.create(user)
+	_, csrf, _ = st.touch(id)
+	st.mu.Lock()
+	if st.hosts == nil {
+		st.hosts = map[string]string{}
+	}
+	for k, v := range st.hosts {
+		if _, live := st.m[v]; !live {
+			delete(st.hosts, k)
+		}
+	}
+	st.hosts[key] = id
+	st.mu.Unlock()
+	return id, csrf
 }
 
 // touch looks a session up, refreshes its idle timer and returns its user

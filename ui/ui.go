@@ -66,6 +66,12 @@ type Config struct {
 	Location *time.Location
 	// SessionIdle is how long a sign-in lasts without a request; 0 means 8h.
 	SessionIdle time.Duration
+	// Auth is how users are authenticated (zero: the daemon's own
+	// accounts).
+	Auth Auth
+	// FrameAncestors are the origins (e.g. https://snm.example.com) that
+	// may show the dashboard in a frame, besides its own.
+	FrameAncestors []string
 }
 
 // DefaultSessionIdle is the idle lifetime of a dashboard session.
@@ -104,7 +110,17 @@ func New(cfg Config) (http.Handler, error) {
 	if idle <= 0 {
 		idle = DefaultSessionIdle
 	}
+	auth := cfg.Auth
+	if err := auth.check(); err != nil {
+		return nil, err
+	}
+	csp, err := contentSecurityPolicy(cfg.FrameAncestors)
+	if err != nil {
+		return nil, err
+	}
 	s := &server{
+		auth:     auth,
+		csp:      csp,
 		client:   cfg.Client,
 		basePath: base,
 		trusted:  trusted,

@@ -187,7 +187,7 @@ func TestSecurityHeaders(t *testing.T) {
 	check := func(what string, res result) {
 		t.Helper()
 		for k, want := range map[string]string{
-			"Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'",
+			"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'",
 			"X-Content-Type-Options":  "nosniff",
 			"Referrer-Policy":         "same-origin",
 		} {
