@@ -83,6 +83,27 @@ type DashboardConfig struct {
 	BasePath string `yaml:"base_path"`
 	// TrustedProxies are the IPs (or CIDRs) whose X-Forwarded-* headers count.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// FrameAncestors are the host UI origins that may show it in a frame.
+	FrameAncestors []string `yaml:"frame_ancestors"`
+	// Auth is how its users are authenticated.
+	Auth DashboardAuth `yaml:"auth"`
+}
+
+// DashboardAuth chooses the dashboard's authentication: local (its own
+// accounts, the default), proxy (the host's reverse proxy authenticates
+// and passes the user, with a shared secret) or session (the host UI's
+// session, checked at the host's endpoint).
+type DashboardAuth struct {
+	Mode         string `yaml:"mode"`
+	UserHeader   string `yaml:"user_header"`
+	SecretHeader string `yaml:"secret_header"`
+	// ProxySecretFile holds the shared secret (mode 0600 or stricter).
+	ProxySecretFile string `yaml:"proxy_secret_file"`
+	SessionURL      string `yaml:"session_url"`
+	AdminRole       string `yaml:"admin_role"`
+	// SessionCA is a PEM file of the CA that signs the host's session
+	// endpoint's certificate (empty: the system's roots).
+	SessionCA string `yaml:"session_ca"`
 }
 
 // DefaultConfig returns the built-in defaults.
@@ -104,7 +125,7 @@ func DefaultConfig() Config {
 var ErrConfig = errors.New("configuration error")
 
 // configKeys lists the YAML keys for messages about unknown keys.
-const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform, host_root, clock (interval, recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples)"
+const configKeys = "state_dir, socket, cloud, cloud_ca, listen, dashboard (base_path, trusted_proxies, frame_ancestors, auth (mode, user_header, secret_header, proxy_secret_file, session_url, admin_role, session_ca)), log_level, heartbeat_interval, machine_id_file, proxy, no_proxy, platform, host_root, clock (interval, recheck_interval, warn_threshold, refuse_threshold, ntp_server, samples)"
 
 // unknownFieldRE reads yaml.v3's unknown-key errors; compiled on the first
 // bad file rather than at every start.
@@ -215,6 +236,21 @@ func (c *Config) Validate() error {
 			continue
 		}
 		bad("dashboard.trusted_proxies: %q is not an IP address or CIDR; %s", p, c.where("dashboard: {trusted_proxies: [127.0.0.1]}", ""))
+	}
+	switch a := c.Dashboard.Auth; a.Mode {
+	case "", "local":
+	case "proxy":
+		if a.ProxySecretFile == "" {
+			bad("dashboard.auth.proxy_secret_file is needed with mode proxy: a file (mode 0600) holding the secret the host's proxy sends; %s", c.where("dashboard: {auth: {mode: proxy, proxy_secret_file: /etc/cld/proxy-secret}}", ""))
+		} else if !filepath.IsAbs(a.ProxySecretFile) {
+			bad("dashboard.auth.proxy_secret_file: %q is not an absolute path", a.ProxySecretFile)
+		}
+	case "session":
+		if a.SessionURL == "" || a.AdminRole == "" {
+			bad("dashboard.auth.session_url and admin_role are needed with mode session; %s", c.where("dashboard: {auth: {mode: session, session_url: https://127.0.0.1/…/session, admin_role: system-administrator}}", ""))
+		}
+	default:
+		bad("dashboard.auth.mode: %q is not one of local, proxy, session", a.Mode)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":

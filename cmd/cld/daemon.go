@@ -223,10 +223,16 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 	var dash http.Handler
 	if cfg.Listen != "" {
 		var pages http.Handler
+		auth, err := dashboardAuth(cfg.Dashboard.Auth)
+		if err != nil {
+			return err
+		}
 		pages, err = ui.New(ui.Config{
 			Client:         client.NewHandler(api),
 			BasePath:       cfg.Dashboard.BasePath,
 			TrustedProxies: cfg.Dashboard.TrustedProxies,
+			FrameAncestors: cfg.Dashboard.FrameAncestors,
+			Auth:           auth,
 			Logger:         log.With("component", "dashboard"),
 		})
 		if err != nil {
