@@ -81,10 +81,12 @@ packages:
 	done
 
 ## generate: regenerate the templ components' Go code (*_templ.go) and the
-## man page packaging/cld.8 (from the commands' own usage text)
+## man page packaging/cld.8 (from the commands' own usage text) and the
+## licence list ui/licenses/licenses.json (from the module graph of ./cmd/cld)
 generate:
 	$(GO) tool templ generate
 	$(GO) test ./cmd/cld -run TestManPageCurrent -update >/dev/null
+	$(GO) test ./ui/licenses -run TestListCurrent -update >/dev/null
 
 ## check-generated: fail when the committed *_templ.go files are stale
 check-generated:
