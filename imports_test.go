@@ -33,7 +33,7 @@ type rule struct {
 var (
 	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts", "agent/updates", "agent/gateway", "agent/provisioning"}
 	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
-		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf"}
+		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf", "agent/lockout"}
 )
 
 func agentRules() []rule {

@@ -123,6 +123,11 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 			s.renderLogin(w, r, rc, http.StatusUnauthorized, "The user name or password is incorrect.")
 			return
 		}
+		if e, ok := errors.AsType[*api.Error](err); ok && e.Code == api.CodeRateLimited {
+			s.log.Warn("dashboard sign-in locked out", "user", user, "remote", r.RemoteAddr)
+			s.renderLogin(w, r, rc, http.StatusTooManyRequests, e.Message)
+			return
+		}
 		s.log.Warn("dashboard sign-in failed", "err", err)
 		s.renderLogin(w, r, rc, http.StatusServiceUnavailable, daemonMessage(err))
 		return

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/localapi"
+	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/agent/state"
 	"github.com/cloudlink/cld/atomicfile"
 )
@@ -64,6 +66,29 @@ type Store struct {
 	users map[string]string // name → bcrypt hash
 	cost  int
 	dummy func() []byte // hash compared against for unknown names (even timing)
+	now   func() time.Time
+	// limits count wrong passwords by user name (unknown names share
+	// one), so that guessing is locked out.
+	limits map[string]*lockout.Limiter
+}
+
+// maxLimits bounds the user names whose failures are counted.
+const maxLimits = 256
+
+// limiter is the lockout of a user name (d.mu held).
+func (d *Store) limiter(name string) *lockout.Limiter {
+	if _, ok := d.users[name]; !ok {
+		name = "\x00unknown"
+	}
+	l, ok := d.limits[name]
+	if !ok {
+		if len(d.limits) >= maxLimits {
+			clear(d.limits)
+		}
+		l = &lockout.Limiter{}
+		d.limits[name] = l
+	}
+	return l
 }
 
 type dashUsersFile struct {
@@ -79,7 +104,7 @@ type dashUserRecord struct {
 // none; a corrupt file is moved aside (and a new admin made). cost is
 // bcrypt's; now stamps the name of a file moved aside.
 func Open(dir string, log *slog.Logger, now func() time.Time, cost int) (*Store, error) {
-	d := &Store{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost}
+	d := &Store{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost, now: now, limits: map[string]*lockout.Limiter{}}
 	d.dummy = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), d.cost)
 		return h
@@ -215,14 +240,22 @@ func (d *Store) Set(_ context.Context, u api.DashboardUser) error {
 // Login checks a dashboard sign-in; a wrong name or password is an
 // *api.Error with code unauthorized.
 func (d *Store) Login(_ context.Context, l api.DashboardLogin) error {
+	now := d.now()
 	d.mu.Lock()
 	hash, ok := d.users[l.Username]
+	lim := d.limiter(l.Username)
 	d.mu.Unlock()
+	if wait := lim.Wait(now); wait > 0 {
+		return api.Errorf(api.CodeRateLimited, "Too many wrong passwords for this user; try again in %d s.", int(math.Ceil(wait.Seconds())))
+	}
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(d.dummy(), []byte(l.Password))
 	}
 	if ok && bcrypt.CompareHashAndPassword([]byte(hash), []byte(l.Password)) == nil {
+		lim.Succeeded()
 		return nil
 	}
+	lim.Failed(now)
+	d.log.Warn("dashboard sign-in refused: wrong user name or password", "username", l.Username)
 	return api.Errorf(api.CodeUnauthorized, "The user name or password is wrong.")
 }

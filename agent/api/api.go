@@ -91,6 +91,7 @@ const (
 	CodeUnauthorized   = "unauthorized"
 	CodeInternal       = "internal"
 	CodeUnknownTunnel  = "unknown_tunnel" // no tunnel with that ID; `cld tunnel list` shows them
+	CodeRateLimited    = "rate_limited"   // too many wrong attempts; Message says when to try again
 )
 
 // Error is the body of every error response.

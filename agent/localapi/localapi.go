@@ -231,6 +231,8 @@ func StatusFor(code string) int {
 		return http.StatusConflict
 	case api.CodeCloudDown:
 		return http.StatusServiceUnavailable
+	case api.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case api.CodeCloudError:
 		return http.StatusBadGateway
 	}

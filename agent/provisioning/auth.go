@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -101,63 +100,4 @@ func (c *credential) check(username, password string) bool {
 	}
 	c.mu.Unlock()
 	return true
-}
-
-// Limits on wrong credentials: after maxFailures within failureWindow, the
-// API refuses to check credentials for a lockout that doubles with each
-// further lockout, up to maxLockout; a success resets it.
-const (
-	maxFailures   = 5
-	failureWindow = time.Minute
-	firstLockout  = time.Minute
-	maxLockout    = 15 * time.Minute
-)
-
-// limiter counts wrong credentials. It is one for the whole API: PM's
-// requests come through the host's web server, from one address.
-type limiter struct {
-	mu       sync.Mutex
-	failures []time.Time
-	until    time.Time
-	lockout  time.Duration
-}
-
-// wait is how long credentials are not checked (0: they are).
-func (l *limiter) wait(now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.until) {
-		return l.until.Sub(now)
-	}
-	return 0
-}
-
-// failed records a wrong credential.
-func (l *limiter) failed(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	keep := l.failures[:0]
-	for _, t := range l.failures {
-		if now.Sub(t) < failureWindow {
-			keep = append(keep, t)
-		}
-	}
-	l.failures = append(keep, now)
-	if len(l.failures) >= maxFailures {
-		switch {
-		case l.lockout == 0:
-			l.lockout = firstLockout
-		case l.lockout < maxLockout:
-			l.lockout = min(2*l.lockout, maxLockout)
-		}
-		l.until = now.Add(l.lockout)
-		l.failures = l.failures[:0]
-	}
-}
-
-// succeeded resets the count.
-func (l *limiter) succeeded() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failures, l.lockout, l.until = l.failures[:0], 0, time.Time{}
 }

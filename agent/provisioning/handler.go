@@ -87,7 +87,7 @@ func (s *Service) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		now := s.clock.Now()
-		if d := s.limit.wait(now); d > 0 {
+		if d := s.limit.Wait(now); d > 0 {
 			secs := int(math.Ceil(d.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			writeErr(w, http.StatusTooManyRequests, CodeTooMany, fmt.Sprintf("Too many wrong PM credentials; try again in %d s with the user name and password set by `cld pm credential`.", secs))
@@ -95,13 +95,13 @@ func (s *Service) authenticate(next http.Handler) http.Handler {
 		}
 		user, pass, ok := r.BasicAuth()
 		if !ok || !s.cred.check(user, pass) {
-			s.limit.failed(now)
+			s.limit.Failed(now)
 			s.log.Warn("PM API: wrong credentials", "remote", r.RemoteAddr, "username", user)
 			w.Header().Set("WWW-Authenticate", `Basic realm="cld PM API", charset="UTF-8"`)
 			writeErr(w, http.StatusUnauthorized, api.CodeUnauthorized, "The PM admin user name or password is wrong; use the credential set by `cld pm credential`.")
 			return
 		}
-		s.limit.succeeded()
+		s.limit.Succeeded()
 		if r.Method != http.MethodGet && r.Method != http.MethodDelete && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 			writeErr(w, http.StatusUnsupportedMediaType, api.CodeBadRequest, "Send the body as JSON with Content-Type: application/json.")
 			return

@@ -37,6 +37,7 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/health"
+	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
@@ -83,7 +84,7 @@ type Service struct {
 	clock clockwork.Clock
 	log   *slog.Logger
 	cred  *credential
-	limit limiter
+	limit lockout.Limiter // wrong PM credentials, for the whole API (PM comes through the host's web server)
 	wake  chan struct{}
 
 	mu       sync.Mutex // guards the fields below and the files
@@ -192,7 +193,7 @@ func (s *Service) SetCredential(c api.PMCredential) (api.Provisioning, error) {
 	if err := s.cred.set(filepath.Join(s.dir, CredentialFile), c.Username, c.Password, s.cfg.BcryptCost); err != nil {
 		return s.Status(), api.Errorf(api.CodeBadRequest, "The PM credential was not set: %v.", err)
 	}
-	s.limit.succeeded()
+	s.limit.Succeeded()
 	s.log.Info("PM admin credential set", "username", c.Username)
 	return s.Status(), nil
 }

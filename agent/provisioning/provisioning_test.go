@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 )
 
@@ -140,14 +141,14 @@ func TestClosedUntilCredentialSet(t *testing.T) {
 func TestWrongCredentialsRateLimited(t *testing.T) {
 	f := newFixture(t, t.TempDir())
 	f.setUp()
-	for i := range maxFailures {
+	for i := range lockout.MaxFailures {
 		code, body := f.doAs(pmUser, "wrong-password", "GET", Prefix+"/users", "")
 		if code != http.StatusUnauthorized || !strings.Contains(body, "wrong") {
 			t.Fatalf("attempt %d: %d %s", i, code, body)
 		}
 	}
 	if code, _ := f.doAs("", "", "GET", Prefix+"/users", ""); code != http.StatusTooManyRequests {
-		t.Fatalf("no credentials after %d failures: %d", maxFailures, code)
+		t.Fatalf("no credentials after %d failures: %d", lockout.MaxFailures, code)
 	}
 	// Locked: even the right password waits.
 	req := httptest.NewRequest("GET", Prefix+"/users", nil)
@@ -157,23 +158,23 @@ func TestWrongCredentialsRateLimited(t *testing.T) {
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "60" {
 		t.Fatalf("locked: %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
 	}
-	f.clock.Advance(firstLockout)
+	f.clock.Advance(lockout.FirstLockout)
 	if code, body := f.do("GET", Prefix+"/users", ""); code != 200 {
 		t.Fatalf("after the lockout: %d %s", code, body)
 	}
 	// The next lockout after failures again is longer.
-	for range maxFailures {
+	for range lockout.MaxFailures {
 		f.doAs(pmUser, "wrong-password", "GET", Prefix+"/users", "")
 	}
-	if d := f.svc.limit.wait(f.clock.Now()); d != firstLockout {
+	if d := f.svc.limit.Wait(f.clock.Now()); d != lockout.FirstLockout {
 		t.Fatalf("lockout after a success reset: %v", d)
 	}
-	f.clock.Advance(firstLockout)
-	for range maxFailures {
+	f.clock.Advance(lockout.FirstLockout)
+	for range lockout.MaxFailures {
 		f.doAs("someone", pmPass, "GET", Prefix+"/users", "")
 	}
-	if d := f.svc.limit.wait(f.clock.Now()); d != 2*firstLockout {
-		t.Fatalf("second lockout: %v, want %v", d, 2*firstLockout)
+	if d := f.svc.limit.Wait(f.clock.Now()); d != 2*lockout.FirstLockout {
+		t.Fatalf("second lockout: %v, want %v", d, 2*lockout.FirstLockout)
 	}
 }
 
