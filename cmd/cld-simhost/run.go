@@ -149,7 +149,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if cfg.Dir == "" {
 			return 0
 		}
-		conf, err := simhost.CLDConfig(p, *root, h.Addresses())
+		conf, err := simhost.CLDConfig(p, *root, h.Addresses(), absPath(filepath.Join(cfg.Dir, "cert.pem")))
 		if err == nil {
 			err = simhost.WriteFile(filepath.Join(cfg.Dir, "addresses.yaml"), simhost.AddressesYAML(p, h.Addresses(), port))
 		}
@@ -255,4 +255,12 @@ func gatewayCore(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	return 0
+}
+
+// absPath is p made absolute (as it is when that fails).
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

@@ -223,6 +223,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 	var dash http.Handler
 	if cfg.Listen != "" {
 		var pages http.Handler
+		cfg.Dashboard = platformDashboard(cfg.Dashboard, plat, log)
 		auth, err := dashboardAuth(cfg.Dashboard.Auth)
 		if err != nil {
 			return err

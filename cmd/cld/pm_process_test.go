@@ -184,6 +184,7 @@ func TestProcessPMThroughHostWebServer(t *testing.T) {
 	}
 	defer host.Close()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: host.CertPool()}}}
+	defer hc.CloseIdleConnections()
 	pmURL := host.URL("mxone-snm") + "/cld" + provisioning.Prefix
 	if !strings.HasPrefix(pmURL, "https://") {
 		t.Fatalf("the SNM's URL %s is not https", pmURL)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -235,6 +236,7 @@ type daemon struct {
 	done       chan struct{}
 	bin        string   // the cld that runs (default cldBin)
 	env        []string // added to its environment
+	listen     string   // its dashboard's address (default 127.0.0.1:0)
 }
 
 func newDaemon(t *testing.T, c *cloudProc) *daemon {
@@ -258,7 +260,7 @@ func (d *daemon) start() {
 		bin = cldBin
 	}
 	d.cmd = command(bin, "run", "--config", d.configFile, "--state", d.state, "--socket", d.socket,
-		"--cloud", d.cloud, "--cloud-ca", d.cloudCA, "--listen", "127.0.0.1:0", "--log-level", "debug")
+		"--cloud", d.cloud, "--cloud-ca", d.cloudCA, "--listen", cmp.Or(d.listen, "127.0.0.1:0"), "--log-level", "debug")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	d.cmd.Env = append(d.cmd.Env, d.env...)
 	if err := d.cmd.Start(); err != nil {

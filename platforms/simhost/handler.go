@@ -90,6 +90,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		methods map[string]http.HandlerFunc
 	}
 	var rt route
+	if h.ui.SessionAPI != "" && r.URL.Path == h.ui.SessionAPI {
+		h.sessionAPI(w, r)
+		return
+	}
 	switch r.URL.Path {
 	case "/health":
 		rt = route{true, map[string]http.HandlerFunc{"GET": h.health}}
@@ -511,3 +515,23 @@ output { font-family: monospace; }
 <p>HTTP status {{.Status}}. <a href="/">Back to the overview</a></p>
 {{template "bottom" .}}{{end}}
 `))
+
+// sessionAPI is the host's own session check (MX-ONE SNM's
+// /mxone_snm/api/session), which cld's dashboard asks in its session
+// mode: the signed-in demo user with the administrator role, or 401.
+func (h *handler) sessionAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	if !h.signedIn(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"not signed in"}` + "\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"user": h.user, "roles": []string{SessionAdminRole}})
+}

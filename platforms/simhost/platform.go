@@ -120,8 +120,9 @@ func LookupPlatform(name string) (Platform, bool) {
 // PlatformList is "msl, mxone, …" for messages.
 func PlatformList() string { return strings.Join(Platforms(), ", ") }
 
-// withCLD is u serving cld under path (proxied to Config.CLD).
+// withCLD is u serving cld under path (proxied to Config.CLD), with its
+// session check for cld's dashboard at /mxone_snm/api/session.
 func withCLD(u UI, path string) UI {
-	u.CLDPath = path
+	u.CLDPath, u.SessionAPI = path, "/mxone_snm/api/session"
 	return u
 }

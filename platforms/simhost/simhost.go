@@ -61,7 +61,14 @@ type UI struct {
 	// CLDPath is where this UI's web server serves cld (MX-ONE's SNM:
 	// /cld), proxied to Config.CLD; "" when it does not.
 	CLDPath string
+	// SessionAPI is the path of its session check for cld's dashboard
+	// (MX-ONE's SNM: /mxone_snm/api/session); "" when it has none.
+	SessionAPI string
 }
+
+// SessionAdminRole is the role the simulated session checks report (the
+// MX-ONE adapter's default SESSION_ADMIN_ROLE).
+const SessionAdminRole = "system-administrator"
 
 // ServerManager is the simulated MSL Server Manager on addr.
 func ServerManager(addr string) UI {

@@ -321,8 +321,10 @@ var genericTunnels = map[string][2]string{
 // served UIs' addresses (platform.addresses, by tunnel ID), since their
 // adapters' addresses are built in; generic is described with its tunnels
 // and has no host_root. addrs are the served UIs' addresses
-// (Host.Addresses).
-func CLDConfig(p Platform, root string, addrs map[string]string) ([]byte, error) {
+// (Host.Addresses). When a UI checks sessions for cld's dashboard (its
+// SessionAPI) and certFile is given, dashboard.auth.session_ca names the
+// UIs' certificate, so that the daemon verifies the host's TLS.
+func CLDConfig(p Platform, root string, addrs map[string]string, certFile string) ([]byte, error) {
 	type tunnel struct {
 		ID               string `yaml:"id"`
 		Component        string `yaml:"component"`
@@ -338,9 +340,21 @@ func CLDConfig(p Platform, root string, addrs map[string]string) ([]byte, error)
 		Addresses map[string]string `yaml:"addresses,omitempty"`
 		Tunnels   []tunnel          `yaml:"tunnels,omitempty"`
 	}
+	type dashboard struct {
+		Auth struct {
+			SessionCA string `yaml:"session_ca"`
+		} `yaml:"auth"`
+	}
 	var doc struct {
-		HostRoot string  `yaml:"host_root,omitempty"`
-		Platform section `yaml:"platform"`
+		HostRoot  string     `yaml:"host_root,omitempty"`
+		Platform  section    `yaml:"platform"`
+		Dashboard *dashboard `yaml:"dashboard,omitempty"`
+	}
+	for _, u := range p.UIs {
+		if u.SessionAPI != "" && certFile != "" {
+			doc.Dashboard = &dashboard{}
+			doc.Dashboard.Auth.SessionCA = certFile
+		}
 	}
 	for _, u := range p.UIs {
 		if _, ok := addrs[u.Tunnel]; !ok {

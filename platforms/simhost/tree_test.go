@@ -91,7 +91,7 @@ func TestTrees(t *testing.T) {
 			}
 
 			// The daemon's config with the part CLDConfig writes.
-			part, err := CLDConfig(p, root, served)
+			part, err := CLDConfig(p, root, served, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,10 +188,10 @@ func TestTreeErrors(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := CLDConfig(mx, root, map[string]string{"mxone-snm-web": "https://127.0.0.1:1"}); err == nil {
+	if _, err := CLDConfig(mx, root, map[string]string{"mxone-snm-web": "https://127.0.0.1:1"}, ""); err == nil {
 		t.Error("CLDConfig without every UI's address: no error")
 	}
-	if _, err := CLDConfig(mx, "relative", map[string]string{"mxone-snm-web": "https://127.0.0.1:1", "mxone-pm-web": "https://127.0.0.1:2"}); err == nil {
+	if _, err := CLDConfig(mx, "relative", map[string]string{"mxone-snm-web": "https://127.0.0.1:1", "mxone-pm-web": "https://127.0.0.1:2"}, ""); err == nil {
 		t.Error("CLDConfig with a relative root: no error")
 	}
 }
