@@ -156,7 +156,11 @@ bin/cld run --config "$demo/cld.yaml" --state "$demo/state" --socket "$demo/cld.
 	--cloud-ca "$demo/cloud/ca.pem" --listen "$dash_addr" >"$demo/cld.log" 2>&1 &
 pids+=($!)
 wait_for 30 "the daemon's socket" test -S "$demo/cld.sock"
-wait_for 30 "the dashboard to answer" curl -fsS -o /dev/null "${dash_url}login"
+# The dashboard answers (on MX-ONE it refuses with 401 until signed in to
+# the SNM, whose session it checks).
+wait_for 30 "the dashboard to answer" curl -sS -o /dev/null "${dash_url}"
+dash_line="$dash_url
+                  user admin, password $password"
 
 printf '%s' "$password" | bin/cld dashboard-user --socket "$demo/cld.sock" --username admin --password-stdin >/dev/null
 pm_try=""
@@ -164,6 +168,10 @@ if [ "$platform" = mxone ]; then
 	# Provisioning Manager's subsystem credential, and its API on the SNM.
 	printf '%s\n' "$password" | bin/cld pm credential --socket "$demo/cld.sock" --username pm-admin --password-stdin >/dev/null
 	snm_url=$(sed -n 's/^mxone-snm-web: *\(https:[^ ]*\).*/\1/p' "$demo/simhost/addresses.yaml")
+	dash_line="${snm_url%/}/cld/ (served by the SNM's web server)
+                  signed in by the SNM: sign in there first (admin / admin);
+                  the daemon checks the SNM session (its own address answers
+                  401 without one)"
 	pm_try="
 
   Provisioning    PM's CloudLink Daemon subsystem: ${snm_url%/}/cld (user
@@ -194,8 +202,7 @@ cat <<MSG
 ┌──────────────────────────────────────────────────────────────────────────────┐
   CloudLink demo is running
 
-  Dashboard       $dash_url
-                  user admin, password $password
+  Dashboard       $dash_line
 
   Simulated host  PLATFORM=$platform (make demo PLATFORM=msl|mxone|smbc|osv|generic)
 ${sim_list}
