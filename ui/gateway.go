@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/ui/i18n"
 )
 
 // The gateway core's states (api.Gateway.Status) and managers
@@ -88,44 +88,62 @@ func gatewayStatusClass(g *api.Gateway) string {
 	return "status status-stopped"
 }
 
-// gatewayHealthText is "healthy" or "not healthy", for a running core.
-func gatewayHealthText(g *api.Gateway) string {
-	if g.Healthy {
-		return "healthy"
+// gatewayStateText is the gateway's state in words.
+func gatewayStateText(l *i18n.Locale, g *api.Gateway) string {
+	switch s := gatewayState(g); s {
+	case gatewayRunning:
+		return l.T("running")
+	case gatewayStarting:
+		return l.T("starting")
+	case gatewayStopped:
+		return l.T("stopped")
+	case gatewayFailed:
+		return l.T("failed")
+	case gatewayUnknown:
+		return l.T("unknown")
+	default:
+		return s
 	}
-	return "not healthy"
+}
+
+// gatewayHealthText is "healthy" or "not healthy", for a running core.
+func gatewayHealthText(l *i18n.Locale, g *api.Gateway) string {
+	if g.Healthy {
+		return l.T("healthy")
+	}
+	return l.T("not healthy")
 }
 
 // gatewayStatusText says in a sentence what the state means.
-func gatewayStatusText(g *api.Gateway) string {
+func gatewayStatusText(l *i18n.Locale, g *api.Gateway) string {
 	switch gatewayState(g) {
 	case gatewayRunning:
 		if g.Healthy {
-			return "The gateway runs and its REST interface answers its health check."
+			return l.T("The gateway runs and its REST interface answers its health check.")
 		}
-		return "The gateway runs, but its REST interface does not answer its health check (yet)."
+		return l.T("The gateway runs, but its REST interface does not answer its health check (yet).")
 	case gatewayStarting:
-		return "The gateway is starting."
+		return l.T("The gateway is starting.")
 	case gatewayStopped:
-		return "The gateway is stopped."
+		return l.T("The gateway is stopped.")
 	case gatewayFailed:
 		if g.Manager == managerSupervisor {
-			return "The gateway stopped on its own or did not start; the daemon starts it again after a pause."
+			return l.T("The gateway stopped on its own or did not start; the daemon starts it again after a pause.")
 		}
-		return "The gateway stopped on its own or did not start."
+		return l.T("The gateway stopped on its own or did not start.")
 	}
-	return "The state of the gateway cannot be told."
+	return l.T("The state of the gateway cannot be told.")
 }
 
 // gatewayManagerText names what drives the gateway (debug view).
-func gatewayManagerText(g *api.Gateway) string {
+func gatewayManagerText(l *i18n.Locale, g *api.Gateway) string {
 	switch g.Manager {
 	case managerSystemd:
-		return "systemd (the host's service manager, over D-Bus)"
+		return l.T("systemd (the host's service manager, over D-Bus)")
 	case managerSupervisor:
-		return "the daemon's own supervisor (cld runs the gateway core as its child)"
+		return l.T("the daemon's own supervisor (cld runs the gateway core as its child)")
 	case "":
-		return "none (no instance is controlled)"
+		return l.T("none (no instance is controlled)")
 	}
 	return g.Manager
 }
@@ -156,24 +174,24 @@ func gatewayInstancesText(g *api.Gateway) string {
 
 // gatewayMultiple is the sentence about several installed instances, "" for
 // one.
-func gatewayMultiple(g *api.Gateway) string {
+func gatewayMultiple(l *i18n.Locale, g *api.Gateway) string {
 	if len(g.Instances) < 2 {
 		return ""
 	}
-	return fmt.Sprintf("%d CloudLink Gateway instances are installed (%s): traditional CLGW mode supports only one per platform, "+
+	return l.N("{n} CloudLink Gateway instance is installed ({instances}): traditional CLGW mode supports only one per platform, "+
 		"and several (often restored from a backup of a clustered CLGW) make MiVB provisioning and CLGW re-onboarding fail.",
-		len(g.Instances), strings.Join(g.Instances, ", "))
+		len(g.Instances), "instances", strings.Join(g.Instances, ", "))
 }
 
 // gatewayRemedy is the remedy for several instances: the daemon's
-// warning's, else the guide's.
-func (d dashboard) gatewayRemedy() string {
+// warning's (as it comes), else the guide's.
+func (d dashboard) gatewayRemedy(l *i18n.Locale) string {
 	for _, w := range d.Status.Warnings {
 		if w.Code == gatewayMultipleWarning && w.Remedy != "" {
 			return w.Remedy
 		}
 	}
-	return gatewayMultipleRemedy
+	return l.T(gatewayMultipleRemedy)
 }
 
 // hasWarning tells whether the Warnings section lists the code.
@@ -226,7 +244,7 @@ func (s *server) handleGatewayLive(w http.ResponseWriter, r *http.Request, rc *r
 		w.WriteHeader(http.StatusNoContent) // no section: the script reloads the page
 		return
 	}
-	p := page{Title: "CloudLink Gateway Integration", Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
+	p := page{Title: lc(r.Context()).T("CloudLink Gateway Integration"), Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
 	s.render(w, r, http.StatusOK, gatewaySection(p, d))
 }
 
@@ -246,7 +264,7 @@ func (s *server) handleGatewayRestart(w http.ResponseWriter, r *http.Request, rc
 // its section with a message.
 func (s *server) controlGateway(w http.ResponseWriter, r *http.Request, rc *reqCtx, route, action string) {
 	g, err := s.client.GatewayAction(r.Context(), route)
-	f := gatewayFlash(action, g)
+	f := gatewayFlash(lc(r.Context()), action, g)
 	if err != nil {
 		s.log.Warn("controlling the CloudLink Gateway", "action", action, "user", rc.user, "err", err)
 		f = flash{Kind: "error", Text: daemonMessage(err)}
@@ -259,24 +277,33 @@ func (s *server) controlGateway(w http.ResponseWriter, r *http.Request, rc *reqC
 
 // gatewayFlash is the message after a control the daemon carried out:
 // what it asked for and the state the gateway is in now.
-func gatewayFlash(action string, g api.Gateway) flash {
+func gatewayFlash(l *i18n.Locale, action string, g api.Gateway) flash {
 	state := gatewayState(&g)
-	health := ""
-	if state == gatewayRunning && !g.Healthy {
-		health = "; its REST interface does not answer its health check yet"
-	}
+	unhealthy := state == gatewayRunning && !g.Healthy
 	switch {
 	case action == "stop" && state == gatewayStopped:
-		return flash{Kind: "success", Text: "The CloudLink Gateway is stopped."}
+		return flash{Kind: "success", Text: l.T("The CloudLink Gateway is stopped.")}
+	case action == "start" && state == gatewayRunning && unhealthy:
+		return flash{Kind: "success", Text: l.T("The CloudLink Gateway is started and running; its REST interface does not answer its health check yet.")}
 	case action == "start" && state == gatewayRunning:
-		return flash{Kind: "success", Text: "The CloudLink Gateway is started and running" + health + "."}
+		return flash{Kind: "success", Text: l.T("The CloudLink Gateway is started and running.")}
+	case action == "restart" && state == gatewayRunning && unhealthy:
+		return flash{Kind: "success", Text: l.T("The CloudLink Gateway is restarted and running; its REST interface does not answer its health check yet.")}
 	case action == "restart" && state == gatewayRunning:
-		return flash{Kind: "success", Text: "The CloudLink Gateway is restarted and running" + health + "."}
+		return flash{Kind: "success", Text: l.T("The CloudLink Gateway is restarted and running.")}
 	case action != "stop" && state == gatewayStarting:
-		return flash{Kind: "info", Text: "The CloudLink Gateway is starting."}
+		return flash{Kind: "info", Text: l.T("The CloudLink Gateway is starting.")}
 	}
-	done := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[action]
-	text := "The CloudLink Gateway was " + done + ", but it is " + state + " now"
+	stateText := gatewayStateText(l, &g)
+	var text string
+	switch action {
+	case "start":
+		text = l.T("The CloudLink Gateway was started, but it is {state} now", "state", stateText)
+	case "stop":
+		text = l.T("The CloudLink Gateway was stopped, but it is {state} now", "state", stateText)
+	default:
+		text = l.T("The CloudLink Gateway was restarted, but it is {state} now", "state", stateText)
+	}
 	if g.Error != "" {
 		return flash{Kind: "error", Text: withReason(text, g.Error)}
 	}

@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+
+	"github.com/cloudlink/cld/ui/i18n"
 )
 
 // inventoryLast is when the cloud last accepted a report ("Never" before the
 // first).
-func (d dashboard) inventoryLast() string {
+func (d dashboard) inventoryLast(l *i18n.Locale) string {
 	if d.Status.Inventory.Last == nil {
-		return "Never"
+		return l.T("Never")
 	}
-	return d.time(d.Status.Inventory.Last)
+	return d.time(l, d.Status.Inventory.Last)
 }
 
 // handleInventoryPreview shows the exact report that would be sent now,
@@ -41,14 +43,16 @@ func (s *server) handleInventorySubmit(w http.ResponseWriter, r *http.Request, r
 		s.log.Warn("submitting an inventory report", "err", err)
 		s.sessions.addFlash(rc.sid, flash{Kind: "error", Text: daemonMessage(err)})
 	case inv.LastError != "":
-		msg := "The inventory report was not delivered: " + inv.LastError
+		l := lc(r.Context())
+		msg := l.T("The inventory report was not delivered: {reason}", "reason", inv.LastError)
 		if inv.Pending {
-			msg += " It waits on this host and is retried."
+			msg = l.T("The inventory report was not delivered: {reason} It waits on this host and is retried.", "reason", inv.LastError)
 		}
 		s.sessions.addFlash(rc.sid, flash{Kind: "error", Text: msg})
 	default:
 		s.log.Info("inventory report submitted", "user", rc.user)
-		s.sessions.addFlash(rc.sid, flash{Kind: "success", Text: "The inventory report was accepted by CloudLink at " + (dashboard{Loc: s.loc}).time(inv.Last) + "."})
+		l := lc(r.Context())
+		s.sessions.addFlash(rc.sid, flash{Kind: "success", Text: l.T("The inventory report was accepted by CloudLink at {time}.", "time", (dashboard{Loc: s.loc}).time(l, inv.Last))})
 	}
 	http.Redirect(w, r, rc.home()+"#inventory", http.StatusSeeOther)
 }

@@ -113,6 +113,7 @@ func matchTunnelPath(p string) (key, id string, ok bool) {
 // page's handler; POSTs pass the cross-site checks first.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := &reqCtx{origin: s.originOf(r)}
+	r = s.withLanguage(w, r, rc) // the page's language (lang.go)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

@@ -2,13 +2,13 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/a-h/templ"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/ui/i18n"
 )
 
 // validTunnelID accepts what may name a tunnel in a dashboard path: the
@@ -29,11 +29,11 @@ func validTunnelID(id string) bool {
 func tunnelsHome(rc *reqCtx) string { return rc.home() + "#tunnels" }
 
 // tunnelLabel names a tunnel in a message: "Server Manager" (MSL).
-func tunnelLabel(t api.Tunnel) string {
+func tunnelLabel(l *i18n.Locale, t api.Tunnel) string {
 	if t.Component == "" {
-		return fmt.Sprintf("“%s”", t.Name)
+		return l.T("“{name}”", "name", t.Name)
 	}
-	return fmt.Sprintf("“%s” (%s)", t.Name, t.Component)
+	return l.T("“{name}” ({component})", "name", t.Name, "component", t.Component)
 }
 
 // findTunnel returns the tunnel with that ID in a list.
@@ -59,8 +59,9 @@ func (s *server) handleTunnelStop(w http.ResponseWriter, r *http.Request, rc *re
 func (s *server) controlTunnel(w http.ResponseWriter, r *http.Request, rc *reqCtx, start bool) {
 	id := rc.tunnelID
 	if !validTunnelID(id) {
-		s.errorPage(w, r, rc, http.StatusNotFound, "No such tunnel",
-			"There is no tunnel with this name. Go back to the dashboard and use the Start and Stop buttons of the Tunnels section.")
+		l := lc(r.Context())
+		s.errorPage(w, r, rc, http.StatusNotFound, l.T("No such tunnel"),
+			l.T("There is no tunnel with this name. Go back to the dashboard and use the Start and Stop buttons of the Tunnels section."))
 		return
 	}
 	call, verb := s.client.StopTunnel, "stopping"
@@ -79,35 +80,34 @@ func (s *server) controlTunnel(w http.ResponseWriter, r *http.Request, rc *reqCt
 		t = api.Tunnel{ID: id, Name: id}
 	}
 	s.log.Info(verb+" a tunnel", "tunnel", id, "user", rc.user, "status", t.Status)
-	s.sessions.addFlash(rc.sid, tunnelFlash(t, start))
+	s.sessions.addFlash(rc.sid, tunnelFlash(lc(r.Context()), t, start))
 	http.Redirect(w, r, tunnelsHome(rc), http.StatusSeeOther)
 }
 
 // tunnelFlash is the message after starting or stopping one tunnel.
-func tunnelFlash(t api.Tunnel, start bool) flash {
-	name := tunnelLabel(t)
+func tunnelFlash(l *i18n.Locale, t api.Tunnel, start bool) flash {
+	name := tunnelLabel(l, t)
 	switch {
 	case !start:
-		return flash{Kind: "success", Text: "The tunnel " + name + " is stopped."}
+		return flash{Kind: "success", Text: l.T("The tunnel {name} is stopped.", "name", name)}
 	case t.Status == api.TunnelStarted:
-		return flash{Kind: "success", Text: "The tunnel " + name + " is started."}
+		return flash{Kind: "success", Text: l.T("The tunnel {name} is started.", "name", name)}
 	case t.Status == api.TunnelError:
-		msg := "The tunnel " + name + " could not start"
 		if t.Reason != "" {
-			msg += ": " + t.Reason
+			return flash{Kind: "error", Text: l.T("The tunnel {name} could not start: {reason}. The daemon keeps trying while it is switched on.", "name", name, "reason", t.Reason)}
 		}
-		return flash{Kind: "error", Text: msg + ". The daemon keeps trying while it is switched on."}
+		return flash{Kind: "error", Text: l.T("The tunnel {name} could not start. The daemon keeps trying while it is switched on.", "name", name)}
 	default:
-		return flash{Kind: "info", Text: "The tunnel " + name + " is starting."}
+		return flash{Kind: "info", Text: l.T("The tunnel {name} is starting.", "name", name)}
 	}
 }
 
 func (s *server) handleTunnelsStartAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	s.controlAll(w, r, rc, s.client.StartAllTunnels, "starting all tunnels", "Starting all tunnels.")
+	s.controlAll(w, r, rc, s.client.StartAllTunnels, "starting all tunnels", lc(r.Context()).T("Starting all tunnels."))
 }
 
 func (s *server) handleTunnelsStopAll(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	s.controlAll(w, r, rc, s.client.StopAllTunnels, "stopping all tunnels", "All tunnels are stopped.")
+	s.controlAll(w, r, rc, s.client.StopAllTunnels, "stopping all tunnels", lc(r.Context()).T("All tunnels are stopped."))
 }
 
 func (s *server) controlAll(w http.ResponseWriter, r *http.Request, rc *reqCtx,
@@ -142,9 +142,16 @@ func tunnelStatusClass(status string) string {
 }
 
 // tunnelStatusText is a status as shown; an unknown one as the daemon says.
-func tunnelStatusText(status string) string {
-	if status == "" {
-		return api.TunnelStopped
+func tunnelStatusText(l *i18n.Locale, status string) string {
+	switch status {
+	case "", api.TunnelStopped:
+		return l.T("stopped")
+	case api.TunnelStarted:
+		return l.T("started")
+	case api.TunnelStarting:
+		return l.T("starting")
+	case api.TunnelError:
+		return l.T("error")
 	}
 	return status
 }
@@ -176,9 +183,9 @@ func httpURL(s string) (templ.SafeURL, bool) {
 }
 
 // edgeState describes the session to the tunnel edge in the debug view.
-func edgeState(ts *api.Tunnels) string {
+func edgeState(l *i18n.Locale, ts *api.Tunnels) string {
 	if ts.Connected {
-		return "connected"
+		return l.T("connected")
 	}
-	return "not connected"
+	return l.T("not connected")
 }

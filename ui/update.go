@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/ui/i18n"
 )
 
 // Results of an update (api.UpdateResult.Result), as the daemon's updater
@@ -20,7 +21,7 @@ const (
 )
 
 // weekdays are the days a weekly schedule can name, as the form offers
-// them: the value the daemon takes and the name shown.
+// them: the value the daemon takes and the name shown (a catalog message).
 var weekdays = []struct{ Value, Name string }{
 	{"mon", "Monday"}, {"tue", "Tuesday"}, {"wed", "Wednesday"}, {"thu", "Thursday"},
 	{"fri", "Friday"}, {"sat", "Saturday"}, {"sun", "Sunday"},
@@ -69,11 +70,11 @@ func validClock(s string) bool {
 }
 
 // text is the schedule in words: "Every day, 03:17", "Every Tuesday, 03:30".
-func (s schedule) text() string {
+func (s schedule) text(l *i18n.Locale) string {
 	if s.Every == "weekly" {
-		return "Every " + weekdayName(s.Weekday) + ", " + s.Time
+		return l.T("Every {weekday}, {time}", "weekday", l.T(weekdayName(s.Weekday)), "time", s.Time)
 	}
-	return "Every day, " + s.Time
+	return l.T("Every day, {time}", "time", s.Time)
 }
 
 // update is the self-update state, nil when the daemon does not report one.
@@ -104,19 +105,19 @@ func updateForm(u *api.Update) schedule {
 }
 
 // scheduleText is the schedule in force in words, with its time zone.
-func scheduleText(u *api.Update) string {
+func scheduleText(l *i18n.Locale, u *api.Update) string {
 	s, ok := parseSchedule(u.Schedule)
 	text := u.Schedule
 	if ok {
-		text = s.text()
+		text = s.text(l)
 	}
-	return text + " (" + zoneText(u.Zone) + ")"
+	return text + " (" + zoneText(l, u.Zone) + ")"
 }
 
 // zoneText names the time zone the schedule is in.
-func zoneText(zone string) string {
+func zoneText(l *i18n.Locale, zone string) string {
 	if zone == "" || zone == "Local" {
-		return "the host's time zone"
+		return l.T("the host's time zone")
 	}
 	return zone
 }
@@ -144,29 +145,29 @@ func withReason(text, reason string) string {
 }
 
 // resultText says in words how an update ended.
-func resultText(r *api.UpdateResult) string {
+func resultText(l *i18n.Locale, r *api.UpdateResult) string {
 	v := r.Version
 	switch r.Result {
 	case resultUpdated:
 		if r.From != "" {
-			return fmt.Sprintf("Updated from %s to %s.", r.From, v)
+			return l.T("Updated from {from} to {version}.", "from", r.From, "version", v)
 		}
-		return "Updated to " + v + "."
+		return l.T("Updated to {version}.", "version", v)
 	case resultRolledBack:
-		return withReason("The update to "+v+" was rolled back", r.Reason)
+		return withReason(l.T("The update to {version} was rolled back", "version", v), r.Reason)
 	case resultRefused:
-		return withReason("The update to "+v+" was refused", r.Reason)
+		return withReason(l.T("The update to {version} was refused", "version", v), r.Reason)
 	case resultFailed:
-		return withReason("The update to "+v+" failed", r.Reason)
+		return withReason(l.T("The update to {version} failed", "version", v), r.Reason)
 	case resultInterrupted:
-		return withReason("The update to "+v+" was interrupted", r.Reason)
+		return withReason(l.T("The update to {version} was interrupted", "version", v), r.Reason)
 	case resultReplaced:
 		if r.Reason != "" {
 			return sentence(r.Reason)
 		}
-		return "A package upgrade replaced the daemon."
+		return l.T("A package upgrade replaced the daemon.")
 	}
-	return withReason("The update to "+v+" ended: "+r.Result, r.Reason)
+	return withReason(l.T("The update to {version} ended: {result}", "version", v, "result", r.Result), r.Reason)
 }
 
 // resultBad tells a last update that went wrong (it is marked, and has
@@ -177,12 +178,22 @@ func resultBad(r *api.UpdateResult) bool {
 
 // resultLabel and resultClass name and style a result (in words too, not
 // by colour alone).
-func resultLabel(r *api.UpdateResult) string {
+func resultLabel(l *i18n.Locale, r *api.UpdateResult) string {
 	switch r.Result {
+	case resultUpdated:
+		return l.T("updated")
 	case resultRolledBack:
-		return "rolled back"
+		return l.T("rolled back")
+	case resultRefused:
+		return l.T("refused")
+	case resultFailed:
+		return l.T("failed")
+	case resultInterrupted:
+		return l.T("interrupted")
+	case resultReplaced:
+		return l.T("replaced")
 	case "":
-		return "unknown"
+		return l.T("unknown")
 	}
 	return r.Result
 }
@@ -217,22 +228,31 @@ func updateActive(u *api.Update) bool {
 }
 
 // updateStateText says what a running update does now.
-func updateStateText(u *api.Update) string {
-	what := ""
-	if a := u.Available; a != nil && a.Version != "" {
-		what = " " + a.Version
+func updateStateText(l *i18n.Locale, u *api.Update) string {
+	v := ""
+	if a := u.Available; a != nil {
+		v = a.Version
 	}
 	switch u.State {
 	case api.UpdateStateDownloading:
-		return "Downloading" + what
+		if v != "" {
+			return l.T("Downloading {version}", "version", v)
+		}
+		return l.T("Downloading")
 	case api.UpdateStateVerifying:
-		return "Verifying the download" + what
+		if v != "" {
+			return l.T("Verifying the download {version}", "version", v)
+		}
+		return l.T("Verifying the download")
 	case api.UpdateStateInstalling:
-		return "Installing" + what
+		if v != "" {
+			return l.T("Installing {version}", "version", v)
+		}
+		return l.T("Installing")
 	case api.UpdateStateRestarting:
-		return "Restarting the daemon into the new version"
+		return l.T("Restarting the daemon into the new version")
 	case api.UpdateStateConfirming:
-		return "Confirming the new version (on trial)"
+		return l.T("Confirming the new version (on trial)")
 	}
 	return u.State
 }
@@ -247,12 +267,12 @@ func progress(u *api.Update) (done, total int64, ok bool) {
 }
 
 // progressText is "45 % (12.3 MiB of 27.0 MiB)".
-func progressText(u *api.Update) string {
+func progressText(l *i18n.Locale, u *api.Update) string {
 	done, total, ok := progress(u)
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("%d %% (%s of %s)", done*100/total, byteSize(done), byteSize(total))
+	return l.T("{percent} % ({done} of {total})", "percent", done*100/total, "done", byteSize(done), "total", byteSize(total))
 }
 
 // byteSize shows a size in KiB or MiB.
@@ -280,13 +300,14 @@ func (s *server) handleUpdateLive(w http.ResponseWriter, r *http.Request, rc *re
 		return
 	}
 	// The section alone; the session's messages stay for the next page.
-	p := page{Title: "CloudLink Daemon Update", Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
+	p := page{Title: lc(r.Context()).T("CloudLink Daemon Update"), Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
 	s.render(w, r, http.StatusOK, updateSection(p, dashboard{Status: st, Loc: s.loc}))
 }
 
 // handleUpdateSchedule saves the schedule chosen in the Reschedule form.
 func (s *server) handleUpdateSchedule(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	req, msg := scheduleRequest(r.PostFormValue("every"), r.PostFormValue("weekday"), strings.TrimSpace(r.PostFormValue("time")))
+	l := lc(r.Context())
+	req, msg := scheduleRequest(l, r.PostFormValue("every"), r.PostFormValue("weekday"), strings.TrimSpace(r.PostFormValue("time")))
 	if msg != "" {
 		s.sessions.addFlash(rc.sid, flash{Kind: "error", Text: msg})
 		http.Redirect(w, r, updateHome(rc), http.StatusSeeOther)
@@ -298,30 +319,30 @@ func (s *server) handleUpdateSchedule(w http.ResponseWriter, r *http.Request, rc
 		return
 	}
 	s.log.Info("update schedule changed", "user", rc.user, "schedule", u.Schedule, "default", u.Default)
-	text := "Rescheduled: " + lowerFirst(scheduleText(&u)) + "."
+	text := l.T("Rescheduled: {schedule}.", "schedule", lowerFirst(scheduleText(l, &u)))
 	if u.Default {
-		text = "Rescheduled to the default: " + lowerFirst(scheduleText(&u)) + ", a time of the night spread over the systems."
+		text = l.T("Rescheduled to the default: {schedule}, a time of the night spread over the systems.", "schedule", lowerFirst(scheduleText(l, &u)))
 	}
 	s.updateDone(w, r, rc, flash{Kind: "success", Text: text})
 }
 
 // scheduleRequest is the request for what the form chose, or a sentence
 // that says what to fix.
-func scheduleRequest(every, weekday, clock string) (api.UpdateScheduleRequest, string) {
+func scheduleRequest(l *i18n.Locale, every, weekday, clock string) (api.UpdateScheduleRequest, string) {
 	switch every {
 	case "default":
 		return api.UpdateScheduleRequest{Default: true}, ""
 	case "daily", "weekly":
 	default:
-		return api.UpdateScheduleRequest{}, "Choose a schedule: every day, every week or the default."
+		return api.UpdateScheduleRequest{}, l.T("Choose a schedule: every day, every week or the default.")
 	}
 	if !validClock(clock) {
-		return api.UpdateScheduleRequest{}, "Enter the time of day as HH:MM, from 00:00 to 23:59 (e.g. 03:30)."
+		return api.UpdateScheduleRequest{}, l.T("Enter the time of day as HH:MM, from 00:00 to 23:59 (e.g. 03:30).")
 	}
 	req := api.UpdateScheduleRequest{Every: every, Time: clock}
 	if every == "weekly" {
 		if weekdayName(weekday) == "" {
-			return api.UpdateScheduleRequest{}, "Choose the day of the week of a weekly schedule."
+			return api.UpdateScheduleRequest{}, l.T("Choose the day of the week of a weekly schedule.")
 		}
 		req.Weekday = weekday
 	}
@@ -343,8 +364,8 @@ func (s *server) handleUpdatePause(w http.ResponseWriter, r *http.Request, rc *r
 		return
 	}
 	s.log.Info("updates paused", "user", rc.user, "until", u.PausedUntil)
-	d := dashboard{Loc: s.loc}
-	s.updateDone(w, r, rc, flash{Kind: "success", Text: "Updates are paused until " + d.time(u.PausedUntil) + ". Resume them at any time."})
+	l, d := lc(r.Context()), dashboard{Loc: s.loc}
+	s.updateDone(w, r, rc, flash{Kind: "success", Text: l.T("Updates are paused until {time}. Resume them at any time.", "time", d.time(l, u.PausedUntil))})
 }
 
 // handleUpdateResume ends a pause.
@@ -355,9 +376,10 @@ func (s *server) handleUpdateResume(w http.ResponseWriter, r *http.Request, rc *
 		return
 	}
 	s.log.Info("updates resumed", "user", rc.user)
-	text := "Updates are resumed."
+	l := lc(r.Context())
+	text := l.T("Updates are resumed.")
 	if u.NextCheck != nil {
-		text += " The next check is at " + (dashboard{Loc: s.loc}).time(u.NextCheck) + "."
+		text = l.T("Updates are resumed. The next check is at {time}.", "time", (dashboard{Loc: s.loc}).time(l, u.NextCheck))
 	}
 	s.updateDone(w, r, rc, flash{Kind: "success", Text: text})
 }
@@ -370,26 +392,25 @@ func (s *server) handleUpdateCheck(w http.ResponseWriter, r *http.Request, rc *r
 		return
 	}
 	s.log.Info("update check", "user", rc.user, "available", u.Available != nil, "err", u.LastError)
-	s.updateDone(w, r, rc, checkFlash(u))
+	s.updateDone(w, r, rc, checkFlash(lc(r.Context()), u))
 }
 
 // checkFlash is the message after Check now.
-func checkFlash(u api.Update) flash {
-	switch l := u.LastUpdate; {
+func checkFlash(l *i18n.Locale, u api.Update) flash {
+	switch last := u.LastUpdate; {
 	case u.LastError != "":
 		return flash{Kind: "error", Text: sentence(u.LastError)}
 	case u.Available != nil && u.Available.Skipped:
-		return flash{Kind: "info", Text: "The release " + u.Available.Version + " is available. It failed on this host before, so the schedule does not try it again; Update now does."}
+		return flash{Kind: "info", Text: l.T("The release {version} is available. It failed on this host before, so the schedule does not try it again; Update now does.", "version", u.Available.Version)}
 	case u.Available != nil:
-		return flash{Kind: "info", Text: "The release " + u.Available.Version + " is available. It is applied at the next scheduled time, or now with Update now."}
-	case l != nil && l.Result == resultRefused && u.LastCheck != nil && l.Time.Equal(*u.LastCheck):
-		return flash{Kind: "error", Text: resultText(l)}
+		return flash{Kind: "info", Text: l.T("The release {version} is available. It is applied at the next scheduled time, or now with Update now.", "version", u.Available.Version)}
+	case last != nil && last.Result == resultRefused && u.LastCheck != nil && last.Time.Equal(*u.LastCheck):
+		return flash{Kind: "error", Text: resultText(l, last)}
 	}
-	text := "No update is available: this system runs the newest release of its stage"
 	if u.Stage != "" {
-		text += " (" + u.Stage + ")"
+		return flash{Kind: "success", Text: l.T("No update is available: this system runs the newest release of its stage ({stage}).", "stage", u.Stage)}
 	}
-	return flash{Kind: "success", Text: text + "."}
+	return flash{Kind: "success", Text: l.T("No update is available: this system runs the newest release of its stage.")}
 }
 
 // handleUpdateNow applies the available release now; the section then
@@ -400,12 +421,13 @@ func (s *server) handleUpdateNow(w http.ResponseWriter, r *http.Request, rc *req
 		s.updateFailed(w, r, rc, "starting an update", err)
 		return
 	}
-	what := "The update"
+	l := lc(r.Context())
+	text := l.T("The update has begun. The daemon restarts into the new version, and the dashboard is unavailable for a moment; you may have to sign in again.")
 	if a := u.Available; a != nil && a.Version != "" {
-		what += " to " + a.Version
+		text = l.T("The update to {version} has begun. The daemon restarts into the new version, and the dashboard is unavailable for a moment; you may have to sign in again.", "version", a.Version)
 	}
 	s.log.Info("update started", "user", rc.user, "state", u.State)
-	s.updateDone(w, r, rc, flash{Kind: "info", Text: what + " has begun. The daemon restarts into the new version, and the dashboard is unavailable for a moment; you may have to sign in again."})
+	s.updateDone(w, r, rc, flash{Kind: "info", Text: text})
 }
 
 // updateFailed logs an update action the daemon refused, shows its

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/ui/i18n"
 )
 
 // fakeNow is the fake daemon's clock for the update routes.
@@ -432,7 +433,7 @@ func TestUpdateResultText(t *testing.T) {
 			"A package upgrade to 0.3.0 took over from the self-update to 0.2.0.", false},
 		{api.UpdateResult{Version: "0.2.0", Result: "odd", Reason: "why"}, "The update to 0.2.0 ended: odd: why.", false},
 	} {
-		if got := resultText(&tc.r); got != tc.want {
+		if got := resultText(i18n.Default().English(), &tc.r); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
 		}
 		if got := resultBad(&tc.r); got != tc.bad {

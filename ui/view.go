@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/ui/i18n"
 )
 
 // TimeLayout is how the dashboard shows times, e.g.
@@ -17,7 +17,8 @@ import (
 const TimeLayout = "Mon, 02 Jan 2006 15:04:05 MST -0700"
 
 // FormatTime shows t in the dashboard's layout in loc (the host's time zone
-// when nil); the zero time is shown as "—".
+// when nil), with English day and month names; the zero time is shown as
+// "—". A page shows times in its language with i18n.Locale.Time.
 func FormatTime(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "—"
@@ -50,12 +51,12 @@ type dashboard struct {
 	Edge *api.Tunnels
 }
 
-// time formats t in the dashboard's time zone.
-func (d dashboard) time(t *time.Time) string {
+// time formats t in the dashboard's time zone and the page's language.
+func (d dashboard) time(l *i18n.Locale, t *time.Time) string {
 	if t == nil {
 		return "—"
 	}
-	return FormatTime(*t, d.Loc)
+	return l.Time(*t, d.Loc)
 }
 
 // version is the daemon version to show.
@@ -101,14 +102,14 @@ func severityClass(sev string) string {
 	}
 }
 
-func severityLabel(sev string) string {
+func severityLabel(l *i18n.Locale, sev string) string {
 	switch sev {
 	case api.SeverityError:
-		return "Error"
+		return l.T("Error")
 	case api.SeverityInfo:
-		return "Note"
+		return l.T("Note")
 	default:
-		return "Warning"
+		return l.T("Warning")
 	}
 }
 
@@ -131,18 +132,18 @@ func flashRole(kind string) string {
 
 // reasonTitle and reasonRemedy frame the daemon's reason for not being
 // linked with what the user can do about it.
-func reasonTitle(state string) string {
+func reasonTitle(l *i18n.Locale, state string) string {
 	if state == api.StateLinkError {
-		return "Linking failed:"
+		return l.T("Linking failed:")
 	}
-	return "Not linked:"
+	return l.T("Not linked:")
 }
 
-func reasonRemedy(state string) string {
+func reasonRemedy(l *i18n.Locale, state string) string {
 	if state == api.StateLinkError {
-		return "Fix the cause above, then select Link to CloudLink to try again. The sign-in needs a CloudLink user with administrator rights in the account."
+		return l.T("Fix the cause above, then select Link to CloudLink to try again. The sign-in needs a CloudLink user with administrator rights in the account.")
 	}
-	return "To link this system again, select Link to CloudLink and sign in with a CloudLink user who has administrator rights in the account."
+	return l.T("To link this system again, select Link to CloudLink and sign in with a CloudLink user who has administrator rights in the account.")
 }
 
 // checkClass and checkLabel style and name a check's result (in words too,
@@ -159,49 +160,49 @@ func checkClass(status string) string {
 	return "check-skip"
 }
 
-func checkLabel(status string) string {
+func checkLabel(l *i18n.Locale, status string) string {
 	switch status {
 	case api.CheckPass:
-		return "Pass"
+		return l.T("Pass")
 	case api.CheckFail:
-		return "Fail"
+		return l.T("Fail")
 	case api.CheckWarn:
-		return "Warning"
+		return l.T("Warning")
 	}
-	return "Skipped"
+	return l.T("Skipped")
 }
 
 // clockDrift shows the measured drift (host minus the cloud) for the debug
 // view, with when and against what; the NTP cross-check when configured.
-func (d dashboard) clockDrift() string {
+func (d dashboard) clockDrift(l *i18n.Locale) string {
 	c := d.Status.Clock
 	if c.MeasuredAt == nil {
-		return "not measured yet"
+		return l.T("not measured yet")
 	}
-	s := fmt.Sprintf("%s s (this host minus CloudLink, measured %s", api.SignedSeconds(c.DriftSeconds), d.time(c.MeasuredAt))
+	drift, at := api.SignedSeconds(c.DriftSeconds), d.time(l, c.MeasuredAt)
+	s := l.T("{drift} s (this host minus CloudLink, measured {time})", "drift", drift, "time", at)
 	if c.Source != "" {
-		s += " against " + c.Source
+		s = l.T("{drift} s (this host minus CloudLink, measured {time} against {source})", "drift", drift, "time", at, "source", c.Source)
 	}
-	s += ")"
 	if c.NTPServer != "" {
 		if c.NTPDriftSeconds != nil {
-			s += fmt.Sprintf("; NTP server %s: %s s", c.NTPServer, api.SignedSeconds(*c.NTPDriftSeconds))
+			s += l.T("; NTP server {server}: {drift} s", "server", c.NTPServer, "drift", api.SignedSeconds(*c.NTPDriftSeconds))
 		} else {
-			s += "; NTP server " + c.NTPServer + ": no answer"
+			s += l.T("; NTP server {server}: no answer", "server", c.NTPServer)
 		}
 	}
 	return s
 }
 
 // clockSync says whether the host reports its clock synchronized.
-func (d dashboard) clockSync() string {
+func (d dashboard) clockSync(l *i18n.Locale) string {
 	switch s := d.Status.Clock.Synchronized; {
 	case s == nil:
-		return "unknown"
+		return l.T("unknown")
 	case *s:
-		return "yes"
+		return l.T("yes")
 	}
-	return "no"
+	return l.T("no")
 }
 
 // platformText is the host platform as About shows it: name, version and
