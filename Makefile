@@ -33,7 +33,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The steps of `test` change files (generate) and must not run in parallel.
 .NOTPARALLEL:
 
-.PHONY: all build generate check-generated deps vet fmt-check test bench demo clean packages
+.PHONY: screenshots all build generate check-generated deps vet fmt-check test bench demo clean packages
 
 all: build
 
@@ -149,6 +149,12 @@ test: deps check-generated vet fmt-check
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./tunnel/
 	$(GO) run ./bench -bin bin -out bench/results.json
+
+## screenshots: the README's dashboard screenshots (unlinked, standard, debug,
+## clock drift; English and German) into docs/screenshots, from a real daemon
+## and cloud in headless Chromium
+screenshots:
+	CLD_SCREENSHOTS=$(abspath docs/screenshots) $(GO) test -count=1 -run '^TestScreenshots$$' ./ui/e2e
 
 ## demo: run the reference cloud and the daemon with its dashboard locally, on
 ## a simulated host of PLATFORM: msl (default: MSL with MiVB, MBG and a

@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,26 +43,8 @@ const layoutProblems = `(() => {
 func TestLayoutUsesTheWidth(t *testing.T) {
 	requireChromium(t)
 	edgeAddr := freeAddr(t)
-	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "origin") }))
+	origin, config := screenshotHost(t)
 	defer origin.Close()
-	config := fmt.Sprintf(`platform:
-  type: generic
-  name: Simulated PBX host
-  version: "1.0"
-  tunnels:
-    - id: %s
-      component: MSL
-      name: Server Manager
-      description: Remote access via Mitel Administration
-      local_address: https://%s
-      accept_self_signed: true
-    - id: mivb-administration-rest-interface
-      component: MiVoice Business
-      name: administration web interface and REST interface
-      description: Remote access via Mitel Administration
-      local_address: https://%s
-      accept_self_signed: true
-`, tunnelID, origin.Listener.Addr(), origin.Listener.Addr())
 	st := startStack(t, stackOptions{bin: buildFastBinaries(t), config: config, cloudArgs: []string{"--edge-listen", edgeAddr, "--edge-domain", edgeDomain}})
 	st.cli(strings.NewReader(cloudPassword+"\n"), "link", "--socket", st.sock, "--username", "admin@demo.test", "--account", "100001", "--password-stdin")
 	st.cli(nil, "tunnel", "start", tunnelID, "--socket", st.sock, "--wait", "30s")
