@@ -41,6 +41,11 @@ const gatewayMultipleRemedy = "Remove any duplicate or conflicting CLGW instance
 	"ensure only one CLGW is installed and associated with the CloudLink account, then re-onboard the CLGW. " +
 	"Do not restore backups of a clustered CLGW onto this platform."
 
+// gatewayMultipleText says that several gateway instances are installed
+// (a plural message of the catalog: {n} instances, {instances} their names).
+const gatewayMultipleText = "{n} CloudLink Gateway instance is installed ({instances}): traditional CLGW mode supports only one per platform, " +
+	"and several (often restored from a backup of a clustered CLGW) make MiVB provisioning and CLGW re-onboarding fail."
+
 // gatewayLiveEvery is how often (ms) live.js fetches the section again
 // while the gateway is starting or not healthy yet: the daemon reads the
 // gateway's state every 30 s and after each control, so a faster pace
@@ -178,9 +183,7 @@ func gatewayMultiple(l *i18n.Locale, g *api.Gateway) string {
 	if len(g.Instances) < 2 {
 		return ""
 	}
-	return l.N("{n} CloudLink Gateway instance is installed ({instances}): traditional CLGW mode supports only one per platform, "+
-		"and several (often restored from a backup of a clustered CLGW) make MiVB provisioning and CLGW re-onboarding fail.",
-		len(g.Instances), "instances", strings.Join(g.Instances, ", "))
+	return l.N(gatewayMultipleText, len(g.Instances), "instances", strings.Join(g.Instances, ", "))
 }
 
 // gatewayRemedy is the remedy for several instances: the daemon's
@@ -305,7 +308,7 @@ func gatewayFlash(l *i18n.Locale, action string, g api.Gateway) flash {
 		text = l.T("The CloudLink Gateway was restarted, but it is {state} now", "state", stateText)
 	}
 	if g.Error != "" {
-		return flash{Kind: "error", Text: withReason(text, g.Error)}
+		return flash{Kind: "error", Text: withReason(l, text, g.Error)}
 	}
-	return flash{Kind: "error", Text: text + "."}
+	return flash{Kind: "error", Text: withReason(l, text, "")}
 }

@@ -136,12 +136,13 @@ func sentence(s string) string {
 	return s
 }
 
-// withReason is "text: reason." or "text." without one.
-func withReason(text, reason string) string {
+// withReason is "text: reason." or "text." without one (the reason as
+// the daemon gives it).
+func withReason(l *i18n.Locale, text, reason string) string {
 	if reason = strings.TrimSpace(reason); reason == "" {
-		return text + "."
+		return l.T("{text}.", "text", text)
 	}
-	return sentence(text + ": " + reason)
+	return sentence(l.T("{text}: {reason}", "text", text, "reason", reason))
 }
 
 // resultText says in words how an update ended.
@@ -154,20 +155,20 @@ func resultText(l *i18n.Locale, r *api.UpdateResult) string {
 		}
 		return l.T("Updated to {version}.", "version", v)
 	case resultRolledBack:
-		return withReason(l.T("The update to {version} was rolled back", "version", v), r.Reason)
+		return withReason(l, l.T("The update to {version} was rolled back", "version", v), r.Reason)
 	case resultRefused:
-		return withReason(l.T("The update to {version} was refused", "version", v), r.Reason)
+		return withReason(l, l.T("The update to {version} was refused", "version", v), r.Reason)
 	case resultFailed:
-		return withReason(l.T("The update to {version} failed", "version", v), r.Reason)
+		return withReason(l, l.T("The update to {version} failed", "version", v), r.Reason)
 	case resultInterrupted:
-		return withReason(l.T("The update to {version} was interrupted", "version", v), r.Reason)
+		return withReason(l, l.T("The update to {version} was interrupted", "version", v), r.Reason)
 	case resultReplaced:
 		if r.Reason != "" {
 			return sentence(r.Reason)
 		}
 		return l.T("A package upgrade replaced the daemon.")
 	}
-	return withReason(l.T("The update to {version} ended: {result}", "version", v, "result", r.Result), r.Reason)
+	return withReason(l, l.T("The update to {version} ended: {result}", "version", v, "result", r.Result), r.Reason)
 }
 
 // resultBad tells a last update that went wrong (it is marked, and has
