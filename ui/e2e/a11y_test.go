@@ -4,8 +4,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -102,22 +100,7 @@ func TestAccessibility(t *testing.T) {
 	b.expectText("#registration", "Account UUID")
 	report["debug view"] = b.axeViolations()
 
-	out, err := exec.Command(filepath.Join(st.bin, "cld-cloud"), "clock", "offset", "--data", filepath.Join(st.dir, "cloud"), "44s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("cld-cloud clock offset: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b.navigate(st.proxyURL + "/checks") // a fresh measurement
-		b.navigate(st.proxyURL + "/")
-		if n, err := runStep(b, chromedp.Evaluate[int](`document.querySelectorAll("#warning-clock_drift").length`)); err == nil && n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no clock-drift warning on the dashboard")
-		}
-		time.Sleep(500 * time.Millisecond) // the running cloud applies the offset within a second
-	}
+	showClockDrift(t, b, st, "/")
 	report["clock-drift warning"] = b.axeViolations()
 
 	var msgs []string

@@ -67,22 +67,7 @@ func TestScreenshots(t *testing.T) {
 	shot("standard", "/?view=standard")
 	shot("debug", "/?view=debug")
 
-	out, err := exec.Command(filepath.Join(st.bin, "cld-cloud"), "clock", "offset", "--data", filepath.Join(st.dir, "cloud"), "44s").CombinedOutput()
-	if err != nil {
-		t.Fatalf("cld-cloud clock offset: %v\n%s", err, out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b.navigate(st.proxyURL + "/checks") // a fresh measurement
-		b.navigate(st.proxyURL + "/?view=standard")
-		if n, err := runStep(b, chromedp.Evaluate[int](`document.querySelectorAll("#warning-clock_drift").length`)); err == nil && n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no clock-drift warning on the dashboard")
-		}
-		time.Sleep(500 * time.Millisecond) // the running cloud applies the offset within a second
-	}
+	showClockDrift(t, b, st, "/?view=standard")
 	shot("clock-drift", "/?view=standard")
 }
 
@@ -113,4 +98,26 @@ func screenshotHost(t *testing.T) (*httptest.Server, string) {
       accept_self_signed: true
 `, tunnelID, origin.Listener.Addr(), origin.Listener.Addr())
 	return origin, config
+}
+
+// showClockDrift runs the cloud's clock 44 s ahead and shows path once
+// the dashboard warns about the drift.
+func showClockDrift(t *testing.T, b *chromium, st *stack, path string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(st.bin, "cld-cloud"), "clock", "offset", "--data", filepath.Join(st.dir, "cloud"), "44s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("cld-cloud clock offset: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.navigate(st.proxyURL + "/checks") // a fresh measurement
+		b.navigate(st.proxyURL + path)
+		if n, err := runStep(b, chromedp.Evaluate[int](`document.querySelectorAll("#warning-clock_drift").length`)); err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no clock-drift warning on the dashboard")
+		}
+		time.Sleep(500 * time.Millisecond) // the running cloud applies the offset within a second
+	}
 }
