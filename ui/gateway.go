@@ -238,7 +238,7 @@ func gatewayHome(rc *reqCtx) string { return rc.home() + "#gateway" }
 func (s *server) handleGatewayLive(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	st, err := s.client.Status(r.Context())
 	if err != nil {
-		http.Error(w, daemonMessage(err), http.StatusServiceUnavailable)
+		http.Error(w, lc(r.Context()).Text(daemonMessage(err)), http.StatusServiceUnavailable)
 		return
 	}
 	d := dashboard{Status: st, Loc: s.loc}

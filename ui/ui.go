@@ -31,6 +31,15 @@
 // starting or not healthy yet, live.js fetches it again from /gateway/live
 // every 5 s (the daemon reads the gateway's state every 30 s and after each
 // control), and its "Refresh the status" button reloads the page.
+//
+// Every text the dashboard shows goes through the catalogs of ui/i18n
+// (lang.go): a request's language is ?lang= (the footer's language form,
+// remembered in the cld_lang cookie), else the host management UI's
+// language from the platform, else Accept-Language, else English; it
+// travels in the request's context, where templates read it (tr, trHTML,
+// trText) and handlers too (lc). Texts that other code hands over in
+// English (page titles, messages, error pages) are translated when shown;
+// the daemon's own texts are shown as they come.
 package ui
 
 import (

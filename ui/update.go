@@ -292,7 +292,7 @@ func updateHome(rc *reqCtx) string { return rc.home() + "#update" }
 func (s *server) handleUpdateLive(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	st, err := s.client.Status(r.Context())
 	if err != nil {
-		http.Error(w, daemonMessage(err), http.StatusServiceUnavailable)
+		http.Error(w, lc(r.Context()).Text(daemonMessage(err)), http.StatusServiceUnavailable)
 		return
 	}
 	if !st.Linked || st.Update == nil {
