@@ -103,24 +103,38 @@ check-generated:
 
 ## deps: install the Debian packages the tests use when they are missing:
 ## chromium (the dashboard's end-to-end test), tinyproxy (the proxy tests
-## start their own), for the package tests lintian, rpm, debootstrap
-## and systemd-container (systemd-nspawn), and tmux and whiptail (the
-## MX-ONE menu plugin's test)
+## start their own), apache2 and nginx (the dashboard behind the host's web
+## server; the test starts its own), for the package tests lintian, rpm,
+## debootstrap and systemd-container (systemd-nspawn), and tmux and
+## whiptail (the MX-ONE menu plugin's test)
 DEPS_PKGS := chromium:/usr/bin/chromium tinyproxy:/usr/bin/tinyproxy lintian:/usr/bin/lintian \
 	rpm:/usr/bin/rpm debootstrap:/usr/sbin/debootstrap systemd-container:/usr/bin/systemd-nspawn \
-	systemd:/usr/bin/systemd-analyze tmux:/usr/bin/tmux whiptail:/usr/bin/whiptail
+	systemd:/usr/bin/systemd-analyze tmux:/usr/bin/tmux whiptail:/usr/bin/whiptail \
+	apache2:/usr/sbin/apache2 nginx:/usr/sbin/nginx
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do [ -x "$${p#*:}" ] || missing="$$missing $${p%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing$$missing (needed by the tests)"; \
+		norc=""; case "$$missing" in *apache2*|*nginx*) [ -e /usr/sbin/policy-rc.d ] || { \
+		  printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+		  $(SUDO) chmod 755 /usr/sbin/policy-rc.d; norc=1; };; esac; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		[ -z "$$norc" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; \
 		case "$$missing" in *tinyproxy*) \
 		  $(SUDO) systemctl disable --now tinyproxy >/dev/null 2>&1 || true; \
 		  $(SUDO) update-rc.d tinyproxy disable >/dev/null 2>&1 || true; \
 		  pidf=/run/tinyproxy/tinyproxy.pid; \
 		  if [ -s $$pidf ]; then $(SUDO) kill "$$(cat $$pidf)" 2>/dev/null || true; fi;; \
 		esac; \
+		for svc in apache2:/run/apache2/apache2.pid nginx:/run/nginx.pid; do \
+		  case "$$missing" in *" $${svc%%:*}"*) \
+		    $(SUDO) systemctl disable --now $${svc%%:*} >/dev/null 2>&1 || true; \
+		    $(SUDO) update-rc.d $${svc%%:*} disable >/dev/null 2>&1 || true; \
+		    pidf=$${svc#*:}; \
+		    if [ -s $$pidf ]; then $(SUDO) kill "$$(cat $$pidf)" 2>/dev/null || true; fi;; \
+		  esac; \
+		done; \
 	fi
 
 vet:

@@ -41,6 +41,19 @@
 //     --json` (gateway installed, instances, status, version) and the
 //     core's process; the tunnel list holds clgw-rest; the section, live
 //     while the core is not healthy yet, shows it healthy without a reload.
+//   - TestDashboardBehindApache, TestDashboardBehindNginx: Debian's apache2
+//     and nginx configured from packaging/apache/cld.conf and
+//     packaging/nginx/cld.conf (Basic authentication, the user and the
+//     shared secret passed on) in front of a daemon with dashboard.auth
+//     mode proxy and base_path /cld. The daemon's own address refuses a
+//     forged user header without the secret; the web server asks for
+//     credentials and drops a client's own user, secret and X-Forwarded-*
+//     headers. In Chromium, signed in by the web server: its user shown,
+//     every URL of every page under /cld, the Gateway section's live
+//     update fetched through the web server without a reload, the debug
+//     view and back, linking (the callback under /cld), a tunnel started
+//     and stopped, disconnecting; the web server's access log holds only
+//     requests under /cld. Skipped when the server is not installed.
 //
 // The package has no code besides its tests.
 package e2e

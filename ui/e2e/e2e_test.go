@@ -174,6 +174,7 @@ type stack struct {
 	cloudCA  string // the cloud's CA certificate file (PEM)
 	spki     string // base64 SHA-256 of the cloud server certificate's public key
 	sock     string
+	dashAddr string // the daemon's dashboard (listen:), 127.0.0.1:PORT
 	proxyURL string // http://127.0.0.1:PORT/cld
 
 	mu     sync.Mutex
@@ -193,6 +194,10 @@ type stackOptions struct {
 	cld       string   // the cld binary, daemon and CLI ("": the one in bin)
 	cloudArgs []string // more arguments of `cld-cloud serve`
 	config    string   // the daemon's config file (YAML), when not empty
+	// hostAuth: the config authenticates through the host (dashboard.auth):
+	// no dashboard user and no proxy of the stack's own; the test puts the
+	// host's web server in front of dashAddr and sets proxyURL.
+	hostAuth bool
 }
 
 // startStack builds the binaries and starts the cloud, the daemon (with a
@@ -247,6 +252,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 
 	// The daemon with its dashboard.
 	dashAddr := freeAddr(t)
+	s.dashAddr = dashAddr
 	state := filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
@@ -266,17 +272,24 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 		if _, err := os.Stat(s.sock); err != nil {
 			return err
 		}
-		resp, err := http.Get("http://" + dashAddr + "/login")
+		page := "/login" // public, except when the host signs users in
+		if opts.hostAuth {
+			page = "/static/style.css"
+		}
+		resp, err := http.Get("http://" + dashAddr + page)
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /login: %s", resp.Status)
+			return fmt.Errorf("GET %s: %s", page, resp.Status)
 		}
 		return nil
 	})
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	if opts.hostAuth {
+		return s
+	}
 	s.cli(strings.NewReader(dashPassword), "dashboard-user", "--socket", s.sock, "--username", dashUser, "--password-stdin")
 
 	// A reverse proxy mounting the dashboard under /cld, as a host's
