@@ -273,15 +273,15 @@ func progressText(l *i18n.Locale, u *api.Update) string {
 	if !ok {
 		return ""
 	}
-	return l.T("{percent} % ({done} of {total})", "percent", done*100/total, "done", byteSize(done), "total", byteSize(total))
+	return l.T("{percent} % ({done} of {total})", "percent", done*100/total, "done", byteSize(l, done), "total", byteSize(l, total))
 }
 
 // byteSize shows a size in KiB or MiB.
-func byteSize(n int64) string {
+func byteSize(l *i18n.Locale, n int64) string {
 	if n < 1<<20 {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	return l.Decimal(fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)))
 }
 
 // updateHome is the main page at the update section.

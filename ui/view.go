@@ -179,14 +179,14 @@ func (d dashboard) clockDrift(l *i18n.Locale) string {
 	if c.MeasuredAt == nil {
 		return l.T("not measured yet")
 	}
-	drift, at := api.SignedSeconds(c.DriftSeconds), d.time(l, c.MeasuredAt)
+	drift, at := l.Decimal(api.SignedSeconds(c.DriftSeconds)), d.time(l, c.MeasuredAt)
 	s := l.T("{drift} s (this host minus CloudLink, measured {time})", "drift", drift, "time", at)
 	if c.Source != "" {
 		s = l.T("{drift} s (this host minus CloudLink, measured {time} against {source})", "drift", drift, "time", at, "source", c.Source)
 	}
 	if c.NTPServer != "" {
 		if c.NTPDriftSeconds != nil {
-			s += l.T("; NTP server {server}: {drift} s", "server", c.NTPServer, "drift", api.SignedSeconds(*c.NTPDriftSeconds))
+			s += l.T("; NTP server {server}: {drift} s", "server", c.NTPServer, "drift", l.Decimal(api.SignedSeconds(*c.NTPDriftSeconds)))
 		} else {
 			s += l.T("; NTP server {server}: no answer", "server", c.NTPServer)
 		}

@@ -1,6 +1,9 @@
 package i18n
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // names are a language's abbreviated day names (Sunday first, as
 // time.Weekday counts) and month names (January first), as the language
@@ -58,4 +61,16 @@ func (l *Locale) Time(t time.Time, loc *time.Location) string {
 		n = dateNames["en"]
 	}
 	return n.days[t.Weekday()] + ", " + t.Format("02") + " " + n.months[t.Month()-1] + " " + t.Format("2006 15:04:05 MST -0700")
+}
+
+// decimalComma are the languages that write 12,5 rather than 12.5.
+var decimalComma = map[string]bool{"de": true, "fr": true, "es": true, "it": true, "nl": true, "sv": true}
+
+// Decimal writes the decimal point of a number formatted by Go ("12.5",
+// "+0.200") the language's way ("12,5" in German).
+func (l *Locale) Decimal(s string) string {
+	if decimalComma[l.code] {
+		return strings.ReplaceAll(s, ".", ",")
+	}
+	return s
 }

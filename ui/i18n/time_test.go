@@ -54,3 +54,16 @@ func TestTime(t *testing.T) {
 		}
 	}
 }
+
+func TestDecimal(t *testing.T) {
+	for code, want := range map[string]string{"en": "+0.200 s, 12.5 MiB", "de": "+0,200 s, 12,5 MiB", "fr": "+0,200 s, 12,5 MiB", "sv": "+0,200 s, 12,5 MiB"} {
+		if got := Default().Lookup(code).Decimal("+0.200 s, 12.5 MiB"); got != want {
+			t.Errorf("%s: %q, want %q", code, got, want)
+		}
+	}
+	for _, l := range Default().Locales() {
+		if l.Code() != "en" && !decimalComma[l.Code()] {
+			t.Errorf("%s: no decimal separator decided", l.Code())
+		}
+	}
+}
