@@ -2,6 +2,9 @@ package ui
 
 import (
 	"fmt"
+	"go/ast"
+	goparser "go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -175,48 +178,102 @@ func allowedText(text string) bool {
 
 func hasLetter(s string) bool { return strings.IndexFunc(s, unicode.IsLetter) >= 0 }
 
-// The messages that code outside this package's catalog calls (the
-// sign-in, link and error pages of handlers.go and server.go) hand to the
-// page as English are catalog messages, so that the page shows them in
-// its language.
+// The messages that code not calling the catalog itself (the sign-in,
+// link and error pages of handlers.go and server.go) hands to the page in
+// English are catalog messages, so that the page shows them in its
+// language: every string literal (or fmt.Sprintf format) given as a page
+// title, an error page's sentence, a sign-in message or a flash message
+// in the package's code, and the texts such code puts together.
 func TestUntranslatedCallersCovered(t *testing.T) {
 	de := i18n.Default().Lookup("de")
-	for _, s := range []string{
-		"Daemon not reachable", "CloudLink Daemon", "Sign in", "Licenses", "Terms and Conditions",
-		"Prerequisite checks", "Disconnect from CloudLink", "Inventory report preview",
-		"Your session has ended. Please sign in again.",
-		"Enter your user name and password.",
-		"The user name or password is incorrect.",
-		"The daemon returned an unusable sign-in address; check the configured cloud URL.",
-		"The return from the CloudLink sign-in carried neither a result nor an error. Select Link to CloudLink to start again.",
-		"Linked to the CloudLink account Demo Account (100001).",
-		"This system is not linked to CloudLink.",
-		"Disconnected from CloudLink. The tunnels are stopped and the local credentials removed.",
+	texts := []string{
+		// handleUnlink's message with its pending-revocation sentence.
 		"Disconnected from CloudLink. The tunnels are stopped and the local credentials removed. The cloud could not be told yet; the daemon keeps retrying the revocation.",
-		"Something went wrong",
-		"The dashboard hit an internal error. Try again; if it keeps happening, check the daemon's log.",
-		"Page not found", "There is no dashboard page at this address.",
-		"Not allowed", "This page does not accept PUT requests.",
-		"Request refused", "This request came from another web site and was refused. Open the dashboard directly and try again.",
-		"Bad request", "The form could not be read. Go back to the dashboard and try again.",
-		"The sign-in form had expired. Please sign in again.",
-		"The form had expired or did not come from this dashboard. Go back to the dashboard, reload it and try again.",
+		// daemonMessage's sentences.
 		"The CloudLink daemon is not reachable. Check that the cld service is running.",
 		"The CloudLink daemon could not do this: something broke",
-		"Signed in by the host", "Sign in through the host",
-		"This dashboard signs you in through the host's management UI; sign in or out there.",
-		"Open the CloudLink dashboard from the host's management UI, which signs you in.",
-	} {
-		if s == "CloudLink Daemon" {
+	}
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || strings.HasSuffix(f, "_templ.go") {
+			continue
+		}
+		file, err := goparser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			var exprs []ast.Expr
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				sel, ok := n.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				switch {
+				case sel.Sel.Name == "errorPage" && len(n.Args) == 6:
+					exprs = n.Args[4:]
+				case sel.Sel.Name == "renderLogin" && len(n.Args) == 5:
+					exprs = n.Args[4:]
+				case sel.Sel.Name == "page" && len(n.Args) == 2:
+					exprs = n.Args[1:]
+				}
+			case *ast.CompositeLit:
+				if id, ok := n.Type.(*ast.Ident); ok && (id.Name == "flash" || id.Name == "page") {
+					for _, e := range n.Elts {
+						if kv, ok := e.(*ast.KeyValueExpr); ok {
+							if k, ok := kv.Key.(*ast.Ident); ok && (k.Name == "Text" || k.Name == "Title") {
+								exprs = append(exprs, kv.Value)
+							}
+						}
+					}
+				}
+			}
+			for _, e := range exprs {
+				if s, ok := literalText(e); ok {
+					texts = append(texts, s)
+				}
+			}
+			return true
+		})
+	}
+	t.Logf("%d texts handed over in English", len(texts))
+	if len(texts) < 25 {
+		t.Fatalf("only %d texts found", len(texts))
+	}
+	for _, s := range texts {
+		if s == "CloudLink Daemon" { // the product's name, the same in every language
 			if !de.Has(s) {
 				t.Errorf("%q is not in the catalog", s)
 			}
 			continue
 		}
 		if got := de.Text(s); got == s || strings.HasPrefix(got, i18n.MissingPrefix) {
-			t.Errorf("%q is not translated (%q)", s, got)
+			t.Errorf("%q is shown untranslated: add it to the catalogs (locales/*.po)", s)
 		}
 	}
+}
+
+// literalText is the text of a string literal, or of a fmt.Sprintf call's
+// format with sample values for its verbs.
+func literalText(e ast.Expr) (string, bool) {
+	if c, ok := e.(*ast.CallExpr); ok {
+		if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Sprintf" && len(c.Args) > 0 {
+			f, ok := literalText(c.Args[0])
+			if !ok {
+				return "", false
+			}
+			return strings.NewReplacer("%s", "Sample", "%d", "42", "%v", "Sample", "%q", `"Sample"`).Replace(f), true
+		}
+		return "", false
+	}
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	s, err := strconv.Unquote(lit.Value)
+	return s, err == nil && hasLetter(s)
 }
 
 // msgidUse finds the catalog calls with a literal msgid in the package's
