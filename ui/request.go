@@ -46,17 +46,17 @@ func (s *server) originOf(r *http.Request) origin {
 		return o
 	}
 	o.trusted = true
-	if v := firstValue(r.Header.Get("X-Forwarded-Prefix")); v != "" {
+	if v := lastValue(r.Header, "X-Forwarded-Prefix"); v != "" {
 		if p, ok := cleanPrefix(v); ok {
 			o.prefix = p
 		} else {
 			s.log.Warn("ignoring an unusable X-Forwarded-Prefix", "value", v)
 		}
 	}
-	if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" && validHost(v) {
+	if v := lastValue(r.Header, "X-Forwarded-Host"); v != "" && validHost(v) {
 		o.host = v
 	}
-	switch v := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); v {
+	switch v := strings.ToLower(lastValue(r.Header, "X-Forwarded-Proto")); v {
 	case "http", "https":
 		o.scheme = v
 	}
@@ -85,10 +85,19 @@ func (s *server) isTrusted(r *http.Request) bool {
 	return false
 }
 
-// firstValue returns the first element of a comma-separated header value
-// (the one set by the proxy nearest to the browser).
-func firstValue(v string) string {
-	v, _, _ = strings.Cut(v, ",")
+// lastValue returns the last element of a header's comma-separated
+// values: the one the trusted proxy that sent the request added. Proxies
+// append, so the earlier ones came from the browser or from proxies
+// before it, and any of them may be forged.
+func lastValue(h http.Header, key string) string {
+	vals := h.Values(key)
+	if len(vals) == 0 {
+		return ""
+	}
+	v := vals[len(vals)-1]
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
 	return strings.TrimSpace(v)
 }
 

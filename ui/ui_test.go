@@ -344,6 +344,17 @@ func TestCrossSiteProtection(t *testing.T) {
 	if res := b.do("POST", "/link", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-origin POST through the proxy: %d", res.StatusCode)
 	}
+	// A host the browser put first, before the one the proxy appended, is
+	// not believed.
+	b.header.Set("X-Forwarded-Host", "evil.example, snm.example")
+	if res := b.do("POST", "/link", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-origin POST with the forged host first: %d", res.StatusCode)
+	}
+	b.header["X-Forwarded-Host"] = []string{"evil.example", "snm.example"}
+	b.header.Set("Origin", "http://snm.example")
+	if res := b.do("POST", "/link", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the proxy's host in a second header line: %d", res.StatusCode)
+	}
 	b.header = http.Header{}
 
 	// Another session's token does not work.
