@@ -30,7 +30,9 @@
 			window.setTimeout(poll, delay);
 		}
 		function poll() {
-			fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
+			// Against the origin: a page opened as http://user:password@host/
+			// would give fetch a URL with credentials, which it refuses.
+			fetch(new URL(url, location.origin), { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
 				.then(function (res) {
 					if (res.redirected || res.status === 204) {
 						window.location.reload();
