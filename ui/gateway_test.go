@@ -123,7 +123,7 @@ func TestGatewaySection(t *testing.T) {
 	if !(iu >= 0 && iu < ig && ig < it) {
 		t.Errorf("sections at update %d, gateway %d, tunnels %d", iu, ig, it)
 	}
-	if !strings.Contains(section(t, std, "tunnels"), `<tr id="tunnel-clgw-rest">`) {
+	if !strings.Contains(section(t, std, "tunnels"), `<tr id="tunnel-clgw-rest"`) {
 		t.Error("the tunnels lack the gateway's REST interface")
 	}
 

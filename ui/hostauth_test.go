@@ -97,6 +97,11 @@ func TestEveryRouteAuthenticated(t *testing.T) {
 			if mode != AuthLocal && !strings.Contains(home.body, "mx-admin") {
 				t.Errorf("the host's user is not shown:\n%.2000s", home.body)
 			}
+			// The host signs out; the page offers its own sign-out only
+			// with local accounts.
+			if hasLogout := strings.Contains(home.body, `action="/logout"`); hasLogout != (mode == AuthLocal) {
+				t.Errorf("sign-out form on the page: %v in mode %s", hasLogout, mode)
+			}
 			// A state change without a valid token.
 			for p, methods := range paths {
 				if slices.Contains(methods, "POST") {

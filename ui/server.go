@@ -90,6 +90,7 @@ func (s *server) routeTable() map[string]route {
 		// Tunnel control; {id} is matched by matchTunnelPath.
 		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
 		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},
+		"/tunnels/live":       {methods: map[string]handlerFunc{"GET": s.handleTunnelsLive}},
 		"/tunnels/start-all":  {methods: map[string]handlerFunc{"POST": s.handleTunnelsStartAll}},
 		"/tunnels/stop-all":   {methods: map[string]handlerFunc{"POST": s.handleTunnelsStopAll}},
 	}
@@ -248,7 +249,7 @@ func (s *server) checkPost(w http.ResponseWriter, r *http.Request, rc *reqCtx, p
 
 // page returns the frame data of a page, taking the session's queued messages.
 func (s *server) page(rc *reqCtx, title string) page {
-	p := page{Title: title, Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
+	p := page{Title: title, Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug, HostAuth: s.auth.Mode != AuthLocal}
 	if rc.sid != "" {
 		p.Flashes = s.sessions.takeFlashes(rc.sid)
 	}
@@ -274,7 +275,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, c te
 
 // errorPage answers with a page that says what went wrong in a sentence.
 func (s *server) errorPage(w http.ResponseWriter, r *http.Request, rc *reqCtx, status int, title, msg string) {
-	p := page{Title: title, Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf}
+	p := page{Title: title, Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, HostAuth: s.auth.Mode != AuthLocal}
 	s.render(w, r, status, errorView(p, status, msg))
 }
 

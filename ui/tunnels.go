@@ -189,3 +189,31 @@ func edgeState(l *i18n.Locale, ts *api.Tunnels) string {
 	}
 	return l.T("not connected")
 }
+
+// tunnelsLiveEvery is how often (ms) live.js fetches the Tunnels section
+// again while linked.
+const tunnelsLiveEvery = "3000"
+
+// handleTunnelsLive is the Tunnels section alone, for static/live.js; 204
+// when the system is no longer linked (the script reloads the page, which
+// then shows the link's end).
+func (s *server) handleTunnelsLive(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	st, err := s.client.Status(r.Context())
+	if err != nil {
+		http.Error(w, lc(r.Context()).Text(daemonMessage(err)), http.StatusServiceUnavailable)
+		return
+	}
+	if !st.Linked || len(st.Tunnels) == 0 {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var edge *api.Tunnels
+	if rc.debug {
+		if ts, err := s.client.Tunnels(r.Context()); err == nil {
+			edge = &ts
+		}
+	}
+	p := page{Title: lc(r.Context()).T("Tunnels"), Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
+	s.render(w, r, http.StatusOK, tunnelsSection(p, dashboard{Status: st, Loc: s.loc, Edge: edge}))
+}

@@ -221,3 +221,33 @@ func section(t *testing.T, body, id string) string {
 	}
 	return body[i : i+j]
 }
+
+// The Tunnels section is live while linked: the page's section names
+// /tunnels/live, which answers the section alone with each row marked to
+// be replaced; once the link ended it answers 204 (the page reloads).
+func TestTunnelsLive(t *testing.T) {
+	f, h := newTestDashboard(t, Config{BasePath: "/cld"})
+	f.set(linkedWithTunnels)
+	b := newBrowser(t, h)
+	b.signIn("/cld")
+	if sec := section(t, b.get("/cld/").body, "tunnels"); !strings.Contains(sec, `data-live="/cld/tunnels/live"`) || !strings.Contains(sec, `data-live-every="3000"`) {
+		t.Fatalf("the section is not live:\n%s", sec)
+	}
+	f.set(func(st *api.Status) { st.Tunnels[2].Status, st.Tunnels[2].Enabled = api.TunnelStarted, true })
+	live := b.get("/cld/tunnels/live")
+	if live.StatusCode != 200 || strings.Contains(live.body, "<html") {
+		t.Fatalf("live: %d\n%s", live.StatusCode, live.body)
+	}
+	row := live.body[strings.Index(live.body, `<tr id="tunnel-mivb-rest"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, "data-live-part") || !strings.Contains(row, "started") || !strings.Contains(row, `/cld/tunnels/mivb-rest/stop`) {
+		t.Errorf("the live row:\n%s", row)
+	}
+	f.set(func(st *api.Status) { st.Linked, st.State = false, api.StateUnlinked })
+	if res := b.get("/cld/tunnels/live"); res.StatusCode != http.StatusNoContent {
+		t.Errorf("live after the link ended: %d", res.StatusCode)
+	}
+	if sec := section(t, b.get("/cld/").body, "tunnels"); strings.Contains(sec, `data-live="`) {
+		t.Errorf("the unlinked section is live:\n%s", sec)
+	}
+}

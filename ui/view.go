@@ -37,6 +37,9 @@ type page struct {
 	CSRF    string // token for the hidden field of every form
 	Debug   bool
 	Flashes []flash
+	// HostAuth: the host signs users in and out (proxy or session mode),
+	// so the page offers no sign-out of its own.
+	HostAuth bool
 }
 
 // url is the prefix-aware URL of a dashboard path ("/…").
