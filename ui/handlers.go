@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"runtime/debug"
+	"runtime"
 	"slices"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/build"
+	"github.com/cloudlink/cld/ui/licenses"
 )
 
 //go:embed static
@@ -236,31 +238,8 @@ func (s *server) handleUnlink(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	redirectHome(w, r, rc)
 }
 
-// module is one line of the licenses page.
-type module struct {
-	Path, Version, Replace string
-}
-
-// buildModules lists the Go modules the running binary is built from.
-func buildModules() (goVersion string, main module, deps []module) {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "", module{}, nil
-	}
-	main = module{Path: bi.Main.Path, Version: bi.Main.Version}
-	for _, d := range bi.Deps {
-		m := module{Path: d.Path, Version: d.Version}
-		if d.Replace != nil {
-			m.Replace = d.Replace.Path + " " + d.Replace.Version
-		}
-		deps = append(deps, m)
-	}
-	return bi.GoVersion, main, deps
-}
-
 func (s *server) handleLicenses(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	gov, main, deps := buildModules()
-	s.render(w, r, http.StatusOK, licensesView(s.page(rc, "Licenses"), gov, main, deps))
+	s.render(w, r, http.StatusOK, licensesView(s.page(rc, "Licenses"), build.Info().Version, runtime.Version(), licenses.All()))
 }
 
 func (s *server) handleTerms(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

@@ -220,3 +220,6 @@ func platformText(p *api.Platform) string {
 	}
 	return text
 }
+
+// daemonModule is the daemon's own module, first on the Licenses page.
+const daemonModule = "github.com/cloudlink/cld"
