@@ -39,7 +39,7 @@ func TestTunnelsSection(t *testing.T) {
 	for _, want := range []string{
 		`<h2 id="tunnels-h">Tunnels</h2>`,
 		`<th scope="col">Component</th><th scope="col">Tunnel</th><th scope="col">Status</th><th scope="col">Control</th><th scope="col">Description</th></tr>`,
-		`<td>MSL</td><th scope="row">Server Manager</th>`,
+		`<td data-label="Component">MSL</td><th scope="row" data-label="Tunnel">Server Manager</th>`,
 		`<span class="status status-started">started</span>`,
 		`<span class="status status-error">error</span> <div class="reason reason-error">The local service at https://127.0.0.1:9444 does not answer.</div>`,
 		`<span class="status status-stopped">stopped</span>`,
@@ -71,9 +71,9 @@ func TestTunnelsSection(t *testing.T) {
 	dbg := section(t, b.get("/cld/?view=debug").body, "tunnels")
 	for _, want := range []string{
 		`<th scope="col">Description</th><th scope="col">Local Address</th><th scope="col">Public URL</th>`,
-		`<td class="mono local-address">https://127.0.0.1:9443</td>`,
+		`<td class="mono local-address" data-label="Local Address">https://127.0.0.1:9443</td>`,
 		`<a class="public-url" href="https://946705a2-fbae-5b17-ad70-3193f6442a8e.eu.edge.localhost:8444">https://946705a2-fbae-5b17-ad70-3193f6442a8e.eu.edge.localhost:8444</a>`,
-		`<td class="mono public">—</td>`, // no public URL yet
+		`<td class="mono public" data-label="Public URL">—</td>`, // no public URL yet
 		"Tunnel edge: connected · refused streams: 3",
 	} {
 		if !strings.Contains(dbg, want) {

@@ -25,7 +25,7 @@ const layoutProblems = `(() => {
 	const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : "");
 	for (const el of document.querySelectorAll("main *")) {
 		const cs = getComputedStyle(el);
-		if (cs.display === "none" || cs.visibility === "hidden" || el.closest(".visually-hidden")) continue;
+		if (cs.display === "none" || cs.visibility === "hidden" || el.closest(".visually-hidden, thead.stack-head")) continue; // hidden on purpose (the stacked table's cells name their columns)
 		const scrolls = cs.overflowX === "auto" || cs.overflowX === "scroll" || cs.overflowX === "hidden";
 		if ((scrolls || el.tagName === "TD" || el.tagName === "TH") && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0) {
 			out.push(name(el) + " cuts its content (" + el.scrollWidth + " px in " + el.clientWidth + " px): " + el.textContent.trim().slice(0, 60));
