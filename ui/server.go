@@ -91,6 +91,7 @@ func (s *server) routeTable() map[string]route {
 		"/tunnels/{id}/start": {methods: map[string]handlerFunc{"POST": s.handleTunnelStart}},
 		"/tunnels/{id}/stop":  {methods: map[string]handlerFunc{"POST": s.handleTunnelStop}},
 		"/tunnels/live":       {methods: map[string]handlerFunc{"GET": s.handleTunnelsLive}},
+		"/warnings/live":      {methods: map[string]handlerFunc{"GET": s.handleWarningsLive}},
 		"/tunnels/start-all":  {methods: map[string]handlerFunc{"POST": s.handleTunnelsStartAll}},
 		"/tunnels/stop-all":   {methods: map[string]handlerFunc{"POST": s.handleTunnelsStopAll}},
 	}

@@ -217,3 +217,33 @@ func (s *server) handleTunnelsLive(w http.ResponseWriter, r *http.Request, rc *r
 	p := page{Title: lc(r.Context()).T("Tunnels"), Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
 	s.render(w, r, http.StatusOK, tunnelsSection(p, dashboard{Status: st, Loc: s.loc, Edge: edge}))
 }
+
+// warningsLiveEvery is how often (ms) live.js fetches the Warnings section
+// again.
+const warningsLiveEvery = "5000"
+
+// boolParam is "true" or "false".
+func boolParam(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// handleWarningsLive is the Warnings section alone, for static/live.js;
+// 204 when the link's state is no longer the page's (?linked=): the
+// script reloads the page.
+func (s *server) handleWarningsLive(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	st, err := s.client.Status(r.Context())
+	if err != nil {
+		http.Error(w, lc(r.Context()).Text(daemonMessage(err)), http.StatusServiceUnavailable)
+		return
+	}
+	if r.URL.Query().Get("linked") != boolParam(st.Linked) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	p := page{Title: lc(r.Context()).T("Warnings"), Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
+	s.render(w, r, http.StatusOK, warningsSection(p, dashboard{Status: st, Loc: s.loc}))
+}

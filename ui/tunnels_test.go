@@ -251,3 +251,27 @@ func TestTunnelsLive(t *testing.T) {
 		t.Errorf("the unlinked section is live:\n%s", sec)
 	}
 }
+
+// The Warnings section is live on every dashboard page: empty without
+// warnings, /warnings/live answers it with the warnings of now, and 204
+// once the link's state is not the page's.
+func TestWarningsLive(t *testing.T) {
+	f, h := newTestDashboard(t, Config{BasePath: "/cld"})
+	f.set(linkedWithTunnels)
+	b := newBrowser(t, h)
+	b.signIn("/cld")
+	sec := section(t, b.get("/cld/").body, "warnings")
+	if !strings.Contains(sec, `data-live="/cld/warnings/live?linked=true"`) || strings.Contains(sec, "<h2") {
+		t.Fatalf("without warnings the section is not empty and live:\n%s", sec)
+	}
+	f.set(func(st *api.Status) {
+		st.Warnings = []api.Warning{{Code: "clock_drift", Severity: api.SeverityWarning, Title: "System time incorrect", Text: "Clock drift detected: 44s"}}
+	})
+	live := b.get("/cld/warnings/live?linked=true")
+	if live.StatusCode != 200 || !strings.Contains(live.body, `id="warning-clock_drift"`) || !strings.Contains(live.body, "Clock drift detected: 44s") || !strings.Contains(live.body, `<h2 id="warnings-h">Warnings</h2>`) {
+		t.Fatalf("live with a warning: %d\n%s", live.StatusCode, live.body)
+	}
+	if res := b.get("/cld/warnings/live?linked=false"); res.StatusCode != http.StatusNoContent {
+		t.Errorf("live when the page was made unlinked: %d", res.StatusCode)
+	}
+}

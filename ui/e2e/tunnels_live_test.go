@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,4 +49,45 @@ func TestTunnelStatusLive(t *testing.T) {
 	watch("started")
 	st.cli(nil, "tunnel", "stop", tunnelID, "--socket", st.sock)
 	watch("stopped")
+}
+
+// TestWarningsLive: with the dashboard open, a clock-drift warning that
+// the daemon finds (the cloud's clock 44 s ahead, a check run from the
+// CLI) appears on the page without a reload, and clears the same way.
+func TestWarningsLive(t *testing.T) {
+	requireChromium(t)
+	st := startStack(t, stackOptions{bin: buildFastBinaries(t)})
+	b := newChromium(t, st.spki)
+	b.dashboardSignIn(st)
+	if _, err := runStep(b, chromedp.Evaluate[bool](`window.cldMark = 1; true`)); err != nil {
+		b.fail("marking the page", err)
+	}
+	offset := func(d string) {
+		t.Helper()
+		if out, err := exec.Command(filepath.Join(st.bin, "cld-cloud"), "clock", "offset", "--data", filepath.Join(st.dir, "cloud"), d).CombinedOutput(); err != nil {
+			t.Fatalf("cld-cloud clock offset %s: %v\n%s", d, err, out)
+		}
+	}
+	shown := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(40 * time.Second)
+		for {
+			exec.Command(st.cld, "doctor", "--socket", st.sock).Run() // a fresh measurement (its exit code is the finding's)
+			n, err := runStep(b, chromedp.Evaluate[int](`document.querySelectorAll("#warning-clock_drift").length`))
+			if err == nil && (n == 1) == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the clock-drift warning shown: %v, want %v", n == 1, want)
+			}
+			time.Sleep(time.Second) // the page fetches its warnings every 5 s
+		}
+		if mark, err := runStep(b, chromedp.Evaluate[bool](`window.cldMark === 1`)); err != nil || !mark {
+			t.Fatalf("the page was reloaded (%v)", err)
+		}
+	}
+	offset("44s")
+	shown(true)
+	offset("0s")
+	shown(false)
 }
