@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
@@ -59,11 +61,27 @@ func TestMain(m *testing.M) {
 // under /cld, is refused linking as a non-admin, links as an admin of two
 // accounts (choosing 100001 on the cloud's account step), checks the
 // dashboard and `cld status --json` agree, uses the CloudLink Daemon
-// Update section (checkUpdateSection), then disconnects.
+// Update section (checkUpdateSection), switches to the debug view,
+// disconnects and signs out; then all of it again with JavaScript off
+// (every action a plain link or form).
 func TestDashboardEndToEnd(t *testing.T) {
 	requireChromium(t)
 	st := startStack(t, stackOptions{})
 	b := newChromium(t, st.spki)
+	for _, js := range []bool{true, false} {
+		if !js {
+			b.disableScript()
+		}
+		t.Logf("pass with JavaScript %v", js)
+		dashboardPass(t, st, b, !js)
+	}
+}
+
+// dashboardPass is one pass of TestDashboardEndToEnd, from signed out to
+// signed out, unlinked at both ends; again for the second pass (the
+// update pause of the first is used up).
+func dashboardPass(t *testing.T, st *stack, b *chromium, again bool) {
+	t.Helper()
 
 	// Sign in to the dashboard through the proxy.
 	b.dashboardSignIn(st)
@@ -96,7 +114,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 
 	// The CloudLink Daemon Update section, its Reschedule form round-trip.
-	b.checkUpdateSection(st)
+	b.checkUpdateSection(st, again)
 
 	// The debug view adds the IDs; the choice sticks.
 	b.clickAndLoad(chromedp.CSS(`a[href="/cld/?view=debug"]`))
@@ -106,6 +124,11 @@ func TestDashboardEndToEnd(t *testing.T) {
 	b.expectText("body", "github.com/a-h/templ")
 	b.navigate(st.proxyURL + "/")
 	b.expectText("#registration", "Account UUID")
+	b.clickAndLoad(chromedp.CSS(`a[href="/cld/?view=standard"]`))
+	b.expectText(".view-switch", "Standard view", "Switch to debug view")
+	if n := b.count("#registration tr"); n != 3 {
+		t.Fatalf("the standard view's Registration has %d rows, want 3 (account, ID, region)", n)
+	}
 
 	// Disconnect, with confirmation.
 	b.clickAndLoad(chromedp.CSS(`a[href="/cld/unlink"]`))
@@ -340,6 +363,18 @@ func (s *stack) cli(stdin *strings.Reader, args ...string) []byte {
 		s.t.Fatalf("cld %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.Bytes()
+}
+
+// tunnelStatus is the daemon's status of one tunnel (`cld status --json`).
+func (s *stack) tunnelStatus(id string) string {
+	s.t.Helper()
+	for _, tn := range s.cldStatus().Tunnels {
+		if tn.ID == id {
+			return tn.Status
+		}
+	}
+	s.t.Fatalf("cld status --json lists no tunnel %s", id)
+	return ""
 }
 
 // cldStatus is `cld status --json`.
@@ -579,6 +614,16 @@ func (b *chromium) do(actions ...chromedp.Action[chromedp.Void]) {
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.fail("browser step", err)
 	}
+}
+
+// disableScript turns JavaScript off in the browser's page, from the next
+// page loaded on: the dashboard must work as plain links and forms.
+func (b *chromium) disableScript() {
+	b.t.Helper()
+	b.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return chromedp.Void{}, err
+	})
 }
 
 func (b *chromium) navigate(u string) {

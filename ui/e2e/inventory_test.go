@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -23,10 +20,7 @@ func TestInventoryPreviewAndSubmit(t *testing.T) {
 	b := newChromium(t, st.spki)
 	for _, js := range []bool{true, false} {
 		if !js {
-			b.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-				_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
-				return chromedp.Void{}, err
-			})
+			b.disableScript()
 		}
 		if js {
 			b.dashboardSignIn(st)

@@ -8,11 +8,15 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/cloudlink/cld/agent/api"
 )
 
 // TestTunnelStatusLive: with the dashboard open, a tunnel started and
 // stopped elsewhere (the CLI) changes its status on the page without a
-// reload (a mark set in the page survives).
+// reload (a mark set in the page survives); started and stopped with the
+// page's own buttons, the same (the form sent in the background, its
+// message shown, the focus on the row's new button); and with JavaScript
+// off, the buttons are plain forms that reload the page with the result.
 func TestTunnelStatusLive(t *testing.T) {
 	requireChromium(t)
 	origin, config := screenshotHost(t)
@@ -49,6 +53,50 @@ func TestTunnelStatusLive(t *testing.T) {
 	watch("started")
 	st.cli(nil, "tunnel", "stop", tunnelID, "--socket", st.sock)
 	watch("stopped")
+
+	// The page's own Start and Stop buttons, without a reload.
+	row := "#tunnel-" + tunnelID
+	b.do(chromedp.Click(chromedp.CSS(row + "-start")))
+	watch("started")
+	b.waitVisible(chromedp.CSS(row + "-stop"))
+	// Its message: "is starting." or "is started." (the answer may come
+	// before the edge has the session).
+	b.expectText("#flashes", "Server Manager” (MSL) is start")
+	if st.tunnelStatus(tunnelID) != api.TunnelStarted {
+		t.Fatalf("the daemon's tunnel %s is not started after the page's Start", tunnelID)
+	}
+	focused, err := runStep(b, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`))
+	if err != nil || focused != "tunnel-"+tunnelID+"-stop" {
+		t.Errorf("after Start the keyboard focus is on %q (%v), want the row's Stop button", focused, err)
+	}
+	b.do(chromedp.Click(chromedp.CSS(row + "-stop")))
+	watch("stopped")
+	b.waitVisible(chromedp.CSS(row + "-start"))
+	b.expectText("#flashes", "is stopped")
+	if st.tunnelStatus(tunnelID) != api.TunnelStopped {
+		t.Fatalf("the daemon's tunnel %s is not stopped after the page's Stop", tunnelID)
+	}
+
+	// With JavaScript off: plain forms, a new page each.
+	b.disableScript()
+	b.navigate(st.proxyURL + "/")
+	b.clickAndLoad(chromedp.CSS(row + "-start"))
+	b.expectLocation(st.proxyURL + "/#tunnels")
+	deadline := time.Now().Add(30 * time.Second)
+	for st.tunnelStatus(tunnelID) != api.TunnelStarted {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tunnel %s did not start after the plain Start form", tunnelID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.navigate(st.proxyURL + "/")
+	b.expectText(row+" .status", "started")
+	b.clickAndLoad(chromedp.CSS(row + "-stop"))
+	b.expectText("#flashes", "is stopped")
+	b.expectText(row+" .status", "stopped")
+	if st.tunnelStatus(tunnelID) != api.TunnelStopped {
+		t.Fatalf("the daemon's tunnel %s is not stopped after the plain Stop form", tunnelID)
+	}
 }
 
 // TestWarningsLive: with the dashboard open, a clock-drift warning that

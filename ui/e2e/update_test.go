@@ -14,8 +14,9 @@ import (
 // Submission and Tunnels; a weekly schedule chosen in the Reschedule form
 // is the daemon's (`cld update status --json`) and shows selected in the
 // form again; the default comes back the same way; Pause and Resume; and
-// Check now against a cloud that offers no release.
-func (b *chromium) checkUpdateSection(st *stack) {
+// Check now against a cloud that offers no release. With pausedBefore (a
+// pause already used since the last scheduled update), Pause is refused.
+func (b *chromium) checkUpdateSection(st *stack, pausedBefore bool) {
 	b.t.Helper()
 	b.waitVisible(chromedp.CSS("#update"))
 	b.expectText("#update", "CloudLink Daemon Update", "Schedule", "Last update", "Last check", "Next check", "Reschedule", "Pause", "Check now")
@@ -59,7 +60,18 @@ func (b *chromium) checkUpdateSection(st *stack) {
 	}
 	b.expectValue("#update-every", "default")
 
-	// Pause, then resume.
+	// Pause, then resume. A pause already used since the last scheduled
+	// update is refused, with when the next can begin.
+	if pausedBefore {
+		b.clickAndLoad(chromedp.CSS("#update-pause"))
+		b.expectText("#flashes", "another can begin once a scheduled update has run")
+		if u := st.updateStatus(); u.PausedUntil != nil {
+			b.t.Fatalf("a second Pause paused the daemon's updates until %v", u.PausedUntil)
+		}
+		b.clickAndLoad(chromedp.CSS("#update-check"))
+		b.expectText("body", "No update is available")
+		return
+	}
 	b.clickAndLoad(chromedp.CSS("#update-pause"))
 	b.expectText("body", "Updates are paused until")
 	b.expectText("#update", "Paused until", "Resume")
