@@ -101,7 +101,9 @@ func TestTunnelStatusLive(t *testing.T) {
 
 // TestWarningsLive: with the dashboard open, a clock-drift warning that
 // the daemon finds (the cloud's clock 44 s ahead, a check run from the
-// CLI) appears on the page without a reload, and clears the same way.
+// CLI) appears on the page without a reload, and clears the same way; a
+// link made or ended elsewhere (the CLI) shows on the open page by itself
+// (it reloads: the page is another one).
 func TestWarningsLive(t *testing.T) {
 	requireChromium(t)
 	st := startStack(t, stackOptions{bin: buildFastBinaries(t)})
@@ -138,4 +140,27 @@ func TestWarningsLive(t *testing.T) {
 	shown(true)
 	offset("0s")
 	shown(false)
+
+	// The link's state: linked and unlinked elsewhere (the CLI), the open
+	// page becomes the linked and then the unlinked dashboard by itself.
+	linkShown := func(linked bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n, err := runStep(b, chromedp.Evaluate[int](`document.querySelectorAll("#registration table").length + 2 * document.querySelectorAll("#link-button").length`))
+			if err == nil && ((linked && n == 1) || (!linked && n == 2)) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the page does not show the link's state (linked %v) by itself: %d (%v)", linked, n, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	linkShown(false)
+	st.cli(strings.NewReader(cloudPassword+"\n"), "link", "--socket", st.sock, "--username", "admin@demo.test", "--account", "100001", "--password-stdin")
+	linkShown(true)
+	b.expectText("#registration", "Demo Account", "100001")
+	st.cli(nil, "unlink", "--socket", st.sock)
+	linkShown(false)
 }
