@@ -654,6 +654,31 @@ func (b *chromium) clickAndLoad(sel chromedp.CSS) {
 	}
 }
 
+// clickInPlace clicks a control that the page's script sends in the
+// background (a data-live-form) and waits until the page's messages show
+// flash, without a new page being loaded.
+func (b *chromium) clickInPlace(sel chromedp.CSS, flash string) {
+	b.t.Helper()
+	if _, err := runStep(b, chromedp.Evaluate[bool](`window.cldInPlace = 1; true`)); err != nil {
+		b.fail("marking the page", err)
+	}
+	b.do(chromedp.Click(sel))
+	deadline := time.Now().Add(step)
+	for {
+		got, err := runStep(b, chromedp.Text(chromedp.CSS("#flashes")))
+		if err == nil && strings.Contains(got, flash) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.fail(fmt.Sprintf("after clicking %v", sel), fmt.Errorf("the page's messages are %q (%v), want %q", got, err, flash))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if mark, err := runStep(b, chromedp.Evaluate[bool](`window.cldInPlace === 1`)); err != nil || !mark {
+		b.fail(fmt.Sprintf("after clicking %v", sel), fmt.Errorf("a new page was loaded (%v)", err))
+	}
+}
+
 func (b *chromium) location() string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, step)

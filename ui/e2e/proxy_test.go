@@ -237,6 +237,7 @@ platform:
 	})
 
 	checkProxyAuthDirect(t, st, ws)
+	checkPMThrough(t, st, ws)
 
 	// The browser, signed in by the web server: the credentials in a URL
 	// once, then from its authentication cache for every URL under /cld/,
@@ -305,17 +306,18 @@ platform:
 	b.expectURLsUnder(base, "the checks page", external...)
 	b.navigate(st.proxyURL + "/")
 
-	// A tunnel started and stopped. The Tunnels section has no live
-	// update (no data-live), so the status is read again by reloading.
+	// A tunnel started and stopped with its buttons, which the page sends
+	// in the background (through the web server, under /cld); its status
+	// changes by itself (the Tunnels section is live).
 	row := "#tunnel-" + tunnelID
 	b.expectText(row+" .status", "stopped")
-	b.clickAndLoad(chromedp.CSS(row + "-start"))
+	b.clickInPlace(chromedp.CSS(row+"-start"), "The tunnel “Server Manager” (MSL) is")
 	b.expectPath(listen, prefix+"/")
-	b.expectText("body", "The tunnel “Server Manager” (MSL) is")
-	b.waitTunnelStatus(st, api.TunnelStarted, 30*time.Second)
+	b.waitText(row+" .status", api.TunnelStarted, 30*time.Second)
 	b.expectURLsUnder(base, "the dashboard with a started tunnel", external...)
-	b.clickAndLoad(chromedp.CSS(row + "-stop"))
-	b.expectText("body", "The tunnel “Server Manager” (MSL) is stopped.")
+	waitLogLine(t, accessLog, "303 POST "+prefix+"/tunnels/"+tunnelID+"/start ", 5*time.Second)
+	waitLogLine(t, accessLog, "200 GET "+prefix+"/tunnels/live ", 20*time.Second)
+	b.clickInPlace(chromedp.CSS(row+"-stop"), "The tunnel “Server Manager” (MSL) is stopped.")
 	b.expectText(row+" .status", "stopped")
 
 	// Disconnect, with confirmation.
@@ -340,6 +342,67 @@ platform:
 // browser: the daemon's own address refuses a forged user header from the
 // proxy's address without the right secret; the web server asks for
 // credentials and replaces a client's user, secret and X-Forwarded-*.
+// checkPMThrough: Provisioning Manager's API under /cld/pm/v1 through the
+// web server, with PM's own Basic credential (which the example's location
+// passes to the daemon untouched): its status with the credential, the
+// daemon's own 401 with the host's user's credential or none, and a sync
+// body above the web server's default limit (1 MiB for nginx) accepted.
+func checkPMThrough(t *testing.T, st *stack, ws webServer) {
+	t.Helper()
+	const pmUser, pmPassword = "pm-admin", "pm-password-0123456789"
+	st.cli(strings.NewReader(pmPassword+"\n"), "pm", "credential", "--socket", st.sock, "--username", pmUser, "--password-stdin")
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	call := func(method, path, user, password string, body io.Reader) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, st.proxyURL+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s through %s: %v", method, path, ws.name, err)
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		return resp, string(data)
+	}
+	if resp, body := call(http.MethodGet, "/pm/v1/status", pmUser, pmPassword, nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "{") {
+		t.Errorf("%s: PM's status with PM's credential: %s, want 200 with the daemon's JSON\n%s", ws.name, resp.Status, clip(body, 600))
+	}
+	for _, tc := range []struct{ what, user, password string }{
+		{"the host user's credential", hostUser, hostPassword},
+		{"no credential", "", ""},
+	} {
+		resp, body := call(http.MethodGet, "/pm/v1/status", tc.user, tc.password, nil)
+		if resp.StatusCode != http.StatusUnauthorized || strings.Contains(resp.Header.Get("WWW-Authenticate"), "CloudLink dashboard") {
+			t.Errorf("%s: PM's status with %s: %s (WWW-Authenticate %q), want the daemon's own 401\n%s", ws.name, tc.what, resp.Status, resp.Header.Get("WWW-Authenticate"), clip(body, 600))
+		}
+	}
+	var sync strings.Builder
+	sync.WriteString(`{"users":[`)
+	long := strings.Repeat("x", 100) // names of 100 bytes, to make the body big
+	for i := range 5000 {
+		if i > 0 {
+			sync.WriteString(",")
+		}
+		fmt.Fprintf(&sync, `{"email":"user%04d@pbx.example","extension":"%d","first_name":"User %04d %s","last_name":"%s","services":["zoom-client"],"role":"user"}`, i, 20000+i, i, long[:60], long)
+	}
+	sync.WriteString(`],"devices":[]}`)
+	if sync.Len() < 1<<20 {
+		t.Fatalf("the sync body is %d bytes, want over 1 MiB", sync.Len())
+	}
+	if resp, body := call(http.MethodPost, "/pm/v1/sync", pmUser, pmPassword, strings.NewReader(sync.String())); resp.StatusCode != http.StatusOK {
+		t.Errorf("%s: PM's sync of %d bytes: %s, want 200\n%s", ws.name, sync.Len(), resp.Status, clip(body, 600))
+	}
+}
+
 func checkProxyAuthDirect(t *testing.T, st *stack, ws webServer) {
 	t.Helper()
 	hc := &http.Client{

@@ -142,9 +142,8 @@ func TestTunnelEndToEnd(t *testing.T) {
 
 	// Start it on the dashboard and wait until it is started.
 	started := time.Now()
-	b.clickAndLoad(chromedp.CSS(row + "-start"))
-	b.expectLocation(st.proxyURL + "/#tunnels")
-	b.expectText("body", "The tunnel “Server Manager” (MSL) is")
+	b.clickInPlace(chromedp.CSS(row+"-start"), "The tunnel “Server Manager” (MSL) is")
+	b.expectLocation(st.proxyURL + "/")
 	b.waitTunnelStatus(st, api.TunnelStarted, 30*time.Second)
 	t.Logf("tunnel started %s after clicking Start", time.Since(started).Round(time.Millisecond))
 	b.waitVisible(chromedp.CSS(row + "-stop"))
@@ -198,8 +197,7 @@ func TestTunnelEndToEnd(t *testing.T) {
 
 	// Stop it on the dashboard: the public URL shows the edge's page.
 	b.navigate(st.proxyURL + "/")
-	b.clickAndLoad(chromedp.CSS(row + "-stop"))
-	b.expectText("body", "The tunnel “Server Manager” (MSL) is stopped.")
+	b.clickInPlace(chromedp.CSS(row+"-stop"), "The tunnel “Server Manager” (MSL) is stopped.")
 	b.expectText(row+" .status", "stopped")
 	b.waitVisible(chromedp.CSS(row + "-start"))
 	deadline := time.Now().Add(30 * time.Second)
