@@ -334,7 +334,7 @@ func (b *browser) signIn(prefix string) {
 }
 
 // newTestDashboard returns a dashboard over a fake daemon.
-func newTestDashboard(t *testing.T, cfg Config) (*fakeDaemon, http.Handler) {
+func newTestDashboard(t testing.TB, cfg Config) (*fakeDaemon, http.Handler) {
 	t.Helper()
 	f := newFakeDaemon()
 	cfg.Client = client.NewHandler(f.handler())

@@ -245,11 +245,12 @@ func (c *Client) Register(ctx context.Context, userToken string, r cloudapi.Regi
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+userToken)
 	var resp cloudapi.RegisterResponse
-	if err := c.do(req, &resp); err != nil {
+	_, status, err := c.doHeader(req, &resp)
+	if err != nil {
 		return nil, err
 	}
 	if resp.SystemID == "" || resp.ClientID == "" || resp.ClientSecret == "" {
-		return nil, &Error{Status: http.StatusOK, Code: "bad_response", Description: "the registration answer lacks system_id, client_id or client_secret"}
+		return nil, &Error{Status: status, Code: "bad_response", Description: "the registration answer lacks system_id, client_id or client_secret"}
 	}
 	return &resp, nil
 }
@@ -281,40 +282,40 @@ func (c *Client) Unregister(ctx context.Context, deviceToken string) error {
 // do sends req and decodes a 2xx JSON answer into out (when not nil); error
 // answers become *Error, transport failures ErrUnreachable.
 func (c *Client) do(req *http.Request, out any) error {
-	_, err := c.doHeader(req, out)
+	_, _, err := c.doHeader(req, out)
 	return err
 }
 
-// doHeader is do, returning the answer's header too.
-func (c *Client) doHeader(req *http.Request, out any) (http.Header, error) {
+// doHeader is do, returning the answer's header and status too.
+func (c *Client) doHeader(req *http.Request, out any) (http.Header, int, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, c.wrapErr(err)
+		return nil, 0, c.wrapErr(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, c.wrapErr(err)
+		return nil, 0, c.wrapErr(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e cloudapi.Error
 		if json.Unmarshal(data, &e) == nil && e.Code != "" {
-			return nil, &Error{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
+			return nil, resp.StatusCode, &Error{Status: resp.StatusCode, Code: e.Code, Description: e.Description}
 		}
-		return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
+		return nil, resp.StatusCode, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Description: strings.TrimSpace(string(truncate(data, 200)))}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return resp.Header, nil
+		return resp.Header, resp.StatusCode, nil
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
 		*raw = data
-		return resp.Header, nil
+		return resp.Header, resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return nil, &Error{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
+		return nil, resp.StatusCode, &Error{Status: resp.StatusCode, Code: "bad_response", Description: fmt.Sprintf("the answer of %s is not the expected JSON: %v", req.URL.Path, err)}
 	}
-	return resp.Header, nil
+	return resp.Header, resp.StatusCode, nil
 }
 
 // DescribeUnreachable renders a transport failure for a person.
@@ -405,7 +406,7 @@ func (c *Client) Release(ctx context.Context, deviceToken string) (manifest []by
 	}
 	req.Header.Set("Authorization", "Bearer "+deviceToken)
 	var raw json.RawMessage
-	h, err := c.doHeader(req, &raw)
+	h, _, err := c.doHeader(req, &raw)
 	if err != nil {
 		return nil, "", err
 	}
