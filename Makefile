@@ -33,7 +33,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The steps of `test` change files (generate) and must not run in parallel.
 .NOTPARALLEL:
 
-.PHONY: screenshots all build generate check-generated deps vet fmt-check test bench demo clean packages
+.PHONY: fuzz screenshots all build generate check-generated deps vet fmt-check test bench demo clean packages
 
 all: build
 
@@ -163,6 +163,14 @@ test: deps check-generated vet fmt-check
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./tunnel/
 	$(GO) run ./bench -bin bin -out bench/results.json
+
+## fuzz: every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks
+## targets); the time goes to docs/fuzz-ledger.tsv, a crash found stays as a
+## seed in the package's testdata/fuzz/
+FUZZTIME ?= 30s
+FUZZ ?= .
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' bash scripts/fuzz.sh
 
 ## screenshots: the README's dashboard screenshots (unlinked, standard, debug,
 ## clock drift; English and German) into docs/screenshots, from a real daemon
