@@ -1,6 +1,9 @@
 package ui
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -74,6 +77,49 @@ func FuzzDashboardRequest(f *testing.F) {
 		// The session's CSRF token is random: no fuzzed form holds it.
 		if m == http.MethodPost && !rt.public && rec.Code < 400 {
 			t.Fatalf("POST %s without the session's CSRF token (form %q): %d, want a refusal", p, form, rec.Code)
+		}
+	})
+}
+
+// fuzzedHostUI answers every request with a fuzzed status and body, as a
+// hostile or broken host management UI would.
+type fuzzedHostUI struct {
+	status int
+	body   []byte
+}
+
+func (a fuzzedHostUI) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(a.body)), Request: req, ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+// FuzzHostSessionAnswer gives the host UI's session check (auth mode
+// session) a fuzzed answer: a user is signed in only from a 200 naming a
+// valid user with the admin role among its roles; anything else is a
+// refusal, never a crash.
+func FuzzHostSessionAnswer(f *testing.F) {
+	f.Add(200, []byte(`{"user":"mx-admin","roles":["operator","system-administrator"]}`))
+	f.Add(200, []byte(`{"user":"mx-operator","roles":["operator"]}`))
+	f.Add(200, []byte(`{"user":"","roles":["system-administrator"]}`))
+	f.Add(200, []byte(`{"user":"a\u0000b","roles":["system-administrator"]}`))
+	f.Add(200, []byte(`{"user":["x"],"roles":"system-administrator"}`))
+	f.Add(302, []byte(``))
+	f.Add(401, []byte(`{"user":"mx-admin","roles":["system-administrator"]}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 599 {
+			return
+		}
+		a := Auth{Mode: AuthSession, SessionURL: "https://snm.test/mxone_snm/api/session", AdminRole: "system-administrator",
+			HTTPClient: &http.Client{Transport: fuzzedHostUI{status: status, body: body}}}
+		user, err := askHost(context.Background(), a, "SNMSESSION=s")
+		if err != nil {
+			if user != "" {
+				t.Fatalf("an error (%v) with the user %q", err, user)
+			}
+			return
+		}
+		if status != http.StatusOK || !validHostUser(user) || !bytes.Contains(body, []byte("system-administrator")) && !bytes.Contains(body, []byte(`\u`)) {
+			t.Fatalf("signed in %q from %d %q", user, status, body)
 		}
 	})
 }
