@@ -393,10 +393,10 @@ func TestInventoryOutageAndRestarts(t *testing.T) {
 
 	rig.cloud.setDown(false)
 	rig.advance(reporter.DefaultTuning().RetryMax+time.Minute, 30*time.Second)
-	reps := rig.waitReports(2)
+	rig.waitReports(2)
 	eventually(t, "outbox empty", func() bool { return !rig.Status(context.Background()).Inventory.Pending })
 	rig.advance(reporter.DefaultTuning().RetryMax*2, time.Minute)
-	reps = rig.cloud.reports()
+	reps := rig.cloud.reports()
 	if len(reps) != 2 || reps[1].ID != newest || reps[1].Trigger != reporter.TriggerStart {
 		t.Fatalf("stored %d reports (%v), want the link report and %s", len(reps), rig.cloud.triggers(), newest)
 	}

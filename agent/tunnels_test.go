@@ -229,18 +229,6 @@ func listenLocal(t *testing.T) net.Listener {
 	return ln
 }
 
-// freePort is a loopback address nobody listens on (for a while).
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // testPlatform has tunnels "sm" (https, self-signed accepted) at smAddr and
 // "mbg" (http) at mbgAddr.
 func testPlatform(t *testing.T, smAddr, mbgAddr string) platforms.Platform {

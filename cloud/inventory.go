@@ -212,8 +212,10 @@ func decodeReport(raw []byte) (*inventory.Report, error) {
 	if err != nil {
 		detail := strings.TrimPrefix(err.Error(), inventory.ErrInvalid.Error()+": ")
 		if errors.Is(err, inventory.ErrNewerVersion) {
+			//lint:ignore ST1005 the error is the answer's sentence, shown to the daemon's user as is
 			return nil, fmt.Errorf("The report is newer than this cloud reads: %s.", detail)
 		}
+		//lint:ignore ST1005 the error is the answer's sentence, shown to the daemon's user as is
 		return nil, fmt.Errorf("The inventory report is invalid: %s.", strings.TrimSuffix(detail, "."))
 	}
 	return rep, nil
@@ -226,9 +228,11 @@ func checkReport(rep *inventory.Report) error {
 		max     int
 	}{{"id", rep.ID, maxReportID}, {"system_id", rep.SystemID, maxReportID}, {"trigger", rep.Trigger, maxReportTrigger}} {
 		if strings.ContainsFunc(f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			//lint:ignore ST1005 the error is the answer's sentence, shown to the daemon's user as is
 			return fmt.Errorf("The field %s holds control characters.", f.name)
 		}
 		if len(f.v) > f.max {
+			//lint:ignore ST1005 the error is the answer's sentence, shown to the daemon's user as is
 			return fmt.Errorf("The field %s is %d bytes long; at most %d are allowed.", f.name, len(f.v), f.max)
 		}
 	}

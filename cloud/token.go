@@ -133,6 +133,7 @@ func parseTokenRequest(r *http.Request) (tokenRequest, *apiError) {
 func parseAccountID(v string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || id <= 0 {
+		//lint:ignore ST1005 the error ends the caller's sentence shown to the user, so it ends with its full stop
 		return 0, errors.New("must be an account number, such as 100001.")
 	}
 	return id, nil

@@ -30,7 +30,7 @@ func (a fileAdapter) Detect(root string) (Platform, error) {
 	if v == "old" {
 		return nil, &UnsupportedError{Platform: a.typ, Found: "0.9", Needed: "1.0 or later"}
 	}
-	return plainPlatform{a.typ}, nil
+	return plainPlatform(a), nil
 }
 func (a fileAdapter) Configure(cfg Config) (Platform, error) { return a.Detect(cfg.Root) }
 

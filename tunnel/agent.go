@@ -357,6 +357,9 @@ func dialEdge(ctx context.Context, cfg *AgentConfig) (*wsConn, error) {
 	}
 	if t, ok := rt.(*http.Transport); ok {
 		t = t.Clone()
+		// A caller's own dialer stays in charge: the DialContext set below
+		// would take priority over the deprecated Dial and DialTLS.
+		//lint:ignore SA1019 reads the deprecated fields only to leave a caller's dialer alone
 		if t.Dial == nil && t.DialTLS == nil && t.DialTLSContext == nil {
 			dial := t.DialContext
 			if dial == nil {

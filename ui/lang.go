@@ -116,11 +116,6 @@ func lc(ctx context.Context) *i18n.Locale { return i18n.FromContext(ctx) }
 // tr translates a catalog message for the page (see i18n.Locale.T).
 func tr(ctx context.Context, msgid string, args ...any) string { return lc(ctx).T(msgid, args...) }
 
-// trN translates a plural catalog message for count n.
-func trN(ctx context.Context, msgid string, n int, args ...any) string {
-	return lc(ctx).N(msgid, n, args...)
-}
-
 // trText translates a text made outside the catalog's calls (a page
 // title, a message or an error page's sentence): a catalog message becomes
 // its translation, anything else (e.g. the daemon's own messages) stays.

@@ -38,11 +38,11 @@ func writeState(t *testing.T, dir, json string) {
 func TestReconcileAtStart(t *testing.T) {
 	dir := t.TempDir()
 	writeState(t, dir, `{"state":"installing","target":"0.2.0+2"}`)
-	u, reg := newUpdater(t, dir, "0.2.0+2")
+	u, _ := newUpdater(t, dir, "0.2.0+2")
 	if st := u.Status(); st.State != api.UpdateStateConfirming || st.LastUpdate != nil {
 		t.Errorf("on trial: %+v", st)
 	}
-	u, reg = newUpdater(t, dir, "")
+	u, reg := newUpdater(t, dir, "")
 	st := u.Status()
 	if st.State != api.UpdateStateIdle || st.LastUpdate == nil || st.LastUpdate.Result != updater.ResultInterrupted || st.LastUpdate.Version != "0.2.0+2" {
 		t.Fatalf("after the stop: %+v %+v", st, st.LastUpdate)

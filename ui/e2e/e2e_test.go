@@ -200,9 +200,8 @@ type stack struct {
 	dashAddr string // the daemon's dashboard (listen:), 127.0.0.1:PORT
 	proxyURL string // http://127.0.0.1:PORT/cld
 
-	mu     sync.Mutex
-	stray  []string
-	ending bool
+	mu    sync.Mutex
+	stray []string
 }
 
 func (s *stack) strays() []string {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -29,7 +28,11 @@ func generate(t *testing.T) []Module {
 	// Go's standard library, at the go.mod's go version (the toolchain's
 	// patch release may differ from machine to machine; its licence does
 	// not).
-	mods := []Module{readModule(t, "go", "go"+goDirective(t), runtime.GOROOT())}
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	mods := []Module{readModule(t, "go", "go"+goDirective(t), strings.TrimSpace(string(goroot)))}
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(l, "\t")
 		if len(f) != 3 || seen[f[0]] {
