@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cloudlink/cld/agent"
@@ -257,6 +258,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 			return fmt.Errorf("the dashboard cannot listen on %s: %w; set listen: in the config or pass --listen (listen: \"\" turns the dashboard off)", cfg.Listen, err)
 		}
 		defer dashLn.Close()
+		// A bound on open connections, so that a client on the network
+		// cannot exhaust the daemon's file descriptors; connections that
+		// send no request are closed after ReadHeaderTimeout.
+		dashLn = netutil.LimitListener(dashLn, maxDashboardConns)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -272,6 +277,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger, reload 
 	log.Info("local API listening", "component", "localapi", "socket", cfg.Socket)
 	return g.Wait()
 }
+
+// maxDashboardConns bounds the dashboard listener's open connections (a
+// browser opens about six; PM and a supervisor a few more).
+const maxDashboardConns = 128
 
 // serveHTTP serves the dashboard until ctx ends.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
