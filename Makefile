@@ -4,6 +4,27 @@
 SHELL := /bin/bash
 GO    ?= go
 
+# The Go toolchain every build and test uses, in this shell and in every go
+# command the tests start. The machines start on their own Go and default to
+# GOTOOLCHAIN=local, which ignores go.mod's toolchain line, so it is set here
+# (the go command fetches it through the module proxy once, about 10 s).
+# `make GOTOOLCHAIN=...` names another.
+export GOTOOLCHAIN := go1.27.3
+# The toolchain's own gofmt (the one on the PATH may be older).
+GOFMT = "$$($(GO) env GOROOT)/bin/gofmt"
+
+# The pinned checkers (staticcheck, govulncheck) are tools of their own
+# module, .ci/tools, run with `go tool -modfile`: their dependencies stay
+# out of the daemon's go.mod.
+TOOL := $(GO) tool -modfile=.ci/tools/go.mod
+
+# govulncheck's database, built offline from the OSV files of the
+# golang.org/x/vulndb module at VULNDB_VERSION (its cmd/indexdb) and cached
+# outside the checkout, as packaging's tests cache their Debian root.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+CLD_TEST_CACHE ?= /var/cache/cld-test
+VULNDB         := $(CLD_TEST_CACHE)/vulndb-$(VULNDB_VERSION)
+
 # Build facts, stamped into agent/build with -ldflags.
 # VERSION holds the release's semantic version; the build number (commits on
 # the branch) is appended as build metadata, e.g. 0.1.0+57.
@@ -33,7 +54,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The steps of `test` change files (generate) and must not run in parallel.
 .NOTPARALLEL:
 
-.PHONY: fuzz screenshots all build generate check-generated deps vet fmt-check test bench demo clean packages
+.PHONY: fuzz screenshots all build generate check-generated deps tidy-check vet fmt fmt-check staticcheck vulncheck lint test bench demo clean packages
 
 all: build
 
@@ -137,19 +158,65 @@ deps:
 		done; \
 	fi
 
+## tidy-check: go.mod and go.sum of every module (., packaging/tools,
+## .ci/tools) are what `go mod tidy` makes of them
+MODULES := . packaging/tools .ci/tools
+tidy-check:
+	@set -e; for m in $(MODULES); do \
+		$(GO) -C $$m mod tidy -diff >/dev/null 2>&1 || { \
+			$(GO) -C $$m mod tidy -diff || true; \
+			echo "ERROR: $$m/go.mod or go.sum is not tidy: run '(cd $$m && go mod tidy)' and commit go.mod and go.sum."; \
+			exit 1; }; \
+	done; echo "go.mod and go.sum are tidy"
+
 vet:
-	$(GO) vet ./...
+	@$(GO) vet ./... || { echo "ERROR: go vet found the problems above: fix them (run 'go vet ./...' to check again)."; exit 1; }
 
 fmt-check:
-	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*' -not -path './.demo/*')); \
+	@unformatted=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*' -not -path './.demo/*')); \
 	if [ -n "$$unformatted" ]; then \
-		echo "ERROR: gofmt would change these files (run 'gofmt -w' on them):"; \
+		echo "ERROR: gofmt would change these files (run 'make fmt', or 'gofmt -w' on them):"; \
 		echo "$$unformatted"; \
 		exit 1; \
 	fi
 
-## test: everything CI checks
-test: deps check-generated vet fmt-check
+## fmt: gofmt -w every Go file
+fmt:
+	$(GOFMT) -w $$(find . -name '*.go' -not -path './.git/*' -not -path './.demo/*')
+
+## staticcheck: honnef.co/go/tools' staticcheck (pinned in .ci/tools), with
+## its default checks, on every package and its tests
+staticcheck:
+	@$(TOOL) staticcheck ./... || { echo "ERROR: staticcheck found the problems above: fix them (run 'make staticcheck' to check again; only where a finding is wrong, put '//lint:ignore CHECK reason' on the line before it)."; exit 1; }
+	@echo "staticcheck: no findings"
+
+## vulncheck: govulncheck (pinned in .ci/tools) against the offline database
+## VULNDB (built when missing): no known vulnerability in the Go toolchain or
+## the modules that the code calls into
+vulncheck: $(VULNDB)/index/db.json
+	@$(TOOL) govulncheck -db file://$(VULNDB) ./... || { echo "ERROR: govulncheck found known vulnerabilities in what ships (above): upgrade each module named to its 'Fixed in' version ('go get MODULE@VERSION', 'go mod tidy', then 'make generate' for the licence list), or the Go toolchain (GOTOOLCHAIN in this Makefile, .ci/run and the README, and 'go mod edit -toolchain=goVERSION' in every go.mod); run 'make vulncheck' to check again."; exit 1; }
+
+# The database: golang.org/x/vulndb's OSV files (a module download) indexed
+# by its cmd/indexdb (about a minute, the first time also its build) into a
+# temporary directory, renamed into place when complete.
+$(VULNDB)/index/db.json:
+	@echo "Building the vulnerability database $(VULNDB) from golang.org/x/vulndb@$(VULNDB_VERSION) (once; a few minutes)"
+	@set -eo pipefail; \
+	src=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$$/\1/p'); \
+	[ -d "$$src/data/osv" ] || { echo "ERROR: golang.org/x/vulndb@$(VULNDB_VERSION) has no data/osv: check that the proxy serves it ('go mod download -json golang.org/x/vulndb@$(VULNDB_VERSION)') or set VULNDB_VERSION to one it serves."; exit 1; }; \
+	mkdir -p $(CLD_TEST_CACHE); rm -rf $(VULNDB).tmp; \
+	(cd "$$src" && $(GO) run ./cmd/indexdb -vulns data/osv -out $(VULNDB).tmp); \
+	[ -s $(VULNDB).tmp/index/db.json ] || { echo "ERROR: indexdb made no $(VULNDB).tmp/index/db.json"; exit 1; }; \
+	rm -rf $(VULNDB); mv $(VULNDB).tmp $(VULNDB)
+
+## lint: the static gates of `make test` (tidy-check, vet, fmt-check,
+## staticcheck, vulncheck) without the tests
+lint: tidy-check vet fmt-check staticcheck vulncheck
+
+## test: everything CI checks: the generated code, the modules tidy, go vet,
+## gofmt, staticcheck, govulncheck, then every test with the race detector;
+## each step fails the build on a finding and says what to run to fix it
+test: deps check-generated lint
 	# Three packages at a time (-p 3): the end-to-end packages (packaging,
 	# cmd/cld, ui/e2e) mostly wait on real processes, containers and
 	# browsers, so three overlap well on two cores (a warm run: 11.5 min at
