@@ -22,8 +22,9 @@ const (
 	warnPlatformNotice = "platform_"
 )
 
-var defPlatform = health.Def{Code: WarnPlatform, Severity: api.SeverityWarning, Title: "Host platform not recognized",
-	Remedy: "The daemon links and reports, but offers none of the host's tunnels. Run `cld doctor`; set platform: in /etc/cld/cld.yaml (a type, or type: generic with the tunnels) and `systemctl restart cld`."}
+// defPlatform's text is the platform's own error.
+var defPlatform = health.Declare(health.Def{Code: WarnPlatform, Severity: api.SeverityWarning, Title: "Host platform not recognized",
+	Remedy: "The daemon links and reports, but offers none of the host's tunnels. Run `cld doctor`; set platform: in /etc/cld/cld.yaml (a type, or type: generic with the tunnels) and `systemctl restart cld`."})
 
 // platformStatus is the platform for the status and About.
 func (a *Agent) platformStatus() *api.Platform {
@@ -151,8 +152,9 @@ func (a *Agent) platformCheck() doctor.Check {
 // registration (another daemon serves the OpenScape Voice node).
 const WarnPlatformClaim = "platform_registration"
 
-var defPlatformClaim = health.Def{Code: WarnPlatformClaim, Severity: api.SeverityError, Title: "Another daemon serves this host",
-	Remedy: "An OpenScape Voice node supports a connection to only one CloudLink CMP. Unlink this daemon (`cld unlink`) and stop it, or unlink the other one first."}
+// defPlatformClaim's text is the platform's refusal.
+var defPlatformClaim = health.Declare(health.Def{Code: WarnPlatformClaim, Severity: api.SeverityError, Title: "Another daemon serves this host",
+	Remedy: "An OpenScape Voice node supports a connection to only one CloudLink CMP. Unlink this daemon (`cld unlink`) and stop it, or unlink the other one first."})
 
 // platformLink is the link subsystem that registers the platform for this
 // daemon while linked (platforms.Registrar) and releases it when the link

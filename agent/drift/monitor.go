@@ -91,21 +91,46 @@ const (
 // synchronized.
 const SyncRemedy = "Run `timedatectl status` on this host: if \"System clock synchronized\" says no, configure a valid and reachable NTP server (in a network without internet access, a local NTP service) and check that it answers (e.g. `ntpq -p` on it)."
 
-// Declared warnings.
+// refusedRemedy ends the remedy of a drift beyond the refuse threshold.
+const refusedRemedy = " Tunnels do not start while the drift exceeds {limit}; they start by themselves once it is corrected."
+
+// Declared warnings. WarnDrift has a form for a clock behind and one for a
+// clock ahead of CloudLink's, each also as an error (beyond the refuse
+// threshold, when tunnels do not start); WarnNTPDisagrees the same two
+// directions, with the drift to CloudLink's time or without one yet.
 var (
-	DefDrift = health.Def{Code: WarnDrift, Severity: api.SeverityWarning, Title: "System time incorrect",
-		Remedy: SyncRemedy}
-	DefNotSynced = health.Def{Code: WarnNotSynced, Severity: api.SeverityWarning, Title: "System clock not synchronized",
-		Remedy: SyncRemedy}
-	DefNTPDisagrees = health.Def{Code: WarnNTPDisagrees, Severity: api.SeverityWarning, Title: "System time differs from the NTP server",
-		Remedy: "Check that this host synchronizes with that NTP server (`timedatectl status`), and that the NTP server's own time is right."}
-	DefNTPUnreachable = health.Def{Code: WarnNTPUnreachable, Severity: api.SeverityWarning, Title: "NTP server not answering",
-		Remedy: "Check clock.ntp_server in the configuration and that UDP port 123 to it is open, or remove clock.ntp_server."}
+	DefDrift = health.Declare(health.Def{Code: WarnDrift, Severity: api.SeverityWarning, Title: "System time incorrect",
+		Text:   "The system time is incorrect. This can cause connection problems. Clock drift detected: {drift}",
+		Remedy: "This host's clock is {drift} behind CloudLink's time (measured {at}). " + SyncRemedy})
+	defDriftAhead = health.Declare(health.Def{Code: WarnDrift, Severity: api.SeverityWarning, Title: DefDrift.Title, Text: DefDrift.Text,
+		Remedy: "This host's clock is {drift} ahead of CloudLink's time (measured {at}). " + SyncRemedy})
+	defDriftRefused = health.Declare(health.Def{Code: WarnDrift, Severity: api.SeverityError, Title: DefDrift.Title, Text: DefDrift.Text,
+		Remedy: DefDrift.Remedy + refusedRemedy})
+	defDriftAheadRefused = health.Declare(health.Def{Code: WarnDrift, Severity: api.SeverityError, Title: DefDrift.Title, Text: DefDrift.Text,
+		Remedy: defDriftAhead.Remedy + refusedRemedy})
+	DefNotSynced = health.Declare(health.Def{Code: WarnNotSynced, Severity: api.SeverityWarning, Title: "System clock not synchronized",
+		Text:   "The host reports that its system clock is not synchronized ({source}: NTPSynchronized=no).",
+		Remedy: SyncRemedy})
+	DefNTPDisagrees = health.Declare(health.Def{Code: WarnNTPDisagrees, Severity: api.SeverityWarning, Title: "System time differs from the NTP server",
+		Text:   "The system time is {drift} behind the NTP server {server} (the drift to CloudLink's time is {cloudDrift}).",
+		Remedy: "Check that this host synchronizes with that NTP server (`timedatectl status`), and that the NTP server's own time is right."})
+	defNTPAhead = health.Declare(health.Def{Code: WarnNTPDisagrees, Severity: api.SeverityWarning, Title: DefNTPDisagrees.Title,
+		Text:   "The system time is {drift} ahead of the NTP server {server} (the drift to CloudLink's time is {cloudDrift}).",
+		Remedy: DefNTPDisagrees.Remedy})
+	defNTPBehindOnly = health.Declare(health.Def{Code: WarnNTPDisagrees, Severity: api.SeverityWarning, Title: DefNTPDisagrees.Title,
+		Text:   "The system time is {drift} behind the NTP server {server} (the drift to CloudLink's time is not measured yet).",
+		Remedy: DefNTPDisagrees.Remedy})
+	defNTPAheadOnly = health.Declare(health.Def{Code: WarnNTPDisagrees, Severity: api.SeverityWarning, Title: DefNTPDisagrees.Title,
+		Text:   "The system time is {drift} ahead of the NTP server {server} (the drift to CloudLink's time is not measured yet).",
+		Remedy: DefNTPDisagrees.Remedy})
+	DefNTPUnreachable = health.Declare(health.Def{Code: WarnNTPUnreachable, Severity: api.SeverityWarning, Title: "NTP server not answering",
+		Text:   "The NTP server {server} configured as a second time source did not answer: {error}.",
+		Remedy: "Check clock.ntp_server in the configuration and that UDP port 123 to it is open, or remove clock.ntp_server."})
 )
 
 // DriftText is the dashboard's sentence for a drift.
 func DriftText(d time.Duration) string {
-	return "The system time is incorrect. This can cause connection problems. Clock drift detected: " + FormatDrift(d)
+	return health.Fill(DefDrift.Text, "drift", FormatDrift(d))
 }
 
 // FormatDrift shows the size of a drift in whole seconds ("44s").
@@ -113,11 +138,12 @@ func FormatDrift(d time.Duration) string {
 	return strconv.FormatInt(int64(math.Round(math.Abs(d.Seconds()))), 10) + "s"
 }
 
-func direction(d time.Duration) string {
+// pick is the form of a warning for a clock behind (drift d ≤ 0) or ahead.
+func pick(d time.Duration, behind, ahead health.Def) health.Def {
 	if d > 0 {
-		return "ahead of"
+		return ahead
 	}
-	return "behind"
+	return behind
 }
 
 // Result is the state after the latest measurement.
@@ -390,18 +416,16 @@ func (m *Monitor) applyLocked() {
 		return
 	}
 	if c != nil && c.Drift.Abs() > m.Config().WarnThreshold {
-		w := DefDrift.With(DriftText(c.Drift))
-		w.Remedy = fmt.Sprintf("This host's clock is %s %s CloudLink's time (measured %s). %s", FormatDrift(c.Drift), direction(c.Drift), c.At.UTC().Format(time.RFC3339), SyncRemedy)
+		def := pick(c.Drift, DefDrift, defDriftAhead)
 		if r.Gate != "" {
-			w.Severity = api.SeverityError
-			w.Remedy += fmt.Sprintf(" Tunnels do not start while the drift exceeds %s; they start by themselves once it is corrected.", FormatDrift(m.Config().RefuseThreshold))
+			def = pick(c.Drift, defDriftRefused, defDriftAheadRefused)
 		}
-		m.reg.Set(w)
+		m.reg.Set(def.Say("drift", FormatDrift(c.Drift), "at", c.At.UTC().Format(time.RFC3339), "limit", FormatDrift(m.Config().RefuseThreshold)))
 	} else {
 		m.reg.Clear(WarnDrift)
 	}
 	if s := r.Sync.Synchronized; s != nil && !*s {
-		m.reg.Set(DefNotSynced.With(fmt.Sprintf("The host reports that its system clock is not synchronized (%s: NTPSynchronized=no).", r.Sync.Source)))
+		m.reg.Set(DefNotSynced.Say("source", r.Sync.Source))
 	} else {
 		m.reg.Clear(WarnNotSynced)
 	}
@@ -410,16 +434,17 @@ func (m *Monitor) applyLocked() {
 		m.reg.Clear(WarnNTPDisagrees, WarnNTPUnreachable)
 	case r.NTPErr != nil:
 		m.reg.Clear(WarnNTPDisagrees)
-		m.reg.Set(DefNTPUnreachable.With(fmt.Sprintf("The NTP server %s configured as a second time source did not answer: %v.", m.Config().NTPServer, r.NTPErr)))
+		m.reg.Set(DefNTPUnreachable.Say("server", m.Config().NTPServer, "error", r.NTPErr))
 	default:
 		m.reg.Clear(WarnNTPUnreachable)
 		n := r.NTP
 		if n.Drift.Abs() > m.Config().WarnThreshold {
-			cloudPart := "the drift to CloudLink's time is not measured yet"
+			def := pick(n.Drift, defNTPBehindOnly, defNTPAheadOnly)
+			cloudDrift := ""
 			if r.Cloud != nil {
-				cloudPart = "the drift to CloudLink's time is " + FormatDrift(r.Cloud.Drift)
+				def, cloudDrift = pick(n.Drift, DefNTPDisagrees, defNTPAhead), FormatDrift(r.Cloud.Drift)
 			}
-			m.reg.Set(DefNTPDisagrees.With(fmt.Sprintf("The system time is %s %s the NTP server %s (%s).", FormatDrift(n.Drift), direction(n.Drift), n.Source, cloudPart)))
+			m.reg.Set(def.Say("drift", FormatDrift(n.Drift), "server", n.Source, "cloudDrift", cloudDrift))
 		} else {
 			m.reg.Clear(WarnNTPDisagrees)
 		}

@@ -29,8 +29,16 @@ const (
 	warnNotice = "gateway_" // + the driver's notice code
 )
 
-var defDown = health.Def{Code: WarnDown, Severity: api.SeverityWarning, Title: "CloudLink Gateway is not running",
-	Remedy: "Start it on the dashboard or with `cld gateway start`; if it stops again, see its log (journalctl -u clgw, or the daemon's log when cld supervises it)."}
+// The declared warnings of WarnDown: the core failed, or it runs but does
+// not answer healthy.
+var (
+	defDown = health.Declare(health.Def{Code: WarnDown, Severity: api.SeverityWarning, Title: "CloudLink Gateway is not running",
+		Text:   "The CloudLink Gateway {instance} has failed.",
+		Remedy: "Start it on the dashboard or with `cld gateway start`; if it stops again, see its log (journalctl -u clgw, or the daemon's log when cld supervises it)."})
+	defUnhealthy = health.Declare(health.Def{Code: WarnDown, Severity: api.SeverityWarning, Title: defDown.Title,
+		Text:   "The CloudLink Gateway {instance} runs but its REST interface does not answer healthy ({url}).",
+		Remedy: defDown.Remedy})
+)
 
 // Poll is how often the status is read again.
 const Poll = 30 * time.Second
@@ -129,11 +137,11 @@ func (d *Driver) refresh(ctx context.Context) gw.Status {
 	d.mu.Unlock()
 	down := st.Status == gw.StateFailed || (st.Status == gw.StateRunning && st.Health != nil && !st.Health.OK)
 	if down {
-		text := fmt.Sprintf("The CloudLink Gateway %s is %s.", st.Instance, st.Status)
+		w := defDown.Say("instance", st.Instance)
 		if st.Health != nil && !st.Health.OK {
-			text = fmt.Sprintf("The CloudLink Gateway %s runs but its REST interface does not answer healthy (%s).", st.Instance, st.Health.URL)
+			w = defUnhealthy.Say("instance", st.Instance, "url", st.Health.URL)
 		}
-		d.cfg.Health.Set(defDown.With(text))
+		d.cfg.Health.Set(w)
 	} else {
 		d.cfg.Health.Clear(WarnDown)
 	}

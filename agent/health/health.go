@@ -3,11 +3,20 @@
 // since when). The dashboard's Warnings section, `cld status`, `cld doctor`
 // and the inventory report all read the same Registry.
 //
-// A warning kind is declared once as a Def (its code, severity, title and
-// remedy); raising it fills in the text with what was measured:
+// A warning kind is declared once, at package level, as a Def: its code,
+// severity, title, remedy and the template of its text, whose {name}
+// placeholders raising it fills with what was measured:
 //
-//	var ClockDrift = health.Def{Code: "clock_drift", Severity: api.SeverityWarning, Title: "…", Remedy: "…"}
-//	reg.Set(ClockDrift.With("… Clock drift detected: 44s"))
+//	var ClockDrift = health.Declare(health.Def{Code: "clock_drift", Severity: api.SeverityWarning,
+//		Title: "…", Text: "… Clock drift detected: {drift}", Remedy: "…"})
+//	reg.Set(ClockDrift.Say("drift", "44s"))
+//
+// The remedy may have placeholders too (Say fills both). A kind whose text
+// has several forms (another sentence, not just other values) declares a
+// Def per form with the same code. With gives a text that is wholly a value
+// from elsewhere (e.g. an error's own message). Declare keeps every Def, so
+// that Defs lists them: the dashboard's catalogs hold each title, text
+// template and remedy (in English as the msgid), and a test holds them to it.
 //
 // Set keeps the time a code was first raised (Since) while the same code
 // stays set, even when its text or severity changes; Clear forgets it, so a
@@ -15,6 +24,7 @@
 package health
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -23,18 +33,72 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 )
 
-// Def declares a kind of warning.
+// Def declares a kind of warning (or one form of its text).
 type Def struct {
 	Code     string
 	Severity string // api.Severity*
 	Title    string
-	Remedy   string
+	// Text is the template of the text, with {name} placeholders for the
+	// measured values (see Say); "" when the text is wholly a value from
+	// elsewhere (see With).
+	Text string
+	// Remedy says what to do; its placeholders, if any, are filled by Say.
+	Remedy string
 }
 
-// With is the warning of this kind with the given text (which names the
-// measured value).
+// Say is the warning of this kind with its text (and remedy) filled from
+// kv, pairs of a placeholder's name and its value: Say("path", p, "error",
+// err). A value is shown as fmt's %v shows it.
+func (d Def) Say(kv ...any) api.Warning {
+	return api.Warning{Code: d.Code, Severity: d.Severity, Title: d.Title, Text: Fill(d.Text, kv...), Remedy: Fill(d.Remedy, kv...)}
+}
+
+// With is the warning of this kind with the given text: for a text that is
+// wholly a value from elsewhere (e.g. an error's own message).
 func (d Def) With(text string) api.Warning {
 	return api.Warning{Code: d.Code, Severity: d.Severity, Title: d.Title, Text: text, Remedy: d.Remedy}
+}
+
+// Fill replaces each {name} of template by its value in kv (pairs of a name
+// and a value); a placeholder without a value stays as it is.
+func Fill(template string, kv ...any) string {
+	if len(kv) < 2 || !strings.Contains(template, "{") {
+		return template
+	}
+	pairs := make([]string, 0, len(kv))
+	for i := 0; i+1 < len(kv); i += 2 {
+		name, _ := kv[i].(string)
+		pairs = append(pairs, "{"+name+"}", fmt.Sprint(kv[i+1]))
+	}
+	return strings.NewReplacer(pairs...).Replace(template)
+}
+
+var (
+	defsMu sync.Mutex
+	defs   []Def
+)
+
+// Declare records d among every declared warning (see Defs) and returns
+// it; call it where the Def is declared, at package level. It panics on a
+// Def without a code or a title.
+func Declare(d Def) Def {
+	if d.Code == "" || d.Title == "" {
+		panic(fmt.Sprintf("health: a warning declared without a code or a title: %+v", d))
+	}
+	defsMu.Lock()
+	defs = append(defs, d)
+	defsMu.Unlock()
+	return d
+}
+
+// Defs returns every Def declared so far (by the packages linked in), by
+// code, in the order of their declaration within a code.
+func Defs() []Def {
+	defsMu.Lock()
+	out := slices.Clone(defs)
+	defsMu.Unlock()
+	slices.SortStableFunc(out, func(a, b Def) int { return strings.Compare(a.Code, b.Code) })
+	return out
 }
 
 // Registry holds the current warnings. Its methods are safe for concurrent

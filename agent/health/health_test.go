@@ -1,6 +1,9 @@
 package health
 
 import (
+	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,4 +103,47 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Say fills the text's and the remedy's placeholders from name/value
+// pairs; a placeholder without a value stays.
+func TestSay(t *testing.T) {
+	d := Def{Code: "c", Severity: api.SeverityWarning, Title: "T",
+		Text:   "The file {path} was corrupt ({error}) and was moved to {to}.",
+		Remedy: "Limit {limit}; {unknown} stays."}
+	w := d.Say("path", "/var/lib/cld/x.json", "error", errors.New("bad JSON"), "to", "/var/lib/cld/x.json.corrupt-1", "limit", 60)
+	if w.Code != "c" || w.Title != "T" || w.Severity != api.SeverityWarning ||
+		w.Text != "The file /var/lib/cld/x.json was corrupt (bad JSON) and was moved to /var/lib/cld/x.json.corrupt-1." ||
+		w.Remedy != "Limit 60; {unknown} stays." {
+		t.Errorf("Say = %+v", w)
+	}
+	if w := d.With("an error's own message"); w.Text != "an error's own message" || w.Remedy != d.Remedy {
+		t.Errorf("With = %+v", w)
+	}
+}
+
+// Declare keeps every Def for Defs (by code), and refuses one without a
+// code or a title.
+func TestDeclare(t *testing.T) {
+	b := Declare(Def{Code: "test_b", Title: "B"})
+	a := Declare(Def{Code: "test_a", Title: "A", Text: "{x}"})
+	var got []string
+	for _, d := range Defs() {
+		if strings.HasPrefix(d.Code, "test_") {
+			got = append(got, d.Code)
+		}
+	}
+	if a.Code != "test_a" || b.Title != "B" || !slices.Equal(got, []string{"test_a", "test_b"}) {
+		t.Errorf("Defs = %v", got)
+	}
+	for _, d := range []Def{{Title: "no code"}, {Code: "no_title"}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Declare(%+v) did not panic", d)
+				}
+			}()
+			Declare(d)
+		}()
+	}
 }

@@ -122,7 +122,7 @@ func (m *Machine) readMachineID() {
 	id, err := state.ReadMachineID(m.cfg.MachineIDFile)
 	if err != nil {
 		m.log.Warn("cannot read the machine-id; cloned hosts cannot be detected", "file", m.cfg.MachineIDFile, "err", err)
-		m.health.Set(defMachineID.With(fmt.Sprintf("Could not read the machine-id (%v), so a cloned host cannot be told apart from the original.", err)))
+		m.health.Set(defMachineID.Say("error", err))
 		return
 	}
 	m.machineID = id
@@ -143,7 +143,7 @@ func (m *Machine) load() error {
 			return fmt.Errorf("%s is corrupt (%w) and could not be moved aside (%w); move it away by hand and start again", path, err, qerr)
 		}
 		m.log.Error("THE STATE FILE IS CORRUPT: moved it aside and starting unlinked; link this host again", "file", path, "moved_to", to, "err", err)
-		m.health.Set(defStateCorrupt.With(fmt.Sprintf("The state file %s was corrupt (%v) and was moved to %s; the host started unlinked. Link it again with `cld link` or the dashboard.", path, err, to)))
+		m.health.Set(defStateCorrupt.Say("path", path, "error", err, "to", to))
 		st = nil
 	case err != nil:
 		return fmt.Errorf("reading %s: %w; check that cld runs as root and the state directory is readable", path, err)

@@ -344,10 +344,10 @@ func (s *Session) HandleError(ctx context.Context, err error) (over bool) {
 		return true
 	case errors.Is(err, cloudclient.ErrUnreachable):
 		s.log.Warn("cannot reach CloudLink; retrying", "err", err)
-		m.setSessionWarning(s.gen, defCloudUnreachable.With(cloudclient.DescribeUnreachable(s.link.Cloud, err)+" (cld keeps retrying.)"))
+		m.setSessionWarning(s.gen, defCloudUnreachable.Say("reason", cloudclient.DescribeUnreachable(s.link.Cloud, err)))
 	default:
 		s.log.Warn("CloudLink answered an error; retrying", "err", err)
-		m.setSessionWarning(s.gen, defCloudError.With(fmt.Sprintf("CloudLink at %s answered with an error: %v. cld keeps retrying.", s.link.Cloud, err)))
+		m.setSessionWarning(s.gen, defCloudError.Say("cloud", s.link.Cloud, "error", err))
 	}
 	return false
 }

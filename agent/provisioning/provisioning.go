@@ -55,8 +55,20 @@ const (
 // for a batch of PM's changes (they wait on disk).
 const WarnSyncFailed = "provisioning_sync_failed"
 
-var defSyncFailed = health.Def{Code: WarnSyncFailed, Severity: api.SeverityWarning, Title: "Provisioning Manager changes not yet in CloudLink",
-	Remedy: "Nothing is lost: the changes wait on this host and are sent again with backoff. Check the cloud connection (`cld doctor`); `cld pm status` shows the last error."}
+// The declared warnings of WarnSyncFailed: the sync's own error (the text
+// is its message), CloudLink not reachable, a batch refused, another error
+// of the send.
+var (
+	defSyncFailed = health.Declare(health.Def{Code: WarnSyncFailed, Severity: api.SeverityWarning, Title: "Provisioning Manager changes not yet in CloudLink",
+		Remedy: "Nothing is lost: the changes wait on this host and are sent again with backoff. Check the cloud connection (`cld doctor`); `cld pm status` shows the last error."})
+	// {reason} is cloudclient.DescribeUnreachable's sentence.
+	defSyncUnreachable = health.Declare(health.Def{Code: WarnSyncFailed, Severity: api.SeverityWarning, Title: defSyncFailed.Title,
+		Text: "{reason} The changes wait on this host and are sent when CloudLink answers.", Remedy: defSyncFailed.Remedy})
+	defSyncRefused = health.Declare(health.Def{Code: WarnSyncFailed, Severity: api.SeverityWarning, Title: defSyncFailed.Title,
+		Text: "CloudLink refused a batch of {count} directory changes ({status} {code}: {reason}); they wait on this host and are sent again.", Remedy: defSyncFailed.Remedy})
+	defSyncError = health.Declare(health.Def{Code: WarnSyncFailed, Severity: api.SeverityWarning, Title: defSyncFailed.Title,
+		Text: "{error}; the changes wait on this host and are sent again.", Remedy: defSyncFailed.Remedy})
+)
 
 // Config is what the service needs.
 type Config struct {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/backoff"
 	"github.com/cloudlink/cld/agent/cloudclient"
 	"github.com/cloudlink/cld/agent/link"
@@ -40,7 +41,7 @@ func (s *Service) RunLinked(ctx context.Context, sess *link.Session) error {
 	for ctx.Err() == nil {
 		b, ok, err := s.next()
 		if err != nil {
-			s.fail(err.Error())
+			s.fail(defSyncFailed.With(err.Error()))
 			s.sleep(ctx, bo.Next())
 			continue
 		}
@@ -62,15 +63,15 @@ func (s *Service) RunLinked(ctx context.Context, sess *link.Session) error {
 			var ce *cloudclient.Error
 			switch {
 			case errors.As(err, &ce) && (ce.Code == cloudapi.ErrSystemRevoked || ce.Code == "invalid_client" || ce.Code == "unauthorized_client"):
-				s.fail(err.Error())
+				s.fail(defSyncFailed.With(err.Error()))
 				sess.HandleError(ctx, err)
 				return nil
 			case errors.Is(err, cloudclient.ErrUnreachable):
-				s.fail(cloudclient.DescribeUnreachable(sess.CloudURL(), err) + " The changes wait on this host and are sent when CloudLink answers.")
+				s.fail(defSyncUnreachable.Say("reason", cloudclient.DescribeUnreachable(sess.CloudURL(), err)))
 			case errors.As(err, &ce):
-				s.fail(fmt.Sprintf("CloudLink refused a batch of %d directory changes (%d %s: %s); they wait on this host and are sent again.", batchCount(b), ce.Status, ce.Code, ce.Description))
+				s.fail(defSyncRefused.Say("count", batchCount(b), "status", ce.Status, "code", ce.Code, "reason", ce.Description))
 			default:
-				s.fail(err.Error() + "; the changes wait on this host and are sent again.")
+				s.fail(defSyncError.Say("error", err))
 			}
 			s.sleep(ctx, bo.Next())
 			continue
@@ -78,7 +79,7 @@ func (s *Service) RunLinked(ctx context.Context, sess *link.Session) error {
 		bo.Reset()
 		s.cfg.After(StepAccepted)
 		if err := s.acknowledged(b, acc); err != nil {
-			s.fail(err.Error())
+			s.fail(defSyncFailed.With(err.Error()))
 			s.sleep(ctx, bo.Next())
 		}
 	}
@@ -157,14 +158,15 @@ func (s *Service) acknowledged(b cloudapi.DirectoryBatch, acc *cloudapi.Director
 	return nil
 }
 
-// fail records why the cloud does not have the changes yet.
-func (s *Service) fail(msg string) {
+// fail records why the cloud does not have the changes yet: w is a
+// WarnSyncFailed warning, its text the status's last error.
+func (s *Service) fail(w api.Warning) {
 	s.mu.Lock()
-	s.status.LastError = msg
+	s.status.LastError = w.Text
 	s.sending = false
 	s.mu.Unlock()
-	s.log.Warn("directory changes not yet in CloudLink", "err", msg)
-	s.cfg.Health.Set(defSyncFailed.With(msg))
+	s.log.Warn("directory changes not yet in CloudLink", "err", w.Text)
+	s.cfg.Health.Set(w)
 }
 
 // LinkEnded implements link.Ender: a new link (perhaps to another

@@ -136,12 +136,13 @@ func (m *Reporter) deliver(ctx context.Context, s *link.Session) error {
 		return errLinkOver
 	case errors.As(err, &ce) && (ce.Status == http.StatusRequestEntityTooLarge || (ce.Status == http.StatusBadRequest && ce.Code == cloudapi.ErrInvalidReport)):
 		_, _ = m.box.Remove(e.ID)
-		msg := fmt.Sprintf("CloudLink refused the inventory report %s (made %s, trigger %s) and will never accept it: %s", e.ID, e.QueuedAt.Format(time.RFC3339), e.Trigger, ce.Description)
+		w := defRejected.Say("id", e.ID, "made", e.QueuedAt.Format(time.RFC3339), "trigger", e.Trigger, "reason", ce.Description)
 		if ce.Description == "" {
-			msg = fmt.Sprintf("CloudLink refused the inventory report %s (trigger %s) with %d %s; it was dropped.", e.ID, e.Trigger, ce.Status, ce.Code)
+			w = defRejectedCode.Say("id", e.ID, "trigger", e.Trigger, "status", ce.Status, "code", ce.Code)
 		}
+		msg := w.Text
 		m.log.Error("CLOUDLINK REFUSED AN INVENTORY REPORT; IT WAS DROPPED", "id", e.ID, "status", ce.Status, "code", ce.Code, "description", ce.Description)
-		m.cfg.Health.Set(defRejected.With(msg))
+		m.cfg.Health.Set(w)
 		m.setErr(msg)
 		return fmt.Errorf("%w: %s", errReportRejected, msg)
 	case errors.Is(err, cloudclient.ErrUnreachable):

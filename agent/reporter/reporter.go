@@ -74,11 +74,18 @@ const (
 	TriggerManual = "manual"
 )
 
+// The declared warnings: a report refused (with the cloud's reason, or
+// with only its status and code), the outbox corrupt (the text is the
+// outbox's error).
 var (
-	defRejected = health.Def{Code: WarnRejected, Severity: api.SeverityWarning, Title: "Inventory report refused by CloudLink",
-		Remedy: "The report was dropped; the next one is sent as usual. If this repeats, update cld and send the daemon's log to support (journalctl -u cld)."}
-	defOutbox = health.Def{Code: WarnOutbox, Severity: api.SeverityWarning, Title: "Inventory outbox was corrupt",
-		Remedy: "Nothing to do: a new report is made and sent; the old file was kept for inspection."}
+	defRejected = health.Declare(health.Def{Code: WarnRejected, Severity: api.SeverityWarning, Title: "Inventory report refused by CloudLink",
+		Text:   "CloudLink refused the inventory report {id} (made {made}, trigger {trigger}) and will never accept it: {reason}",
+		Remedy: "The report was dropped; the next one is sent as usual. If this repeats, update cld and send the daemon's log to support (journalctl -u cld)."})
+	defRejectedCode = health.Declare(health.Def{Code: WarnRejected, Severity: api.SeverityWarning, Title: defRejected.Title,
+		Text:   "CloudLink refused the inventory report {id} (trigger {trigger}) with {status} {code}; it was dropped.",
+		Remedy: defRejected.Remedy})
+	defOutbox = health.Declare(health.Def{Code: WarnOutbox, Severity: api.SeverityWarning, Title: "Inventory outbox was corrupt",
+		Remedy: "Nothing to do: a new report is made and sent; the old file was kept for inspection."})
 )
 
 // Collector builds a report for trigger (with changes for a change

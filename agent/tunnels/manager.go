@@ -60,8 +60,9 @@ const tunnelsFormat = 1
 // WarnCorrupt is the warning code of a corrupt File.
 const WarnCorrupt = "tunnels_state_corrupt"
 
-var defCorrupt = health.Def{Code: WarnCorrupt, Severity: api.SeverityWarning, Title: "Tunnel state file was corrupt",
-	Remedy: "Start the tunnels you need again (dashboard or `cld tunnel start`)."}
+var defCorrupt = health.Declare(health.Def{Code: WarnCorrupt, Severity: api.SeverityWarning, Title: "Tunnel state file was corrupt",
+	Text:   "The tunnel state file {path} was corrupt ({error}) and was moved to {to}; every tunnel is stopped. Start the tunnels you need again.",
+	Remedy: "Start the tunnels you need again (dashboard or `cld tunnel start`)."})
 
 // Reconnect tuning (see above); the longest steps of each retry are
 // exported for tests that step a fake clock past them.
@@ -277,7 +278,7 @@ func (m *Manager) load() error {
 			return fmt.Errorf("%s is corrupt (%v) and could not be moved aside (%w); move it away by hand and start again", path, err, qerr)
 		}
 		m.log.Error("the tunnel state file is corrupt: moved it aside; every tunnel is stopped", "file", path, "moved_to", to, "err", err)
-		m.cfg.Health.Set(defCorrupt.With(fmt.Sprintf("The tunnel state file %s was corrupt (%v) and was moved to %s; every tunnel is stopped. Start the tunnels you need again.", path, err, to)))
+		m.cfg.Health.Set(defCorrupt.Say("path", path, "error", err, "to", to))
 		return nil
 	}
 	for _, id := range p.Enabled {

@@ -50,8 +50,16 @@ const (
 // rolled back.
 const WarnFailed = "update_failed"
 
-var defFailed = health.Def{Code: WarnFailed, Severity: api.SeverityWarning, Title: "Daemon update failed",
-	Remedy: "This version keeps running and nothing is lost. `cld update status` says why; a newer release is tried at the next check, `cld update now` tries again at once, and `journalctl -u cld` has the details."}
+// The declared warnings of WarnFailed, one per result.
+var (
+	defFailed = health.Declare(health.Def{Code: WarnFailed, Severity: api.SeverityWarning, Title: "Daemon update failed",
+		Text:   "The update to {version} failed: {reason}.",
+		Remedy: "This version keeps running and nothing is lost. `cld update status` says why; a newer release is tried at the next check, `cld update now` tries again at once, and `journalctl -u cld` has the details."})
+	defRolledBack = health.Declare(health.Def{Code: WarnFailed, Severity: api.SeverityWarning, Title: defFailed.Title,
+		Text: "The update to {version} was rolled back: {reason}.", Remedy: defFailed.Remedy})
+	defRefused = health.Declare(health.Def{Code: WarnFailed, Severity: api.SeverityWarning, Title: defFailed.Title,
+		Text: "The update to {version} was refused: {reason}.", Remedy: defFailed.Remedy})
+)
 
 // Config is what the updater needs.
 type Config struct {
@@ -223,8 +231,8 @@ func (u *Updater) probe() {
 		u.cfg.Health.Clear(WarnFailed)
 		return
 	}
-	what := map[string]string{updater.ResultRolledBack: "was rolled back", updater.ResultRefused: "was refused", updater.ResultFailed: "failed"}[last.Result]
-	u.cfg.Health.Set(defFailed.With(fmt.Sprintf("The update to %s %s: %s.", last.Version, what, last.Reason)))
+	def := map[string]health.Def{updater.ResultRolledBack: defRolledBack, updater.ResultRefused: defRefused, updater.ResultFailed: defFailed}[last.Result]
+	u.cfg.Health.Set(def.Say("version", last.Version, "reason", last.Reason))
 }
 
 // schedule is the schedule in force; u.mu is held.
