@@ -13,6 +13,7 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/build"
+	"github.com/cloudlink/cld/ui/i18n"
 	"github.com/cloudlink/cld/ui/licenses"
 )
 
@@ -24,7 +25,7 @@ var staticFS embed.FS
 func (s *server) serveStatic(w http.ResponseWriter, r *http.Request, name string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
+		http.Error(w, staticLocale(r).T("Method not allowed."), http.StatusMethodNotAllowed)
 		return
 	}
 	name = path.Clean("static/" + name)
@@ -34,6 +35,20 @@ func (s *server) serveStatic(w http.ResponseWriter, r *http.Request, name string
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	http.ServeFileFS(w, r, staticFS, name)
+}
+
+// staticLocale is the language of an answer about a static file, whose
+// request withLanguage leaves without one (it asks the daemon nothing for
+// it): the language chosen in the page (the cld_lang cookie), else the
+// browser's Accept-Language, else English.
+func staticLocale(r *http.Request) *i18n.Locale {
+	cat := i18n.Default()
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l, ok := cat.Match(c.Value); ok {
+			return l
+		}
+	}
+	return cat.Choose(r.Header.Get("Accept-Language"))
 }
 
 // handleDashboard shows the main page. ?view=debug or ?view=standard

@@ -107,8 +107,8 @@ func TestLanguageFallback(t *testing.T) {
 }
 
 // Messages are shown in the page's language: the ui's own (tunnels) and
-// those handed over in English (the unlink), but the daemon's texts stay
-// as they come.
+// those handed over in English (the unlink), but a daemon's text that is
+// no catalog message stays as it comes.
 func TestLanguageOfMessages(t *testing.T) {
 	f, h := newTestDashboard(t, Config{})
 	f.set(linkedWithTunnels)
@@ -119,7 +119,7 @@ func TestLanguageOfMessages(t *testing.T) {
 	b.header.Set("Accept-Language", "nl")
 	b.signIn("")
 	page := b.get("/")
-	expectIn(t, "the Dutch dashboard", page.body, "<strong>Waarschuwing:</strong>", "The system time is incorrect.", ">Clock drift<")
+	expectIn(t, "the Dutch dashboard", page.body, "<strong>Waarschuwing:</strong>", "The system time is incorrect.", ">Klokafwijking<")
 	id := f.status.Tunnels[0].ID
 	b.do("POST", "/tunnels/"+id+"/stop", url.Values{"csrf": {csrfOf(t, page.body)}})
 	expectIn(t, "after a stop", b.get("/").body, "De tunnel ‘")
@@ -127,6 +127,59 @@ func TestLanguageOfMessages(t *testing.T) {
 	expectIn(t, "after the unlink", b.get("/").body, "Losgekoppeld van CloudLink. De tunnels zijn gestopt")
 	nf := b.get("/nope")
 	expectIn(t, "the 404 page", nf.body, "<title>Pagina niet gevonden · CloudLink Daemon</title>", "Op dit adres staat geen dashboardpagina.", "HTTP-status 404")
+}
+
+// A German dashboard shows a warning the daemon raised in English (from
+// its declared clock-drift warning) in German: its title, its text with the
+// measured drift filled in and its remedy with the drift and the time of
+// the measurement; an error's own message given as a text stays as it is.
+func TestWarningsInPageLanguage(t *testing.T) {
+	f, h := newTestDashboard(t, Config{})
+	f.set(linkedWithTunnels)
+	since := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	f.set(func(st *api.Status) {
+		st.Warnings = []api.Warning{
+			{Code: "clock_drift", Severity: api.SeverityError, Title: "System time incorrect",
+				Text:   "The system time is incorrect. This can cause connection problems. Clock drift detected: 44s",
+				Remedy: "This host's clock is 44s behind CloudLink's time (measured 2026-03-04T05:06:07Z). Run `timedatectl status` on this host: if \"System clock synchronized\" says no, configure a valid and reachable NTP server (in a network without internet access, a local NTP service) and check that it answers (e.g. `ntpq -p` on it). Tunnels do not start while the drift exceeds 60s; they start by themselves once it is corrected.",
+				Since:  &since},
+			{Code: "platform_problem", Severity: api.SeverityWarning, Title: "Host platform not recognized",
+				Text:   "no adapter detects this host under /",
+				Remedy: "The daemon links and reports, but offers none of the host's tunnels. Run `cld doctor`; set platform: in /etc/cld/cld.yaml (a type, or type: generic with the tunnels) and `systemctl restart cld`."},
+		}
+	})
+	b := newBrowser(t, h)
+	b.header.Set("Accept-Language", "de")
+	b.signIn("")
+	page := b.get("/")
+	expectIn(t, "the German dashboard", page.body,
+		`id="warning-clock_drift"`, "<strong>Fehler:</strong>",
+		`<span class="warning-title">Systemzeit falsch</span>`,
+		`<p class="warning-text">Die Systemzeit ist falsch. Das kann Verbindungsprobleme verursachen. Festgestellte Uhrabweichung: 44s</p>`,
+		html.EscapeString("Die Uhr dieses Hosts geht gegenüber der Zeit von CloudLink 44s nach (gemessen 2026-03-04T05:06:07Z). Führen Sie auf diesem Host `timedatectl status` aus: Zeigt \"System clock synchronized\" no, konfigurieren Sie einen gültigen und erreichbaren NTP-Server (in einem Netz ohne Internetzugang einen lokalen NTP-Dienst) und prüfen Sie, ob er antwortet (z. B. mit `ntpq -p` auf dem Server). Tunnel starten nicht, solange die Abweichung 60s übersteigt; sie starten von selbst, sobald sie korrigiert ist.")+"</p>",
+		`<span class="warning-title">Host-Plattform nicht erkannt</span>`,
+		`<p class="warning-text">no adapter detects this host under /</p>`,
+		"Der Daemon verknüpft sich und sendet Berichte, bietet aber keinen der Tunnel des Hosts an.")
+	for _, en := range []string{"System time incorrect", "Clock drift detected", "behind CloudLink", "Host platform not recognized"} {
+		if strings.Contains(page.body, en) {
+			t.Errorf("the German dashboard shows %q", en)
+		}
+	}
+}
+
+// The plain-text answers are in the request's language too: a static
+// file's refused method (its request carries no locale of its own).
+func TestPlainTextInPageLanguage(t *testing.T) {
+	_, h := newTestDashboard(t, Config{})
+	b := newBrowser(t, h)
+	b.header.Set("Accept-Language", "de")
+	if r := b.do("POST", "/static/style.css", url.Values{}); r.StatusCode != http.StatusMethodNotAllowed || strings.TrimSpace(r.body) != "Methode nicht erlaubt." {
+		t.Errorf("POST of a static file in German: %d %q", r.StatusCode, r.body)
+	}
+	b.cookies[langCookie] = &http.Cookie{Name: langCookie, Value: "sv"}
+	if r := b.do("POST", "/static/style.css", url.Values{}); strings.TrimSpace(r.body) != "Metoden är inte tillåten." {
+		t.Errorf("POST of a static file with the Swedish cookie: %d %q", r.StatusCode, r.body)
+	}
 }
 
 // Every language renders every page and state of the dashboard without a

@@ -262,7 +262,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	var buf bytes.Buffer
 	if err := c.Render(r.Context(), &buf); err != nil {
 		s.log.Error("rendering a dashboard page", "path", r.URL.Path, "err", err)
-		http.Error(w, "The dashboard could not render this page.", http.StatusInternalServerError)
+		http.Error(w, lc(r.Context()).T("The dashboard could not render this page."), http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
