@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
@@ -29,9 +30,20 @@ const MaxBodyBytes = 64 << 10
 // registers its own routes on it (Get, Post, Action, Document) with the
 // patterns of agent/api; Handler serves them all.
 type Router struct {
-	mux *http.ServeMux
-	h   *handler
+	mux      *http.ServeMux
+	h        *handler
+	patterns []string
 }
+
+// handle registers fn for pattern and keeps the pattern for Patterns.
+func (rt *Router) handle(pattern string, fn http.HandlerFunc) {
+	rt.mux.HandleFunc(pattern, fn)
+	rt.patterns = append(rt.patterns, pattern)
+}
+
+// Patterns lists the registered routes ("METHOD /path"), in the order
+// they were registered: the route table that tests walk.
+func (rt *Router) Patterns() []string { return slices.Clone(rt.patterns) }
 
 // NewRouter returns an empty route table.
 func NewRouter(log *slog.Logger) *Router {
@@ -43,7 +55,7 @@ func NewRouter(log *slog.Logger) *Router {
 
 // Get registers a route that answers fn's value as JSON.
 func (rt *Router) Get(pattern string, fn func(ctx context.Context) any) {
-	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	rt.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, fn(r.Context()))
 	})
 }
@@ -51,7 +63,7 @@ func (rt *Router) Get(pattern string, fn func(ctx context.Context) any) {
 // Post registers a route whose JSON body (required, strictly decoded into
 // Req) fn answers; a nil answer is 204, an error its api.Error.
 func Post[Req any](rt *Router, pattern string, fn func(ctx context.Context, req Req) (any, error)) {
-	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	rt.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		var req Req
 		if rt.h.decode(w, r, &req) {
 			rt.h.answer(w, r, func() (any, error) { return fn(r.Context(), req) })
@@ -62,7 +74,7 @@ func Post[Req any](rt *Router, pattern string, fn func(ctx context.Context, req 
 // Action registers a route that takes no body (or an empty JSON object);
 // fn reads what it needs of the request (its context, path values).
 func (rt *Router) Action(pattern string, fn func(r *http.Request) (any, error)) {
-	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	rt.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if rt.h.decodeOptional(w, r) {
 			rt.h.answer(w, r, func() (any, error) { return fn(r) })
 		}
@@ -72,7 +84,7 @@ func (rt *Router) Action(pattern string, fn func(r *http.Request) (any, error)) 
 // Document registers a route that answers a JSON document byte for byte
 // as fn made it.
 func (rt *Router) Document(pattern string, fn func(ctx context.Context) (json.RawMessage, error)) {
-	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	rt.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		doc, err := fn(r.Context())
 		if err != nil {
 			rt.h.answer(w, r, func() (any, error) { return nil, err })
@@ -88,7 +100,7 @@ func (rt *Router) Document(pattern string, fn func(ctx context.Context) (json.Ra
 // Raw registers a route whose answer fn makes whole: status, media type
 // and body (metrics, probes).
 func (rt *Router) Raw(pattern string, fn func(r *http.Request) (status int, contentType string, body []byte)) {
-	rt.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	rt.handle(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status, ct, body := fn(r)
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Cache-Control", "no-store")

@@ -792,5 +792,34 @@ func TestProcessRemoteAPI(t *testing.T) {
 		if tc.want == http.StatusOK && (decErr != nil || st.State != "unlinked" || st.Version == "") {
 			t.Fatalf("status over TCP: %+v (%v)", st, decErr)
 		}
+		if ch := resp.Header.Get("WWW-Authenticate"); tc.want == http.StatusUnauthorized && strings.HasPrefix(strings.ToLower(ch), "basic") {
+			t.Fatalf("%s as %q: WWW-Authenticate %q, a Basic challenge that makes browsers prompt and cache", statusURL, tc.user, ch)
+		}
+	}
+	// A cross-site form with the right credentials (a browser that cached
+	// them) is refused; the same request from a program works.
+	startAll := strings.TrimSuffix(m[1], "/") + "/api/v1/tunnels/start-all"
+	for _, tc := range []struct {
+		name    string
+		headers []string
+		want    int
+	}{
+		{"cross-site form", []string{"Origin", "https://attacker.example", "Sec-Fetch-Site", "cross-site", "Content-Type", "application/x-www-form-urlencoded"}, http.StatusForbidden},
+		{"form", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType},
+		{"program", nil, http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, startAll, nil)
+		req.SetBasicAuth("pm", "remote-password")
+		for i := 0; i+1 < len(tc.headers); i += 2 {
+			req.Header.Set(tc.headers[i], tc.headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("start-all over TCP, %s: %s, want %d", tc.name, resp.Status, tc.want)
+		}
 	}
 }
