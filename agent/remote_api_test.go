@@ -7,8 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent/accounts"
 	"github.com/cloudlink/cld/agent/api"
@@ -24,10 +28,10 @@ type remoteRig struct {
 	admin    string
 }
 
-func newRemoteRig(t *testing.T) *remoteRig {
+func newRemoteRig(t *testing.T, opts ...Option) *remoteRig {
 	t.Helper()
 	dir := t.TempDir()
-	a, err := newAgent(t, testConfig(t, dir))
+	a, err := newAgent(t, testConfig(t, dir), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +50,17 @@ var pathParam = regexp.MustCompile(`\{[^}]*\}`)
 // do sends method path (under /api) with the admin's credentials, the
 // headers given in pairs and body.
 func (rr *remoteRig) do(method, path, body string, headers ...string) *httptest.ResponseRecorder {
+	return rr.as("admin", rr.admin, "192.0.2.1:1234", method, path, body, headers...)
+}
+
+// as is do with other credentials from the client at remote.
+func (rr *remoteRig) as(user, pass, remote, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, localapi.RemotePrefix+pathParam.ReplaceAllString(path, "x"), strings.NewReader(body))
 	if body == "" {
 		req = httptest.NewRequest(method, localapi.RemotePrefix+pathParam.ReplaceAllString(path, "x"), nil)
 	}
-	req.SetBasicAuth("admin", rr.admin)
+	req.SetBasicAuth(user, pass)
+	req.RemoteAddr = remote
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -125,5 +135,52 @@ func TestRemoteAPIAcceptsSameOriginAndPrograms(t *testing.T) {
 		if rec := rr.do(c.method, path, c.body, c.headers...); rec.Code != c.want {
 			t.Errorf("%s: %d, want %d: %s", c.name, rec.Code, c.want, rec.Body)
 		}
+	}
+}
+
+// 500 wrong passwords over TCP, then the right one: a 429 with
+// Retry-After (not a 401 that invites the next guess) until the backoff
+// has passed on the daemon's clock, for the user guessed at and for the
+// client that guessed whatever the names it tried.
+func TestRemoteAPIBackoffAfter500Wrong(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	rr := newRemoteRig(t, WithClock(clock), withoutClockCheck)
+	get := func(user, pass, remote string) *httptest.ResponseRecorder {
+		return rr.as(user, pass, remote, "GET", "/v1/status", "")
+	}
+	for i := range 500 {
+		if rec := get("admin", "guess-"+strconv.Itoa(i), "192.0.2.7:4000"); rec.Code != http.StatusUnauthorized && rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("guess %d: %d", i, rec.Code)
+		}
+	}
+	rec := get("admin", rr.admin, "192.0.2.7:4000")
+	secs, _ := strconv.Atoi(rec.Header().Get("Retry-After"))
+	if rec.Code != http.StatusTooManyRequests || secs <= 0 {
+		t.Fatalf("the right password after 500 wrong ones: %d, Retry-After %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	clock.Advance(time.Duration(secs)*time.Second - time.Second)
+	if rec := get("admin", rr.admin, "192.0.2.7:4000"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("a second before the backoff ends: %d", rec.Code)
+	}
+	clock.Advance(time.Second)
+	if rec := get("admin", rr.admin, "192.0.2.7:4000"); rec.Code != http.StatusOK {
+		t.Fatalf("after the backoff: %d: %s", rec.Code, rec.Body)
+	}
+
+	// One client spreading its guesses over many names.
+	for i := range 500 {
+		get("user"+strconv.Itoa(i), "guess", "198.51.100.9:5000")
+	}
+	rec = get("admin", rr.admin, "198.51.100.9:5001")
+	secs, _ = strconv.Atoi(rec.Header().Get("Retry-After"))
+	if rec.Code != http.StatusTooManyRequests || secs <= 0 {
+		t.Fatalf("admin's right password from the client that guessed 500 names: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if rec := get("admin", rr.admin, "203.0.113.5:1"); rec.Code != http.StatusOK {
+		t.Fatalf("admin from another client meanwhile: %d", rec.Code)
+	}
+	clock.Advance(time.Duration(secs) * time.Second)
+	if rec := get("admin", rr.admin, "198.51.100.9:5001"); rec.Code != http.StatusOK {
+		t.Fatalf("after the client's backoff: %d", rec.Code)
 	}
 }

@@ -40,6 +40,11 @@ type fakeDaemon struct {
 	connected   bool
 	refused     int64
 	doctor      api.Doctor // the answer of RouteDoctor
+
+	// Sign-ins: the last request, and the answer to every one when set.
+	lastLogin api.DashboardLogin
+	loginErr  *api.Error
+
 	// Inventory: the preview document, what a submit leads to (the
 	// status's Inventory afterwards, or an error) and how many were made.
 	preview    string
@@ -105,6 +110,11 @@ func (f *fakeDaemon) handler() http.Handler {
 		_ = json.NewDecoder(r.Body).Decode(&l)
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.lastLogin = l
+		if f.loginErr != nil {
+			writeJSON(w, http.StatusTooManyRequests, f.loginErr)
+			return
+		}
 		if pw, ok := f.users[l.Username]; !ok || pw != l.Password {
 			writeJSON(w, 401, api.Error{Code: api.CodeUnauthorized, Message: "wrong user name or password"})
 			return

@@ -10,6 +10,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strconv"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/build"
@@ -133,7 +134,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		s.renderLogin(w, r, rc, http.StatusBadRequest, "Enter your user name and password.")
 		return
 	}
-	err := s.client.DashboardLogin(r.Context(), api.DashboardLogin{Username: user, Password: pass})
+	err := s.client.DashboardLogin(r.Context(), api.DashboardLogin{Username: user, Password: pass, Client: s.clientAddr(r)})
 	if err != nil {
 		if e, ok := errors.AsType[*api.Error](err); ok && e.Code == api.CodeUnauthorized {
 			s.log.Info("dashboard sign-in refused", "user", user, "remote", r.RemoteAddr)
@@ -142,6 +143,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		}
 		if e, ok := errors.AsType[*api.Error](err); ok && e.Code == api.CodeRateLimited {
 			s.log.Warn("dashboard sign-in locked out", "user", user, "remote", r.RemoteAddr)
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, e.RetryAfter)))
 			s.renderLogin(w, r, rc, http.StatusTooManyRequests, e.Message)
 			return
 		}

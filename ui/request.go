@@ -85,6 +85,22 @@ func (s *server) isTrusted(r *http.Request) bool {
 	return false
 }
 
+// clientAddr is the address of the browser a request came from, whose
+// wrong passwords the daemon limits together: the X-Forwarded-For entry
+// that a trusted proxy added, else the peer's address.
+func (s *server) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if s.isTrusted(r) {
+		if a, err := netip.ParseAddr(lastValue(r.Header, "X-Forwarded-For")); err == nil {
+			return a.Unmap().WithZone("").String()
+		}
+	}
+	return host
+}
+
 // lastValue returns the last element of a header's comma-separated
 // values: the one the trusted proxy that sent the request added. Proxies
 // append, so the earlier ones came from the browser or from proxies

@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -70,10 +73,82 @@ type Store struct {
 	// limits count wrong passwords by user name (unknown names share
 	// one), so that guessing is locked out.
 	limits map[string]*lockout.Limiter
+	// clients count wrong passwords by the address a sign-in came from
+	// (clientKey), whatever the user name, so that one client cannot
+	// spread its guesses over many names.
+	clients map[string]*lockout.Limiter
+	// checks holds a slot per running password check (bcrypt), at most
+	// MaxChecks; waiting counts the sign-ins waiting for one.
+	checks  chan struct{}
+	waiting atomic.Int32
+	// compare is bcrypt's check; timer starts the wait for a slot (both
+	// replaced by tests).
+	compare func(hash, password []byte) error
+	timer   func(time.Duration) (<-chan time.Time, func() bool)
 }
 
-// maxLimits bounds the user names whose failures are counted.
-const maxLimits = 256
+// maxLimits bounds the user names whose failures are counted, maxClients
+// the clients.
+const (
+	maxLimits  = 256
+	maxClients = 4096
+)
+
+// Limits of the password checks.
+const (
+	// ClientAllowed is the number of wrong passwords within
+	// lockout.Window from one client, over all user names, that lock the
+	// client out (lockout's lockouts, doubling).
+	ClientAllowed = 10
+	// MaxChecks is the number of password checks (bcrypt, some 50–100 ms
+	// of a core each at the default cost) run at once.
+	MaxChecks = 2
+	// SlotWait is how long a sign-in waits for a check's slot before it
+	// is refused (429, Retry-After: 1), and MaxWaiting how many may wait
+	// at once (others are refused at once): no queue grows without bound.
+	SlotWait   = 500 * time.Millisecond
+	MaxWaiting = 8
+)
+
+// clientLimiter is the lockout of a client (d.mu held); nil for none (the
+// CLI, in-process calls without an address).
+func (d *Store) clientLimiter(key string) *lockout.Limiter {
+	if key == "" {
+		return nil
+	}
+	l, ok := d.clients[key]
+	if !ok {
+		if len(d.clients) >= maxClients {
+			clear(d.clients)
+		}
+		l = &lockout.Limiter{Allowed: ClientAllowed}
+		d.clients[key] = l
+	}
+	return l
+}
+
+// clientKey is what the failures of the client at addr (host or host:port)
+// are counted under: its IP address, an IPv6 one's /64 (one host's
+// network); addr as it is when it is no IP address.
+func clientKey(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
 
 // limiter is the lockout of a user name (d.mu held).
 func (d *Store) limiter(name string) *lockout.Limiter {
@@ -104,7 +179,12 @@ type dashUserRecord struct {
 // none; a corrupt file is moved aside (and a new admin made). cost is
 // bcrypt's; now stamps the name of a file moved aside.
 func Open(dir string, log *slog.Logger, now func() time.Time, cost int) (*Store, error) {
-	d := &Store{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost, now: now, limits: map[string]*lockout.Limiter{}}
+	d := &Store{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost, now: now,
+		limits: map[string]*lockout.Limiter{}, clients: map[string]*lockout.Limiter{}, checks: make(chan struct{}, MaxChecks),
+		compare: bcrypt.CompareHashAndPassword, timer: func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		}}
 	d.dummy = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), d.cost)
 		return h
@@ -238,24 +318,83 @@ func (d *Store) Set(_ context.Context, u api.DashboardUser) error {
 }
 
 // Login checks a dashboard sign-in; a wrong name or password is an
-// *api.Error with code unauthorized.
-func (d *Store) Login(_ context.Context, l api.DashboardLogin) error {
+// *api.Error with code unauthorized. Before the password is checked, a
+// user name or client (l.Client) locked out by earlier wrong passwords is
+// refused with code rate_limited and RetryAfter, and so is a sign-in that
+// finds no free check (MaxChecks) within SlotWait.
+func (d *Store) Login(ctx context.Context, l api.DashboardLogin) error {
 	now := d.now()
+	client := clientKey(l.Client)
 	d.mu.Lock()
 	hash, ok := d.users[l.Username]
 	lim := d.limiter(l.Username)
+	clim := d.clientLimiter(client)
 	d.mu.Unlock()
+	if clim != nil {
+		if wait := clim.Wait(now); wait > 0 {
+			return rateLimited("Too many wrong passwords from this address; try again in %d s.", wait)
+		}
+	}
 	if wait := lim.Wait(now); wait > 0 {
-		return api.Errorf(api.CodeRateLimited, "Too many wrong passwords for this user; try again in %d s.", int(math.Ceil(wait.Seconds())))
+		// A client that keeps trying a locked-out name (or names: unknown
+		// ones share a lockout) is guessing: it counts against the client.
+		if clim != nil {
+			clim.Failed(now)
+		}
+		return rateLimited("Too many wrong passwords for this user; try again in %d s.", wait)
+	}
+	release, err := d.slot(ctx)
+	if err != nil {
+		return err
 	}
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(d.dummy(), []byte(l.Password))
+		_ = d.compare(d.dummy(), []byte(l.Password))
 	}
-	if ok && bcrypt.CompareHashAndPassword([]byte(hash), []byte(l.Password)) == nil {
+	right := ok && d.compare([]byte(hash), []byte(l.Password)) == nil
+	release()
+	if right {
 		lim.Succeeded()
 		return nil
 	}
 	lim.Failed(now)
-	d.log.Warn("dashboard sign-in refused: wrong user name or password", "username", l.Username)
+	if clim != nil {
+		clim.Failed(now)
+	}
+	d.log.Warn("dashboard sign-in refused: wrong user name or password", "username", l.Username, "client", client)
 	return api.Errorf(api.CodeUnauthorized, "The user name or password is wrong.")
+}
+
+// rateLimited is the refusal of a sign-in for wait (format has one %d, the
+// seconds).
+func rateLimited(format string, wait time.Duration) *api.Error {
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	return &api.Error{Code: api.CodeRateLimited, Message: fmt.Sprintf(format, secs), RetryAfter: secs}
+}
+
+// slot waits up to SlotWait for one of the MaxChecks slots of a password
+// check and returns its release; a sign-in that finds none in time, or
+// finds MaxWaiting others waiting already, is refused (rate_limited).
+func (d *Store) slot(ctx context.Context) (func(), error) {
+	release := func() { <-d.checks }
+	select {
+	case d.checks <- struct{}{}:
+		return release, nil
+	default:
+	}
+	busy := &api.Error{Code: api.CodeRateLimited, Message: "Too many sign-ins are being checked at once; try again in 1 s.", RetryAfter: 1}
+	if d.waiting.Add(1) > MaxWaiting {
+		d.waiting.Add(-1)
+		return nil, busy
+	}
+	defer d.waiting.Add(-1)
+	expired, stop := d.timer(SlotWait)
+	defer stop()
+	select {
+	case d.checks <- struct{}{}:
+		return release, nil
+	case <-expired:
+		return nil, busy
+	case <-ctx.Done():
+		return nil, busy
+	}
 }

@@ -98,6 +98,9 @@ const (
 type Error struct {
 	Code    string `json:"error"`
 	Message string `json:"message"`
+	// RetryAfter is, for CodeRateLimited, the seconds to wait before
+	// trying again (also the Retry-After header over HTTP).
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -467,4 +470,8 @@ type DashboardUser struct {
 type DashboardLogin struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Client is the address the sign-in came from (the dashboard's
+	// browser, the TCP local API's peer), whose wrong passwords are
+	// limited together whatever the user name; empty from the CLI.
+	Client string `json:"client,omitempty"`
 }

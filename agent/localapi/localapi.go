@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
@@ -217,6 +218,9 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, fn func() (any,
 		if !errors.As(err, &ae) {
 			h.log.Error("request failed", "route", r.Method+" "+r.URL.Path, "err", err)
 			ae = &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("Internal error: %v. See the daemon's log (journalctl -u cld).", err)}
+		}
+		if ae.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 		}
 		writeError(w, StatusFor(ae.Code), ae)
 		return

@@ -2,9 +2,11 @@ package localapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cloudlink/cld/agent/api"
@@ -30,7 +32,9 @@ const RemoteChallenge = `CLD realm="cld local API"`
 // application/json) or no body at all; so no form or no-cors fetch of
 // another site can reach a route. Every request must then carry HTTP Basic
 // credentials of a dashboard account (`cld dashboard-user`), sent
-// preemptively: the 401 names no Basic challenge. Paths are those of the
+// preemptively: the 401 names no Basic challenge. The login limits wrong
+// passwords per user name and per client (the TCP peer) and the checks
+// run at once; its refusal is a 429 with Retry-After. Paths are those of the
 // unix socket with RemotePrefix in front.
 func NewRemoteHandler(login func(context.Context, api.DashboardLogin) error, apiHandler http.Handler) http.Handler {
 	inner := http.StripPrefix(RemotePrefix, apiHandler)
@@ -45,7 +49,12 @@ func NewRemoteHandler(login func(context.Context, api.DashboardLogin) error, api
 				Message: "The local API over TCP needs the user name and password of a dashboard account with every request (Authorization: Basic, e.g. curl -u USER); set one with `cld dashboard-user`."})
 			return
 		}
-		if err := login(r.Context(), api.DashboardLogin{Username: user, Password: pass}); err != nil {
+		if err := login(r.Context(), api.DashboardLogin{Username: user, Password: pass, Client: r.RemoteAddr}); err != nil {
+			if e, ok := errors.AsType[*api.Error](err); ok && e.Code == api.CodeRateLimited {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, e.RetryAfter)))
+				writeError(w, http.StatusTooManyRequests, e)
+				return
+			}
 			w.Header().Set("WWW-Authenticate", RemoteChallenge)
 			writeError(w, http.StatusUnauthorized, &api.Error{Code: api.CodeUnauthorized, Message: "The user name or password is wrong."})
 			return

@@ -20,6 +20,10 @@ const (
 // Limiter counts wrong attempts for one thing guarded (an API, a user
 // name). The zero value is ready.
 type Limiter struct {
+	// Allowed is the number of wrong attempts within Window that start a
+	// lockout (0: MaxFailures); set it before first use.
+	Allowed int
+
 	mu       sync.Mutex
 	failures []time.Time
 	until    time.Time
@@ -47,7 +51,11 @@ func (l *Limiter) Failed(now time.Time) {
 		}
 	}
 	l.failures = append(keep, now)
-	if len(l.failures) >= MaxFailures {
+	allowed := l.Allowed
+	if allowed <= 0 {
+		allowed = MaxFailures
+	}
+	if len(l.failures) >= allowed {
 		switch {
 		case l.lockout == 0:
 			l.lockout = FirstLockout
