@@ -178,6 +178,7 @@ func (a *Agent) buildParts() error {
 	if a.accounts, err = accounts.Open(a.cfg.StateDir, a.baseLog, a.clock.Now, a.o.bcryptCost); err != nil {
 		return err
 	}
+	a.accounts.WatchBursts(a.health)
 	if a.gateway, err = gateway.New(gateway.Config{Options: gw.Options{Root: a.cfg.HostRoot}, Logger: a.baseLog, Health: a.health}); err != nil {
 		return err
 	}

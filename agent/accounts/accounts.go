@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +26,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"
 	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/agent/state"
@@ -85,6 +89,102 @@ type Store struct {
 	// replaced by tests).
 	compare func(hash, password []byte) error
 	timer   func(time.Duration) (<-chan time.Time, func() bool)
+	// refused are the recent refused sign-ins (at most maxRefused, none
+	// older than BurstWindow), for the warning of a burst; health is the
+	// registry it is raised in (nil: none).
+	refusedMu sync.Mutex
+	refused   []refusal
+	health    *health.Registry
+}
+
+// refusal is one refused sign-in: when and from which client (clientKey).
+type refusal struct {
+	at     time.Time
+	client string
+}
+
+// The warning of a burst of refused sign-ins.
+const (
+	WarnBurst = "auth_failures_burst"
+	// BurstFailures is the number of refused sign-ins (wrong passwords,
+	// lockouts, no free check) within BurstWindow above which the warning
+	// is raised; it is cleared once the window holds no more.
+	BurstFailures = 20
+	BurstWindow   = time.Minute
+	maxRefused    = 1024
+	// burstClients is how many clients the warning names.
+	burstClients = 5
+)
+
+var defBurst = health.Declare(health.Def{Code: WarnBurst, Severity: api.SeverityWarning, Title: "Many wrong passwords",
+	Text:   "{count} sign-ins to the dashboard or the local API were refused in the last minute, from {clients}.",
+	Remedy: "If these are not your own users, someone is guessing passwords: the daemon already slows them down (lockouts per user and per address). Block the addresses at the host's firewall and keep the dashboard off untrusted networks."})
+
+// WatchBursts raises the warning of a burst of refused sign-ins in reg
+// (and clears it, also as a probe, when the burst has passed).
+func (d *Store) WatchBursts(reg *health.Registry) {
+	d.refusedMu.Lock()
+	d.health = reg
+	d.refusedMu.Unlock()
+	reg.AddProbe(func() { d.checkBurst(d.now(), false) })
+}
+
+// checkBurst forgets refusals older than BurstWindow, records one from
+// client when add, and sets or clears the warning.
+func (d *Store) checkBurst(now time.Time, add bool, client ...string) {
+	d.refusedMu.Lock()
+	keep := d.refused[:0]
+	for _, f := range d.refused {
+		if now.Sub(f.at) < BurstWindow {
+			keep = append(keep, f)
+		}
+	}
+	d.refused = keep
+	if add {
+		if len(d.refused) >= maxRefused {
+			d.refused = append(d.refused[:0], d.refused[1:]...)
+		}
+		d.refused = append(d.refused, refusal{at: now, client: client[0]})
+	}
+	reg, n := d.health, len(d.refused)
+	var clients string
+	if n > BurstFailures {
+		clients = burstClientList(d.refused)
+	}
+	d.refusedMu.Unlock()
+	if reg == nil {
+		return
+	}
+	reg.Update(n > BurstFailures, defBurst.Say("count", n, "clients", clients))
+}
+
+// burstClientList names the clients of rs, those with the most refusals
+// first (at most burstClients, then how many more).
+func burstClientList(rs []refusal) string {
+	counts := map[string]int{}
+	for _, r := range rs {
+		c := r.client
+		if c == "" {
+			c = "this host (the CLI)"
+		}
+		counts[c]++
+	}
+	names := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(names, func(a, b string) int {
+		if counts[a] != counts[b] {
+			return counts[b] - counts[a]
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for i, c := range names {
+		if i == burstClients {
+			parts = append(parts, fmt.Sprintf("%d more", len(names)-burstClients))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", c, counts[c]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // maxLimits bounds the user names whose failures are counted, maxClients
@@ -325,6 +425,14 @@ func (d *Store) Set(_ context.Context, u api.DashboardUser) error {
 func (d *Store) Login(ctx context.Context, l api.DashboardLogin) error {
 	now := d.now()
 	client := clientKey(l.Client)
+	err := d.login(ctx, now, client, l)
+	if err != nil {
+		d.checkBurst(now, true, client)
+	}
+	return err
+}
+
+func (d *Store) login(ctx context.Context, now time.Time, client string, l api.DashboardLogin) error {
 	d.mu.Lock()
 	hash, ok := d.users[l.Username]
 	lim := d.limiter(l.Username)

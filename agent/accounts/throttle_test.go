@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/health"
 )
 
 // throttleRig is a Store on an injected clock whose bcrypt checks are
@@ -213,5 +214,53 @@ func TestLoginConcurrentChecksCapped(t *testing.T) {
 	}
 	if most != MaxChecks {
 		t.Fatalf("%d checks ran at once, want %d", most, MaxChecks)
+	}
+}
+
+// More than BurstFailures refused sign-ins within a minute raise the
+// warning auth_failures_burst, naming the clients (most refusals first);
+// it is cleared once the minute holds no more (as the probe sees it when
+// the warnings are read).
+func TestBurstOfFailuresWarns(t *testing.T) {
+	r := newThrottleRig(t)
+	reg := health.New(func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now })
+	r.d.WatchBursts(reg)
+	warned := func() (api.Warning, bool) {
+		reg.Refresh()
+		for _, w := range reg.List() {
+			if w.Code == WarnBurst {
+				return w, true
+			}
+		}
+		return api.Warning{}, false
+	}
+	for i := range BurstFailures {
+		client := "192.0.2.1:1000"
+		if i%4 == 0 {
+			client = "[2001:db8:5:6::9]:443"
+		}
+		r.login(fmt.Sprintf("user%d", i), "guess", client)
+		r.advance(time.Second)
+	}
+	if w, ok := warned(); ok {
+		t.Fatalf("warned after %d refusals: %+v", BurstFailures, w)
+	}
+	r.login("admin", "guess", "198.51.100.3:1")
+	w, ok := warned()
+	if !ok {
+		t.Fatalf("no warning after %d refusals in a minute: %+v", BurstFailures+1, reg.List())
+	}
+	if w.Severity != api.SeverityWarning || !strings.Contains(w.Text, "21 sign-ins") ||
+		!strings.Contains(w.Text, "192.0.2.1 (15), 2001:db8:5:6::/64 (5), 198.51.100.3 (1)") {
+		t.Fatalf("warning %+v, want the count and the clients with the most refusals first", w)
+	}
+	// The burst passes with the minute.
+	r.advance(30 * time.Second)
+	if _, ok := warned(); !ok {
+		t.Fatal("cleared while the minute still holds the burst")
+	}
+	r.advance(BurstWindow)
+	if w, ok := warned(); ok {
+		t.Fatalf("still warned a minute after the burst: %+v", w)
 	}
 }
