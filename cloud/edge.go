@@ -443,6 +443,7 @@ func closeNow(c net.Conn) {
 type proxyTarget struct {
 	rt     route
 	client string
+	user   string // the ID of the signed-in user (vouchedUser)
 }
 
 type proxyTargetKey struct{}
@@ -523,7 +524,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Check that the host is running and can reach CloudLink; its tunnels come back by themselves when it reconnects. Then reload this page.")
 		return
 	}
-	ctx := context.WithValue(r.Context(), proxyTargetKey{}, &proxyTarget{rt: rt, client: r.RemoteAddr})
+	ctx := context.WithValue(r.Context(), proxyTargetKey{}, &proxyTarget{rt: rt, client: r.RemoteAddr, user: e.vouchedUser(r, hostname, rt)})
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 

@@ -169,7 +169,9 @@ func (t *streamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if h == nil {
 		h = &streamHolder{closed: true} // not from the public listener: one stream per request
 	}
-	key := pt.rt.system.ID + "/" + pt.rt.tunnel.ID
+	// A stream carries one user's requests: the header the daemon records
+	// names that user.
+	key := pt.rt.system.ID + "/" + pt.rt.tunnel.ID + "/" + pt.user
 	gen := t.gen.Load()
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	replayable := !hasBody && idempotent(req)
@@ -216,7 +218,7 @@ func idempotent(req *http.Request) bool {
 func (t *streamTransport) open(ctx context.Context, pt *proxyTarget) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, edgeOpenTimeout)
 	defer cancel()
-	return t.e.tun.Open(ctx, pt.rt.system.ID, pt.rt.tunnel.ID, pt.client)
+	return t.e.tun.OpenAs(ctx, pt.rt.system.ID, pt.rt.tunnel.ID, pt.client, t.e.userName(ctx, pt.user))
 }
 
 // exchange sends the request over s and reads the response's head. The

@@ -125,6 +125,7 @@ func runAgent(t *testing.T, ts *TestServer, sys linked, targets map[string]strin
 		URL:        ts.TunnelURL(),
 		HTTPClient: client,
 		Token:      func(context.Context) (string, error) { return sys.token, nil },
+		SystemID:   sys.SystemID,
 		Resolve: func(id string) (tunnel.Target, error) {
 			if a, ok := targets[id]; ok {
 				return tunnel.Target{Address: a}, nil
@@ -445,7 +446,8 @@ func BenchmarkEdgeRequests(b *testing.B) {
 	go func() {
 		defer close(done)
 		tunnel.Serve(ctx, tunnel.AgentConfig{URL: ts.TunnelURL(), HTTPClient: client,
-			Token: func(context.Context) (string, error) { return sys.token, nil },
+			Token:    func(context.Context) (string, error) { return sys.token, nil },
+			SystemID: sys.SystemID,
 			Resolve: func(string) (tunnel.Target, error) {
 				return tunnel.Target{Address: origin.Listener.Addr().String()}, nil
 			}, Logger: discardLogger()}, nil)

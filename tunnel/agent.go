@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -76,6 +77,9 @@ func (cfg *AgentConfig) check() error {
 	if cfg.Resolve == nil {
 		errs = append(errs, errors.New("no Resolve function"))
 	}
+	if cfg.SystemID == "" {
+		errs = append(errs, errors.New("no SystemID (the stream headers' signatures name it)"))
+	}
 	if err := cfg.Session.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -100,7 +104,8 @@ func serve(ctx context.Context, cfg AgentConfig, onConnected func()) error {
 		return nil
 	}
 	log := logger(cfg.Logger)
-	conn, err := dialEdge(ctx, &cfg)
+	nonce := newNonce()
+	conn, key, err := dialEdge(ctx, &cfg, nonce)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -112,16 +117,18 @@ func serve(ctx context.Context, cfg AgentConfig, onConnected func()) error {
 		conn.Close()
 		return fmt.Errorf("tunnel: starting the session: %w", err)
 	}
-	a := &agentSession{cfg: &cfg, log: log, sess: sess, conn: conn}
+	a := &agentSession{cfg: &cfg, log: log, sess: sess, conn: conn, key: key, nonce: nonce}
 	return a.run(ctx, onConnected)
 }
 
 // agentSession is one session of Serve.
 type agentSession struct {
-	cfg  *AgentConfig
-	log  *slog.Logger
-	sess *yamux.Session
-	conn *wsConn
+	cfg   *AgentConfig
+	log   *slog.Logger
+	sess  *yamux.Session
+	conn  *wsConn
+	key   ed25519.PublicKey // the edge's stream-signing key, from the upgrade's answer
+	nonce string            // this session's nonce, sent in the upgrade request
 }
 
 func (a *agentSession) run(ctx context.Context, onConnected func()) error {
@@ -220,6 +227,10 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 	_ = st.SetReadDeadline(time.Time{})
+	if err := verifyHeader(a.key, binding{system: a.cfg.SystemID, nonce: a.nonce, stream: st.StreamID()}, h); err != nil {
+		a.refuse(st, "", ReplyBadSignature, err.Error(), err)
+		return
+	}
 
 	target, err := a.cfg.Resolve(h.Tunnel)
 	if err != nil {
@@ -254,7 +265,8 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 		return
 	}
 	_ = st.SetWriteDeadline(time.Time{})
-	a.log.Debug("tunnel stream", "tunnel", h.Tunnel, "client", h.Client, "local", target.Address)
+	start := time.Now()
+	a.log.Debug("tunnel stream", "tunnel", h.Tunnel, "client", h.Client, "user", h.User, "local", target.Address)
 	sc := newStreamConn(st, addr("agent"), addr("edge"))
 	if target.Track != nil {
 		var once sync.Once
@@ -269,6 +281,10 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 	fromEdge, toEdge := pipe(ctx, sc, local)
 	if target.Count != nil {
 		target.Count(fromEdge, toEdge)
+	}
+	if a.cfg.OnStream != nil {
+		a.cfg.OnStream(StreamRecord{Tunnel: h.Tunnel, Client: h.Client, User: h.User,
+			Start: start, End: time.Now(), FromEdge: fromEdge, ToEdge: toEdge})
 	}
 }
 
@@ -333,12 +349,12 @@ func (t *corkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // dialEdge opens the WebSocket to the edge and says clearly why it could
 // not.
-func dialEdge(ctx context.Context, cfg *AgentConfig) (*wsConn, error) {
+func dialEdge(ctx context.Context, cfg *AgentConfig, nonce string) (*wsConn, ed25519.PublicKey, error) {
 	u, _ := url.Parse(cfg.URL)
 	host := u.Host
 	tok, err := cfg.Token(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: getting the device token: %w", err)
+		return nil, nil, fmt.Errorf("tunnel: getting the device token: %w", err)
 	}
 
 	base := cfg.HTTPClient
@@ -401,31 +417,36 @@ func dialEdge(ctx context.Context, cfg *AgentConfig) (*wsConn, error) {
 	defer cancel()
 	ws, resp, err := websocket.Dial(dctx, cfg.URL, &websocket.DialOptions{
 		HTTPClient:      &client,
-		HTTPHeader:      http.Header{"Authorization": {"Bearer " + tok}},
+		HTTPHeader:      http.Header{"Authorization": {"Bearer " + tok}, NonceHeader: {nonce}},
 		Subprotocols:    []string{Subprotocol},
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
-		return nil, dialError(host, resp, ps, err, dctx.Err() != nil, timeout)
+		return nil, nil, dialError(host, resp, ps, err, dctx.Err() != nil, timeout)
 	}
 	if ws.Subprotocol() != Subprotocol {
 		ws.CloseNow()
-		return nil, fmt.Errorf("%w: it did not agree to the WebSocket subprotocol %s", ErrProtocol, Subprotocol)
+		return nil, nil, fmt.Errorf("%w: it did not agree to the WebSocket subprotocol %s", ErrProtocol, Subprotocol)
+	}
+	key, err := parseKey(resp.Header.Get(KeyHeader))
+	if err != nil {
+		ws.CloseNow()
+		return nil, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	ct.mu.Lock()
 	cc := ct.conn
 	ct.mu.Unlock()
 	if cc == nil {
 		ws.CloseNow()
-		return nil, errors.New("tunnel: the HTTP client did not hand over the upgraded connection")
+		return nil, nil, errors.New("tunnel: the HTTP client did not hand over the upgraded connection")
 	}
 	batch.Lock()
 	bc := batch.c
 	batch.Unlock()
-	return newWSConn(ws, cc.Close, cc, bc, addr("agent"), addr(host)), nil
+	return newWSConn(ws, cc.Close, cc, bc, addr("agent"), addr(host)), key, nil
 }
 
 // dialError turns a failed WebSocket dial into a sentence.

@@ -53,6 +53,7 @@ func writeError(w http.ResponseWriter, status int, code, desc string) {
 // edgeSession is one daemon's session at the edge.
 type edgeSession struct {
 	systemID string
+	nonce    string // the agent's session nonce, bound into every header's signature
 	sess     *yamux.Session
 	conn     *wsConn
 }
@@ -66,6 +67,7 @@ func (e *Edge) init() {
 	e.once.Do(func() {
 		e.sessions = map[string]*edgeSession{}
 		e.log = logger(e.cfg.Logger)
+		e.signer, e.pub = edgeSigner(e.cfg.Signer)
 	})
 }
 
@@ -119,6 +121,13 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			"This tunnel edge speaks the WebSocket subprotocol "+Subprotocol+" only; update the daemon.")
 		return
 	}
+	nonce := r.Header.Get(NonceHeader)
+	if !validNonce(nonce) {
+		writeError(w, http.StatusBadRequest, "invalid_request",
+			"The upgrade request carries no valid session nonce ("+NonceHeader+"); update the daemon.")
+		return
+	}
+	w.Header().Set(KeyHeader, encodeKey(e.pub))
 
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
@@ -144,7 +153,7 @@ func (e *Edge) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		e.log.Error("tunnel session start failed", "err", err)
 		return
 	}
-	s := &edgeSession{systemID: systemID, sess: sess, conn: conn}
+	s := &edgeSession{systemID: systemID, nonce: nonce, sess: sess, conn: conn}
 	ok := e.register(s)
 	release()
 	if !ok {
@@ -257,7 +266,7 @@ func (e *Edge) session(systemID string) *edgeSession {
 	return e.sessions[systemID]
 }
 
-func (e *Edge) open(ctx context.Context, systemID, tunnelID, client string) (net.Conn, error) {
+func (e *Edge) open(ctx context.Context, systemID, tunnelID, client, user string) (net.Conn, error) {
 	if !ValidTunnelID(tunnelID) {
 		return nil, fmt.Errorf("tunnel: %s is not a tunnel ID", quoteShort(tunnelID))
 	}
@@ -290,7 +299,14 @@ func (e *Edge) open(ctx context.Context, systemID, tunnelID, client string) (net
 	_ = st.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Unix(1, 0)) })
 
-	err = WriteHeader(st, Header{Tunnel: tunnelID, Client: cleanClient(client)})
+	h := Header{Tunnel: tunnelID, Client: cleanClient(client), User: user}
+	err = h.validate()
+	if err == nil {
+		err = signHeader(e.signer, binding{system: systemID, nonce: s.nonce, stream: st.StreamID()}, &h)
+	}
+	if err == nil {
+		err = WriteHeader(st, h)
+	}
 	var rep Reply
 	if err == nil {
 		rep, err = ReadReply(st)

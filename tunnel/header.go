@@ -47,6 +47,8 @@ func (c ReplyCode) String() string {
 		return "local service down"
 	case ReplyBadHeader:
 		return "bad header"
+	case ReplyBadSignature:
+		return "bad signature"
 	}
 	return fmt.Sprintf("reply code %d", uint8(c))
 }
@@ -66,9 +68,10 @@ func WriteHeader(w io.Writer, h Header) error {
 
 // ReadHeader reads one stream header, exactly: it never reads past the end of
 // the header, so that the raw bytes that follow stay in r. The JSON body is
-// decoded strictly: an object with the keys "tunnel" (required) and "client"
-// (optional), each a string, each at most once, in exactly that spelling,
-// and nothing else. A tunnel that is not a ValidTunnelID (an address, a URL)
+// decoded strictly: an object with the keys "tunnel" (required), "client",
+// "user" and "sig" (optional), each a string, each at most once, in exactly
+// that spelling, and nothing else. The signature is not checked here (the
+// agent does, against its session: verifyHeader). A tunnel that is not a ValidTunnelID (an address, a URL)
 // is rejected. Every error wraps ErrBadHeader.
 func ReadHeader(r io.Reader) (Header, error) {
 	var pre [prefixLen]byte
@@ -121,7 +124,7 @@ func parseHeaderBody(body []byte) (Header, error) {
 		if !ok {
 			return Header{}, errors.New("the header body is not valid JSON")
 		}
-		if key != "tunnel" && key != "client" {
+		if key != "tunnel" && key != "client" && key != "user" && key != "sig" {
 			return Header{}, fmt.Errorf("unknown header field %s", quoteShort(key))
 		}
 		if seen[key] {
@@ -136,10 +139,15 @@ func parseHeaderBody(body []byte) (Header, error) {
 		if !ok {
 			return Header{}, fmt.Errorf("header field %q is not a string", key)
 		}
-		if key == "tunnel" {
+		switch key {
+		case "tunnel":
 			h.Tunnel = val
-		} else {
+		case "client":
 			h.Client = val
+		case "user":
+			h.User = val
+		case "sig":
+			h.Sig = val
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
@@ -167,6 +175,15 @@ func (h Header) validate() error {
 	}
 	if strings.IndexFunc(h.Client, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return errors.New("the client address holds unprintable characters")
+	}
+	if len(h.User) > maxUserLen {
+		return fmt.Errorf("the user is longer than %d bytes", maxUserLen)
+	}
+	if strings.IndexFunc(h.User, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return errors.New("the user holds unprintable characters")
+	}
+	if len(h.Sig) > 128 {
+		return errors.New("the signature is longer than 128 bytes")
 	}
 	return nil
 }

@@ -39,13 +39,13 @@ func TestHeaderRoundTrip(t *testing.T) {
 func TestHeaderWire(t *testing.T) {
 	var b bytes.Buffer
 	WriteHeader(&b, Header{Tunnel: "web"})
-	want := append([]byte{1, 1, 0, 16}, `{"tunnel":"web"}`...)
+	want := append([]byte{2, 1, 0, 16}, `{"tunnel":"web"}`...)
 	if !bytes.Equal(b.Bytes(), want) {
 		t.Fatalf("wire = %q, want %q", b.Bytes(), want)
 	}
 	b.Reset()
 	WriteReply(&b, Reply{Code: ReplyStopped, Message: "stopped"})
-	if want := append([]byte{1, 2, 0, 7}, "stopped"...); !bytes.Equal(b.Bytes(), want) {
+	if want := append([]byte{2, 2, 0, 7}, "stopped"...); !bytes.Equal(b.Bytes(), want) {
 		t.Fatalf("reply wire = %q, want %q", b.Bytes(), want)
 	}
 }
@@ -69,7 +69,7 @@ func TestReplyRoundTrip(t *testing.T) {
 			t.Fatal("ReadReply read past the reply")
 		}
 	}
-	for _, bad := range [][]byte{{}, {1, 0}, {2, 0, 0, 0}, {1, 0, 0xff, 0xff}, {1, 0, 0, 5, 'a'}} {
+	for _, bad := range [][]byte{{}, {2, 0}, {1, 0, 0, 0}, {2, 0, 0xff, 0xff}, {2, 0, 0, 5, 'a'}} {
 		if _, err := ReadReply(bytes.NewReader(bad)); !errors.Is(err, ErrBadReply) {
 			t.Errorf("ReadReply(%q) = %v, want ErrBadReply", bad, err)
 		}
@@ -90,11 +90,11 @@ func TestValidTunnelID(t *testing.T) {
 }
 
 func FuzzReadHeader(f *testing.F) {
-	f.Add(append([]byte{1, 1, 0, 16}, `{"tunnel":"web"}`...))
-	f.Add(append([]byte{1, 1, 0, 36}, `{"tunnel":"web","client":"1.2.3.4:5"}`...))
-	f.Add(append([]byte{1, 1, 0, 28}, `{"tunnel":"127.0.0.1:22"}   `...))
-	f.Add(append([]byte{1, 1, 0, 40}, `{"tunnel":"a","address":"127.0.0.1:22"}`...))
-	f.Add([]byte{1, 1, 0xff, 0xff})
+	f.Add(append([]byte{2, 1, 0, 16}, `{"tunnel":"web"}`...))
+	f.Add(append([]byte{2, 1, 0, 36}, `{"tunnel":"web","client":"1.2.3.4:5"}`...))
+	f.Add(append([]byte{2, 1, 0, 28}, `{"tunnel":"127.0.0.1:22"}   `...))
+	f.Add(append([]byte{2, 1, 0, 40}, `{"tunnel":"a","address":"127.0.0.1:22"}`...))
+	f.Add([]byte{2, 1, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
 		h, err := ReadHeader(r)
@@ -126,8 +126,8 @@ func FuzzReadHeader(f *testing.F) {
 
 func FuzzReadReply(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0})
-	f.Add(append([]byte{1, 1, 0, 5}, "hello"...))
-	f.Add([]byte{1, 4, 0xff, 0xff})
+	f.Add(append([]byte{2, 1, 0, 5}, "hello"...))
+	f.Add([]byte{2, 4, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := ReadReply(bytes.NewReader(b))
 		if err != nil {

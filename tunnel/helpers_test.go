@@ -110,6 +110,7 @@ func (h *harness) agentConfig(sys string, resolve func(string) (Target, error)) 
 		HTTPClient: h.client,
 		Token:      func(context.Context) (string, error) { return "tok-" + sys, nil },
 		Resolve:    resolve,
+		SystemID:   sys,
 		Logger:     testLogger(),
 	}
 }

@@ -14,6 +14,8 @@ package tunnel
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -26,10 +28,11 @@ import (
 
 // Subprotocol is the WebSocket subprotocol both sides must agree on; its
 // suffix is the protocol version.
-const Subprotocol = "cld-tunnel.v1"
+const Subprotocol = "cld-tunnel.v2"
 
-// Version is the stream header version written by this implementation.
-const Version = 1
+// Version is the version of the stream header and reply written by this
+// implementation (2: signed headers, subprotocol cld-tunnel.v2).
+const Version = 2
 
 // MaxHeaderLen bounds the JSON body of a stream header or reply.
 const MaxHeaderLen = 1024
@@ -46,6 +49,8 @@ func ValidTunnelID(id string) bool { return tunnelID.MatchString(id) }
 type Header struct {
 	Tunnel string `json:"tunnel"`           // tunnel ID
 	Client string `json:"client,omitempty"` // public client address, for the agent's log
+	User   string `json:"user,omitempty"`   // the portal user the edge vouches for
+	Sig    string `json:"sig,omitempty"`    // the edge's Ed25519 signature (sign.go), base64
 }
 
 // ReplyCode is the agent's answer to a stream header.
@@ -58,6 +63,7 @@ const (
 	ReplyStopped       ReplyCode = 2 // the tunnel exists but is not started
 	ReplyLocalDown     ReplyCode = 3 // dialing the tunnel's local address failed
 	ReplyBadHeader     ReplyCode = 4 // the header could not be read or was invalid
+	ReplyBadSignature  ReplyCode = 5 // the header's signature is missing or not the edge's
 )
 
 // Reply is the agent's answer, sent before any raw bytes.
@@ -105,6 +111,12 @@ type AgentConfig struct {
 	// OnRefused, when set, is called for each refused stream (for counters),
 	// from many goroutines at once; tunnelID is "" for a bad header.
 	OnRefused func(tunnelID string, code ReplyCode)
+	// SystemID is this host's system ID: a stream header's signature must
+	// name it (required).
+	SystemID string
+	// OnStream, when set, is told of every stream that was accepted, once
+	// it has ended (for the access audit), from many goroutines at once.
+	OnStream func(StreamRecord)
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -117,6 +129,19 @@ type AgentConfig struct {
 	// LocalDialTimeout bounds dialing a tunnel's local address; zero means
 	// DefaultLocalDialTimeout.
 	LocalDialTimeout time.Duration
+}
+
+// StreamRecord is one accepted stream, as the agent saw it: the tunnel, the
+// public client and the portal user the edge vouched for in its signed
+// header, when it started and ended, and the bytes each way.
+type StreamRecord struct {
+	Tunnel   string
+	Client   string
+	User     string
+	Start    time.Time
+	End      time.Time
+	FromEdge int64 // bytes from the public client to the local service
+	ToEdge   int64 // bytes from the local service to the public client
 }
 
 // RefusalError is returned by AgentConfig.Resolve to refuse a stream.
@@ -156,6 +181,10 @@ type EdgeConfig struct {
 	OnSession func(systemID string, up bool)
 	// Session tunes the yamux sessions; zero fields mean the defaults.
 	Session SessionConfig
+	// Signer signs the stream headers; its public key must be an
+	// ed25519.PublicKey (an ed25519.PrivateKey is a Signer). Nil: NewEdge
+	// makes a new key, announced to each agent when its session is set up.
+	Signer crypto.Signer
 	// OpenTimeout bounds Open's wait for the agent's reply; zero means
 	// DefaultOpenTimeout.
 	OpenTimeout time.Duration
@@ -169,6 +198,8 @@ type Edge struct {
 
 	once     sync.Once
 	log      *slog.Logger
+	signer   crypto.Signer
+	pub      ed25519.PublicKey
 	mu       sync.Mutex // guards sessions and closed
 	sessions map[string]*edgeSession
 	closed   bool
@@ -199,7 +230,20 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.serveHTTP(w
 // opening the yamux stream itself waits only while more than
 // SessionConfig.AcceptBacklog opens are unanswered.
 func (e *Edge) Open(ctx context.Context, systemID, tunnelID, client string) (net.Conn, error) {
-	return e.open(ctx, systemID, tunnelID, client)
+	return e.open(ctx, systemID, tunnelID, client, "")
+}
+
+// OpenAs is Open on behalf of a signed-in user: the signed header names
+// user (at most 256 printable bytes), and the agent records it in its
+// access audit.
+func (e *Edge) OpenAs(ctx context.Context, systemID, tunnelID, client, user string) (net.Conn, error) {
+	return e.open(ctx, systemID, tunnelID, client, user)
+}
+
+// PublicKey is the edge's stream-signing key, as announced to the agents.
+func (e *Edge) PublicKey() ed25519.PublicKey {
+	e.init()
+	return e.pub
 }
 
 // Connected reports whether the system has a live session.

@@ -108,6 +108,13 @@ func TestTLSTarget(t *testing.T) {
 // reply.
 func rawOpen(t *testing.T, e *Edge, sys string, hdr []byte) Reply {
 	t.Helper()
+	return rawOpenWith(t, e, sys, func(*edgeSession, uint32) []byte { return hdr })
+}
+
+// rawOpenWith is rawOpen with a header made for the session and the stream
+// ID (to sign it).
+func rawOpenWith(t *testing.T, e *Edge, sys string, build func(s *edgeSession, stream uint32) []byte) Reply {
+	t.Helper()
 	s := e.session(sys)
 	if s == nil {
 		t.Fatal("no session")
@@ -117,6 +124,7 @@ func rawOpen(t *testing.T, e *Edge, sys string, hdr []byte) Reply {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	hdr := build(s, st.StreamID())
 	st.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := st.Write(hdr); err != nil {
 		t.Fatal(err)
@@ -223,7 +231,7 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	for _, hdr := range [][]byte{
-		append([]byte{2, 1, 0, 16}, `{"tunnel":"web"}`...),       // version 2
+		append([]byte{1, 1, 0, 16}, `{"tunnel":"web"}`...),       // version 1 (unsigned)
 		append([]byte{Version, 2, 0, 16}, `{"tunnel":"web"}`...), // unknown type
 		{Version, headerTypeOpen, 0xff, 0xff},                    // too long
 	} {
@@ -231,8 +239,10 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("header %q: reply %v (%q), want bad header", hdr, rep.Code, rep.Message)
 		}
 	}
-	// A well-formed raw header still works.
-	if rep := rawOpen(t, h.edge, "sys1", framed(headerTypeOpen, `{"client":"1.2.3.4:5","tunnel":"web"}`)); rep.Code != ReplyOK {
+	// A well-formed raw header signed by the edge still works.
+	if rep := rawOpenWith(t, h.edge, "sys1", func(s *edgeSession, id uint32) []byte {
+		return signedFrame(t, h.edge.signer, binding{"sys1", s.nonce, id}, Header{Tunnel: "web", Client: "1.2.3.4:5"})
+	}); rep.Code != ReplyOK {
 		t.Errorf("a valid raw header: %v %q", rep.Code, rep.Message)
 	}
 
@@ -602,7 +612,7 @@ func TestConfigErrors(t *testing.T) {
 	// A cancelled context: nil at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	cfg := AgentConfig{URL: "wss://127.0.0.1:1/x", Token: func(context.Context) (string, error) { return "t", nil }, Resolve: (&table{}).Resolve}
+	cfg := AgentConfig{URL: "wss://127.0.0.1:1/x", Token: func(context.Context) (string, error) { return "t", nil }, Resolve: (&table{}).Resolve, SystemID: "sys"}
 	if err := Serve(ctx, cfg, nil); err != nil {
 		t.Fatalf("Serve with a cancelled context = %v", err)
 	}

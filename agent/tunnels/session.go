@@ -163,6 +163,8 @@ func (m *Manager) sessionLoop(ctx context.Context, s *link.Session, hc *http.Cli
 		Token:      s.Token,
 		Resolve:    m.resolve,
 		OnRefused:  m.onRefused,
+		OnStream:   m.onStream,
+		SystemID:   s.SystemID(),
 		Logger:     m.log,
 	}
 	var lostAt time.Time
