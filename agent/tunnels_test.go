@@ -39,6 +39,8 @@ import (
 type fakeCloud struct {
 	srv  *httptest.Server
 	edge *tunnel.Edge // serves PathTunnelConnect for device-token sessions of "sys-1"
+	// signer signs the edge's stream headers; a test can make it forge.
+	signer *testSigner
 
 	mu        sync.Mutex
 	reports   [][]cloudapi.TunnelInfo
@@ -47,7 +49,7 @@ type fakeCloud struct {
 }
 
 func newFakeCloud(t *testing.T) *fakeCloud {
-	fc := &fakeCloud{}
+	fc := &fakeCloud{signer: newTestSigner()}
 	mux := http.NewServeMux()
 	tok := func(w http.ResponseWriter, access string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -118,6 +120,7 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 			}
 			return "sys-1", nil
 		},
+		Signer: fc.signer,
 		Logger: testLogger(t),
 	})
 	mux.Handle("GET "+cloudapi.PathTunnelConnect, fc.edge)

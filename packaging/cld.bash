@@ -24,7 +24,7 @@ _cld() {
 		return
 	fi
 	case "$cmd" in
-	tunnel | tunnels) COMPREPLY=($(compgen -W "list start stop start-all stop-all help --json --socket --config --wait" -- "$cur")) ;;
+	tunnel | tunnels) COMPREPLY=($(compgen -W "list start stop start-all stop-all audit help --json --socket --config --wait" -- "$cur")) ;;
 	inventory) COMPREPLY=($(compgen -W "status preview submit help --json --socket --config" -- "$cur")) ;;
 	gateway) COMPREPLY=($(compgen -W "status start stop restart help --json --socket --config" -- "$cur")) ;;
 	mxone) COMPREPLY=($(compgen -W "servers install enable disable uninstall local state help --all --servers --username --account --package --secrets-stdin --password-stdin --ssh-port --known-hosts --connect-timeout --json --config" -- "$cur")) ;;

@@ -423,8 +423,11 @@ type Tunnels struct {
 	// Connected tells whether the session to the tunnel edge is up.
 	Connected bool `json:"connected"`
 	// Refused counts streams the host refused (unknown or stopped tunnel,
-	// bad header) since the daemon started.
+	// bad header, bad signature) since the daemon started.
 	Refused int64 `json:"refused"`
+	// RefusedUnsigned counts those of them whose header carried no valid
+	// signature of the tunnel edge (missing or forged).
+	RefusedUnsigned int64 `json:"refused_unsigned"`
 }
 
 // LinkRequest links with a user name and password (the CLI's way).

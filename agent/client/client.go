@@ -168,6 +168,14 @@ func (c *Client) StopAllTunnels(ctx context.Context) (api.Tunnels, error) {
 	return t, err
 }
 
+// TunnelAudit lists the access audit's most recent records (the last 100),
+// newest first.
+func (c *Client) TunnelAudit(ctx context.Context) (api.Audit, error) {
+	var a api.Audit
+	err := c.do(ctx, api.RouteTunnelAudit, nil, &a)
+	return a, err
+}
+
 // withID fills the {id} of a route with a path-escaped tunnel ID.
 func withID(route, id string) string {
 	return strings.Replace(route, "{id}", url.PathEscape(id), 1)

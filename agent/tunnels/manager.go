@@ -43,6 +43,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/agent/audit"
 	"github.com/cloudlink/cld/agent/backoff"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"
@@ -108,6 +109,8 @@ type Config struct {
 	Clock  clockwork.Clock
 	Logger *slog.Logger
 	Health *health.Registry
+	// AuditMaxBytes bounds each file of the access audit (0: the default).
+	AuditMaxBytes int64
 }
 
 // GateChanged makes the tunnels consult the gate again.
@@ -150,6 +153,10 @@ type Manager struct {
 	serve   ServeFunc
 	gate    Gate
 	refused atomic.Int64
+	// unsigned counts the refused streams whose header had no valid
+	// signature of the edge (also in refused).
+	unsigned atomic.Int64
+	audit    *audit.Log
 	// Counters for the metrics.
 	sessions, reconnects atomic.Int64
 	dial                 func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -191,6 +198,7 @@ func New(cfg Config) (*Manager, error) {
 		run:     map[string]*tunnelRun{},
 		wake:    make(chan struct{}),
 		retry:   make(chan struct{}, 1),
+		audit:   audit.Open(cfg.StateDir, cfg.AuditMaxBytes, cfg.Logger),
 	}
 	d := &net.Dialer{Timeout: localDialTimeout}
 	m.dial = d.DialContext
@@ -443,6 +451,7 @@ func (m *Manager) Routes(rt *localapi.Router) {
 	rt.Action(api.RouteTunnelStop, func(r *http.Request) (any, error) { return m.set(r.PathValue("id"), false) })
 	rt.Action(api.RouteTunnelsStartAll, func(*http.Request) (any, error) { return m.set("", true) })
 	rt.Action(api.RouteTunnelsStopAll, func(*http.Request) (any, error) { return m.set("", false) })
+	rt.Action(api.RouteTunnelAudit, m.auditRoute) // a GET: no body
 }
 
 // List lists the host's tunnels.

@@ -33,7 +33,8 @@ func (m *Manager) Metrics(w *metrics.Writer) {
 	w.Gauge("cld_tunnel_session_up", "Whether the session to the tunnel edge is up.", metrics.Bool(ts.Connected))
 	w.Counter("cld_tunnel_sessions_total", "Sessions to the tunnel edge that connected.", float64(m.sessions.Load()))
 	w.Counter("cld_tunnel_reconnects_total", "Sessions to the tunnel edge that connected again after one was lost.", float64(m.reconnects.Load()))
-	w.Counter("cld_tunnel_streams_refused_total", "Streams from the edge the daemon refused (unknown or stopped tunnel, local service down).", float64(ts.Refused))
+	w.Counter("cld_tunnel_streams_refused_total", "Streams from the edge the daemon refused (unknown or stopped tunnel, local service down, bad header or signature).", float64(ts.Refused))
+	w.Counter("cld_tunnel_streams_unsigned_total", "Streams from the edge the daemon refused because their header had no valid signature of the edge.", float64(ts.RefusedUnsigned))
 	for _, t := range ts.Tunnels {
 		w.Gauge("cld_tunnel_started", "Whether the tunnel is started (1) or not (0), by its status.", metrics.Bool(t.Status == api.TunnelStarted), "tunnel", t.ID, "status", t.Status)
 	}

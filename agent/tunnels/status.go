@@ -67,7 +67,7 @@ func (m *Manager) list(linkState string) api.Tunnels {
 	gate := m.gateReason()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := api.Tunnels{Tunnels: make([]api.Tunnel, 0, len(m.defs)), Connected: m.connected, Refused: m.refused.Load()}
+	out := api.Tunnels{Tunnels: make([]api.Tunnel, 0, len(m.defs)), Connected: m.connected, Refused: m.refused.Load(), RefusedUnsigned: m.unsigned.Load()}
 	for _, d := range m.defs {
 		st, reason := m.statusLocked(d.ID, gate, linkState)
 		out.Tunnels = append(out.Tunnels, api.Tunnel{
@@ -168,6 +168,9 @@ func (m *Manager) closeStoppedStreams() {
 // is checked again.
 func (m *Manager) onRefused(id string, code tunnel.ReplyCode) {
 	m.refused.Add(1)
+	if code == tunnel.ReplyBadSignature {
+		m.unsigned.Add(1)
+	}
 	if len(id) > 80 {
 		id = id[:80] + "…"
 	}

@@ -20,6 +20,9 @@ Commands:
   stop ID         stop a tunnel
   start-all       start every tunnel
   stop-all        stop every tunnel
+  audit [--json]  the access audit: the last 100 public connections through
+                  the tunnels, newest first, with the portal user the edge
+                  vouched for, the client, start, end and bytes each way
 
 Each takes --socket PATH and --config FILE; start and start-all wait up to
 --wait (default 10s) for the tunnels to leave "starting". The exit code is 1
@@ -36,7 +39,53 @@ func (c *cli) cmdTunnel(args []string) int {
 		"list": c.tunnelList, "ls": c.tunnelList,
 		"start": named(c.tunnelOne, "start"), "stop": named(c.tunnelOne, "stop"),
 		"start-all": named(c.tunnelAll, "start-all"), "stop-all": named(c.tunnelAll, "stop-all"),
+		"audit": c.tunnelAudit,
 	}}, args)
+}
+
+func (c *cli) tunnelAudit(args []string) int {
+	fs := c.newFlags("tunnel audit", "[--json] [--socket PATH] [--config FILE]")
+	var sf socketFlags
+	sf.add(fs)
+	asJSON := fs.Bool("json", false, "print the records as JSON (api.Audit)")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	cl, err := sf.client()
+	if err != nil {
+		return c.fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	a, err := cl.TunnelAudit(ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	if *asJSON {
+		return c.printJSON(a)
+	}
+	printAudit(c.stdout, a)
+	return exitOK
+}
+
+// printAudit renders the access audit for a person.
+func printAudit(w io.Writer, a api.Audit) {
+	if len(a.Records) == 0 {
+		fmt.Fprintf(w, "No connection through a tunnel has been recorded yet (the audit log is %s).\n", a.Path)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tEND\tTUNNEL\tUSER\tCLIENT\tBYTES IN\tBYTES OUT")
+	for _, r := range a.Records {
+		user := r.User
+		if user == "" {
+			user = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Start.Local().Format(time.DateTime), r.End.Local().Format(time.DateTime),
+			r.Tunnel, oneLine(user), oneLine(r.Client), r.BytesIn, r.BytesOut)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d most recent connections, newest first; the log is %s.\n", len(a.Records), a.Path)
 }
 
 func (c *cli) tunnelList(args []string) int {
@@ -227,7 +276,11 @@ func printTunnels(w io.Writer, ts api.Tunnels) {
 	if ts.Connected {
 		conn = "yes"
 	}
-	fmt.Fprintf(w, "\nConnected to the tunnel edge: %s; streams refused: %d\n", conn, ts.Refused)
+	fmt.Fprintf(w, "\nConnected to the tunnel edge: %s; streams refused: %d", conn, ts.Refused)
+	if ts.RefusedUnsigned > 0 {
+		fmt.Fprintf(w, " (%d without a valid signature of the edge)", ts.RefusedUnsigned)
+	}
+	fmt.Fprintln(w)
 	for _, t := range ts.Tunnels {
 		if t.PublicURL != "" && t.Status == api.TunnelStarted {
 			fmt.Fprintf(w, "%s: %s → %s\n", t.ID, t.PublicURL, t.LocalAddress)
