@@ -39,6 +39,8 @@ type fakeDaemon struct {
 	tunnelCalls []string
 	connected   bool
 	refused     int64
+	unsigned    int64      // refused for a bad signature
+	audit       api.Audit  // the answer of RouteTunnelAudit
 	doctor      api.Doctor // the answer of RouteDoctor
 
 	// Sign-ins: the last request, and the answer to every one when set.
@@ -195,6 +197,15 @@ func (f *fakeDaemon) handler() http.Handler {
 		defer f.mu.Unlock()
 		writeJSON(w, 200, f.tunnelsLocked())
 	})
+	mux.HandleFunc(api.RouteTunnelAudit, func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		a := f.audit
+		if a.Records == nil {
+			a.Records = []api.AuditRecord{}
+		}
+		writeJSON(w, 200, a)
+	})
 	control := func(name string, all bool, start bool) {
 		route := map[string]string{"start": api.RouteTunnelStart, "stop": api.RouteTunnelStop, "start-all": api.RouteTunnelsStartAll, "stop-all": api.RouteTunnelsStopAll}[name]
 		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +250,7 @@ func (f *fakeDaemon) handler() http.Handler {
 }
 
 func (f *fakeDaemon) tunnelsLocked() api.Tunnels {
-	return api.Tunnels{Tunnels: append([]api.Tunnel(nil), f.status.Tunnels...), Connected: f.connected, Refused: f.refused}
+	return api.Tunnels{Tunnels: append([]api.Tunnel(nil), f.status.Tunnels...), Connected: f.connected, Refused: f.refused, RefusedUnsigned: f.unsigned}
 }
 
 // calls returns the tunnel calls made so far and forgets them.

@@ -78,11 +78,12 @@ func (s *server) handleDashboard(w http.ResponseWriter, r *http.Request, rc *req
 			s.log.Warn("reading the tunnels", "err", err)
 		}
 	}
+	audit := s.readAudit(r.Context(), rc.debug && st.Linked)
 	p := s.page(rc, "CloudLink Daemon")
 	// A failed link's sentence is already the status's reason, shown in
 	// the registration section: do not repeat it as a message.
 	p.Flashes = slices.DeleteFunc(p.Flashes, func(f flash) bool { return st.Reason != "" && f.Text == st.Reason })
-	s.render(w, r, http.StatusOK, dashboardView(p, dashboard{Status: st, Loc: s.loc, Edge: edge}))
+	s.render(w, r, http.StatusOK, dashboardView(p, dashboard{Status: st, Loc: s.loc, Edge: edge, Audit: audit}))
 }
 
 // renderLogin shows the sign-in form with its double-submit token: the

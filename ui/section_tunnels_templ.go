@@ -856,6 +856,12 @@ func tunnelsSection(p page, d dashboard) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
+		if p.Debug && d.Audit != nil {
+			templ_7745c5c3_Err = tunnelAudit(d).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 82, "</section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err

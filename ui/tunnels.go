@@ -182,6 +182,20 @@ func httpURL(s string) (templ.SafeURL, bool) {
 	return templ.SafeURL(u.String()), true
 }
 
+// readAudit reads the access audit for the debug view (nil when not
+// wanted or when it cannot be read).
+func (s *server) readAudit(ctx context.Context, want bool) *api.Audit {
+	if !want {
+		return nil
+	}
+	a, err := s.client.TunnelAudit(ctx)
+	if err != nil {
+		s.log.Warn("reading the access audit", "err", err)
+		return nil
+	}
+	return &a
+}
+
 // edgeState describes the session to the tunnel edge in the debug view.
 func edgeState(l *i18n.Locale, ts *api.Tunnels) string {
 	if ts.Connected {
@@ -215,7 +229,7 @@ func (s *server) handleTunnelsLive(w http.ResponseWriter, r *http.Request, rc *r
 		}
 	}
 	p := page{Title: lc(r.Context()).T("Tunnels"), Prefix: rc.prefix, User: rc.user, CSRF: rc.csrf, Debug: rc.debug}
-	s.render(w, r, http.StatusOK, tunnelsSection(p, dashboard{Status: st, Loc: s.loc, Edge: edge}))
+	s.render(w, r, http.StatusOK, tunnelsSection(p, dashboard{Status: st, Loc: s.loc, Edge: edge, Audit: s.readAudit(r.Context(), rc.debug)}))
 }
 
 // warningsLiveEvery is how often (ms) live.js fetches the Warnings section

@@ -52,6 +52,9 @@ type dashboard struct {
 	// Edge is the tunnel list with the edge session's state, read for the
 	// debug view only (nil otherwise or when it could not be read).
 	Edge *api.Tunnels
+	// Audit is the access audit's most recent records, for the debug view
+	// only (nil otherwise or when it could not be read).
+	Audit *api.Audit
 }
 
 // time formats t in the dashboard's time zone and the page's language.
