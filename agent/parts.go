@@ -204,6 +204,7 @@ func (a *Agent) buildParts() error {
 			Credentials: a.link.Credentials, Proxy: a.configuredProxy, Build: a.build, Platform: plat,
 			Clock: a.drift.Status, Warnings: a.health.List, Update: func() *inventory.UpdateSchedule { return a.updates.Report() },
 			Gateway: func() *inventory.Gateway { return a.gateway.Report() },
+			Access:  a.tunnels.AccessTotals,
 		},
 		Clock: a.clock, Logger: a.baseLog, Health: a.health, Tune: a.o.invTune,
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/platforms"
 	"github.com/cloudlink/cld/platforms/generic"
 	"github.com/cloudlink/cld/tunnel"
@@ -126,5 +128,18 @@ func TestTunnelAccessAudit(t *testing.T) {
 	}
 	if a, _ := rig.api.TunnelAudit(ctx); len(a.Records) != 1 {
 		t.Fatalf("refused streams were recorded: %+v", a.Records)
+	}
+
+	// The inventory report carries the audit's totals.
+	raw, err := rig.api.InventoryPreview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep inventory.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Access == nil || rep.Access.Connections != 1 || rep.Access.Users != 1 || rep.Access.BytesOut != uint64(n) || rep.Access.BytesIn != uint64(r.BytesIn) {
+		t.Fatalf("report's access totals = %+v, want 1 connection of 1 user, %d bytes out", rep.Access, n)
 	}
 }

@@ -51,6 +51,9 @@ type Providers struct {
 	// the co-located gateway (nil: none installed).
 	Update  func(ctx context.Context) (*UpdateSchedule, error)
 	Gateway func(ctx context.Context) (*Gateway, error)
+	// Access returns the access audit's totals over the report period
+	// (nil: no audit).
+	Access func(ctx context.Context) (*Access, error)
 }
 
 // Config is what Collect needs.
@@ -148,6 +151,7 @@ var collectors = []collector{
 	{"daemon", collectDaemon},
 	{"update", collectUpdate},
 	{"gateway", collectGateway},
+	{"access", collectAccess},
 }
 
 // Collectors returns the names of the collectors, in report order.

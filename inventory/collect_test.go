@@ -68,12 +68,16 @@ func fixtureConfig(host string) Config {
 			return &UpdateSchedule{Schedule: "weekly", Weekday: "tuesday", TimeOfDay: "03:30", LastCheck: &measured,
 				LastVersion: "0.2.0+90", LastResult: "rolled_back", LastReason: "0.2.0+90 did not become healthy within 30s", Stage: "beta"}, nil
 		},
+		Access: func(context.Context) (*Access, error) {
+			return &Access{Since: &measured, Connections: 12, BytesIn: 48213, BytesOut: 10485760, Users: 2}, nil
+		},
 	}
 	if host == "host-empty" {
 		cfg.Providers.Clock = func(context.Context) (*Clock, error) { return nil, nil }
 		cfg.Providers.Warnings = nil
 		cfg.Providers.Update = nil
 		cfg.Providers.Gateway = nil
+		cfg.Providers.Access = nil
 	}
 	return cfg
 }
@@ -140,7 +144,7 @@ func TestGoldenMissingSources(t *testing.T) {
 		"host": CollectorNoData, "cpu": CollectorNoData, "memory": CollectorNoData, "disk": CollectorNoData,
 		"network": CollectorNoData, "timezone": CollectorNoData, "platform": CollectorNoData,
 		"tunnels": CollectorOK, "clock": CollectorNoData, "warnings": CollectorNoData, "daemon": CollectorOK,
-		"update": CollectorNoData, "gateway": CollectorNoData,
+		"update": CollectorNoData, "gateway": CollectorNoData, "access": CollectorNoData,
 	}
 	for _, c := range r.Collection {
 		if c.Status != want[c.Name] {

@@ -169,3 +169,18 @@ func collectGateway(ctx context.Context, e *env) (func(*Report), error) {
 	}
 	return func(r *Report) { r.Gateway = g }, nil
 }
+
+func collectAccess(ctx context.Context, e *env) (func(*Report), error) {
+	f := e.cfg.Providers.Access
+	if f == nil {
+		return nil, noData("no access audit")
+	}
+	a, err := f(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, noData("no access audit")
+	}
+	return func(r *Report) { r.Access = a }, nil
+}

@@ -38,6 +38,8 @@ type Report struct {
 	// Gateway is the co-located CloudLink Gateway core, when installed.
 	Gateway        *Gateway        `json:"gateway,omitempty"`
 	UpdateSchedule *UpdateSchedule `json:"update_schedule,omitempty"`
+	// Access is the access audit's totals over the report period.
+	Access *Access `json:"access,omitempty"`
 
 	// Collection says how each collector fared.
 	Collection []CollectorResult `json:"collection"`
@@ -108,6 +110,18 @@ type Tunnel struct {
 	Name      string `json:"name"`
 	Status    string `json:"status"`
 	PublicURL string `json:"public_url,omitempty"`
+}
+
+// Access are the totals of the host's access audit over the report period:
+// the public connections through its tunnels that ended after Since.
+type Access struct {
+	// Since starts the period: when the cloud last accepted a report from
+	// this host; absent, the period is the whole audit log.
+	Since       *time.Time `json:"since,omitempty"`
+	Connections int        `json:"connections"`
+	BytesIn     uint64     `json:"bytes_in"`  // from the public clients
+	BytesOut    uint64     `json:"bytes_out"` // to the public clients
+	Users       int        `json:"users"`     // distinct portal users
 }
 
 // Clock is the measured clock drift.

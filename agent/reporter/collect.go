@@ -2,6 +2,7 @@ package reporter
 
 import (
 	"context"
+	"time"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/proxy"
@@ -25,6 +26,9 @@ type Sources struct {
 	// gateway's (nil: none).
 	Update  func() *inventory.UpdateSchedule
 	Gateway func() *inventory.Gateway
+	// Access totals the access audit over the connections that ended
+	// after since (the zero time: the whole log); nil: no audit.
+	Access func(since time.Time) (inventory.Access, error)
 }
 
 // collectInventory is the default collector: inventory.Collect with the
@@ -72,6 +76,23 @@ func (m *Reporter) collectInventory(ctx context.Context, trigger string, changes
 				return nil, nil
 			}
 			return src.Update(), nil
+		},
+		Access: func(context.Context) (*inventory.Access, error) {
+			if src.Access == nil {
+				return nil, nil
+			}
+			// The report period: since the cloud last accepted a report.
+			var since time.Time
+			last := m.Status().Last
+			if last != nil {
+				since = *last
+			}
+			a, err := src.Access(since)
+			if err != nil {
+				return nil, err
+			}
+			a.Since = last
+			return &a, nil
 		},
 		Warnings: func(context.Context) ([]inventory.Warning, error) {
 			ws := src.Warnings()

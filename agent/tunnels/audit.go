@@ -3,9 +3,11 @@ package tunnels
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/audit"
+	"github.com/cloudlink/cld/inventory"
 	"github.com/cloudlink/cld/tunnel"
 )
 
@@ -43,4 +45,14 @@ func (m *Manager) auditRoute(r *http.Request) (any, error) {
 		n = min(v, audit.MaxList)
 	}
 	return m.AuditList(n)
+}
+
+// AccessTotals are the audit's totals over the connections that ended after
+// since, for the inventory report.
+func (m *Manager) AccessTotals(since time.Time) (inventory.Access, error) {
+	t, err := m.audit.Totals(since)
+	if err != nil {
+		return inventory.Access{}, err
+	}
+	return inventory.Access{Connections: t.Connections, BytesIn: uint64(max(t.BytesIn, 0)), BytesOut: uint64(max(t.BytesOut, 0)), Users: t.Users}, nil
 }
