@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -195,6 +196,14 @@ func TestTunnelEndToEnd(t *testing.T) {
 	cookies := b.cookies(publicURL)
 	downloadThroughTunnel(t, st.cloudCA, edgeAddr, base, cookies, size)
 
+	// The host's access audit records the download with the portal user
+	// the edge vouched for in its signed header, the tunnel and the bytes
+	// (`cld tunnel audit`, and the table in the debug view).
+	rec := waitAuditRecord(t, st, tunnelID, size)
+	t.Logf("access audit record of the download: %s", rec)
+	b.navigate(st.proxyURL + "/?view=debug")
+	b.expectText("#tunnel-audit", "Access audit", "admin@demo.test")
+
 	// Stop it on the dashboard: the public URL shows the edge's page.
 	b.navigate(st.proxyURL + "/")
 	b.clickInPlace(chromedp.CSS(row+"-stop"), "The tunnel “Server Manager” (MSL) is stopped.")
@@ -214,6 +223,39 @@ func TestTunnelEndToEnd(t *testing.T) {
 	}
 	if now := st.cldStatus(); now.Tunnels[0].Status != api.TunnelStopped {
 		t.Errorf("cld status --json after stopping: %+v", now.Tunnels[0])
+	}
+}
+
+// waitAuditRecord waits until `cld tunnel audit --json` lists a connection
+// through the tunnel that carried at least size bytes to the client, and
+// checks that it names the signed-in portal user; it returns the record as
+// JSON, and checks the table `cld tunnel audit` prints.
+func waitAuditRecord(t *testing.T, st *stack, tunnelID string, size int64) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var a api.Audit
+		if err := json.Unmarshal(st.cli(nil, "tunnel", "audit", "--json", "--socket", st.sock), &a); err != nil {
+			t.Fatalf("cld tunnel audit --json: %v", err)
+		}
+		for _, r := range a.Records {
+			if r.Tunnel != tunnelID || r.BytesOut < size {
+				continue
+			}
+			if r.User != "admin@demo.test" || r.Client == "" || r.BytesIn == 0 || r.End.Before(r.Start) {
+				t.Fatalf("the download's audit record %+v does not name the portal user admin@demo.test", r)
+			}
+			table := string(st.cli(nil, "tunnel", "audit", "--socket", st.sock))
+			if !strings.Contains(table, "admin@demo.test") || !strings.Contains(table, strconv.FormatInt(r.BytesOut, 10)) {
+				t.Errorf("cld tunnel audit does not list the download:\n%s", table)
+			}
+			out, _ := json.Marshal(r)
+			return string(out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cld tunnel audit lists no download of %d bytes through %s: %+v", size, tunnelID, a.Records)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 
