@@ -43,7 +43,7 @@ const (
 	// The edge routes public requests only to tunnels reported "started".
 	PathSystemTunnels = "/api/v1/systems/self/tunnels"
 	// PathTunnelConnect is the tunnel edge's WebSocket endpoint (GET with
-	// Upgrade, the device's bearer token, subprotocol "cld-tunnel.v1"; see
+	// Upgrade, the device's bearer token, subprotocol "cld-tunnel.v2"; see
 	// tunnel/spec.md). It is served on the cloud's API address (port 443
 	// in production) so that it passes the same firewalls and proxies.
 	PathTunnelConnect = "/tunnel/v1/connect"
