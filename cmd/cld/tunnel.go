@@ -170,7 +170,7 @@ func (c *cli) tunnelOne(op string, args []string) int {
 	}
 	for _, t := range ts.Tunnels {
 		if t.ID == id {
-			printTunnels(c.stdout, api.Tunnels{Tunnels: []api.Tunnel{t}, Connected: ts.Connected, Refused: ts.Refused})
+			printTunnels(c.stdout, api.Tunnels{Tunnels: []api.Tunnel{t}, Connected: ts.Connected, Refused: ts.Refused, RefusedUnsigned: ts.RefusedUnsigned})
 		}
 	}
 	return exitOK
