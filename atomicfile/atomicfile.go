@@ -21,6 +21,13 @@ import (
 
 const tmpMarker = ".tmp-"
 
+// The steps of a Write a test build can stop at (see step).
+const (
+	StepPartial = "partial" // half the data is in the temporary file
+	StepSynced  = "synced"  // the temporary file is complete and synced, not yet renamed
+	StepRenamed = "renamed" // renamed over the target, the directory not yet synced
+)
+
 // Write replaces path with data atomically and durably; the file gets perm
 // (e.g. 0o600 for secrets) whatever the umask.
 func Write(path string, data []byte, perm os.FileMode) (err error) {
@@ -46,7 +53,13 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 	if err := f.Chmod(perm); err != nil { // the umask may have narrowed or widened nothing, but be exact
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
+	// Two halves, so that a test build can stop between them (step).
+	half := len(data) / 2
+	if _, err := f.Write(data[:half]); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	step(StepPartial, path)
+	if _, err := f.Write(data[half:]); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -55,9 +68,11 @@ func Write(path string, data []byte, perm os.FileMode) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	step(StepSynced, path)
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	step(StepRenamed, path)
 	return SyncDir(dir)
 }
 
