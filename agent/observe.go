@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"runtime"
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/link"
@@ -85,6 +86,7 @@ func (a *Agent) metrics() []byte {
 	for _, sev := range []string{api.SeverityError, api.SeverityWarning, api.SeverityInfo} {
 		w.Gauge("cld_warnings", "Current warnings by severity.", float64(count[sev]), "severity", sev)
 	}
+	w.Gauge("go_goroutines", "Goroutines that currently exist.", float64(runtime.NumGoroutine()))
 	a.tunnels.Metrics(&w)
 	a.reporter.Metrics(&w)
 	for _, s := range a.o.subsystems {
