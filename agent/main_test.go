@@ -100,10 +100,11 @@ func writeFile(t testing.TB, path, content string) {
 }
 
 // eventually polls cond (a state reached by a background goroutine) until
-// it holds; the timeout only guards against a hang.
+// it holds; the timeout only guards against a hang (generous: a loaded
+// machine with the race detector is slow).
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting until %s", what)
