@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -183,7 +184,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		v = r.PostForm
 		// The form's own fields are not part of the OAuth request.
-		v = cloneWithout(v, "email", "password", "pending", "account", "action")
+		v = cloneWithout(v, "email", "password", "pending", "account", "action", "confirm")
 	}
 	req, pageErr, redirErr := parseAuthRequest(v)
 	if pageErr != "" {
@@ -208,19 +209,129 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		binding:      req.binding(),
 		accountID:    req.AccountID,
 		requireAdmin: hasScope(req.Scope, cloudapi.ScopeRegister),
-		done: func(w http.ResponseWriter, r *http.Request, user store.User, m store.Membership) {
-			s.issueCode(w, r, req, user, m)
-		},
+	}
+	f.done = func(w http.ResponseWriter, r *http.Request, user store.User, m store.Membership) {
+		s.codeOrConfirm(w, r, f, req, user, m)
 	}
 	if r.Method != http.MethodPost {
 		s.render(w, http.StatusOK, "signin.html", f.page)
 		return
 	}
 	if r.PostForm.Get("action") == "cancel" {
+		if c := r.PostForm.Get("confirm"); c != "" {
+			s.store.DeleteSession(r.Context(), hashSecret(c))
+		}
 		req.redirectError(w, r, &apiError{http.StatusBadRequest, errAccessDenied, "The sign-in was cancelled."})
 		return
 	}
+	if c := r.PostForm.Get("confirm"); c != "" {
+		s.confirmRedirect(w, r, f, req, c)
+		return
+	}
 	s.signIn(w, r, f)
+}
+
+// isLoopbackRedirect reports whether a redirect URI leads to the browser's
+// own machine (a loopback address or localhost): a dashboard opened on the
+// host itself, which gets its code at once. Any other host is named on a
+// confirmation step first (confirmStep).
+func isLoopbackRedirect(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// dashboardOf is the dashboard a redirect URI leads back to, as the
+// confirmation step names it: the URI without its callback path.
+func dashboardOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), cloudapi.RedirectPathSuffix)
+}
+
+// confirmBinding ties a confirmation to the request (with its redirect
+// URI) it was shown for.
+func (req authRequest) confirmBinding() string { return "confirm " + req.binding() }
+
+// codeOrConfirm ends a verified sign-in: the code at once for a loopback
+// redirect, else the confirmation step that names the host the code
+// would go to.
+func (s *Server) codeOrConfirm(w http.ResponseWriter, r *http.Request, f flow, req authRequest, user store.User, m store.Membership) {
+	if isLoopbackRedirect(req.RedirectURI) {
+		s.issueCode(w, r, req, user, m)
+		return
+	}
+	id := newSecret(32)
+	now := s.now()
+	if err := s.store.InsertSession(r.Context(), store.Session{Hash: hashSecret(id), Kind: store.SessionPending, UserID: user.ID,
+		AccountID: m.Account.ID, Binding: req.confirmBinding(), CreatedAt: now, ExpiresAt: now.Add(s.cfg.PendingTTL)}); err != nil {
+		s.log.Error("store link confirmation failed", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The cloud could not complete the sign-in. Try again later.")
+		return
+	}
+	f.page.Heading = "Confirm the system"
+	f.page.Lead = ""
+	f.page.Error = ""
+	f.page.Form.Step = "confirm"
+	f.page.Form.Email = user.Email
+	f.page.Form.Pending = id
+	f.page.Form.Dashboard = dashboardOf(req.RedirectURI)
+	f.page.Form.AccountName = m.Account.Name
+	f.page.Form.AccountID = m.Account.ID
+	s.render(w, http.StatusOK, "signin.html", f.page)
+}
+
+// confirmRedirect is the POSTed confirmation step: the code goes to the
+// redirect URI of the request the confirmation was made for.
+func (s *Server) confirmRedirect(w http.ResponseWriter, r *http.Request, f flow, req authRequest, confirm string) {
+	ctx := r.Context()
+	expired := func() {
+		f.page.Error = "Your sign-in has expired. Sign in again."
+		s.render(w, http.StatusOK, "signin.html", f.page)
+	}
+	if r.PostForm.Get("action") != "confirm" || len(confirm) > 100 {
+		expired()
+		return
+	}
+	// Checked before it is used up, so that a request with other
+	// parameters cannot spend the confirmation of the right one.
+	hash := hashSecret(confirm)
+	se, err := s.store.Session(ctx, hash, store.SessionPending, s.now())
+	if err == nil && se.Binding == req.confirmBinding() && se.AccountID != 0 {
+		se, err = s.store.ConsumeSession(ctx, hash, store.SessionPending, s.now())
+	} else if err == nil {
+		err = store.ErrNotFound
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("read link confirmation failed", "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The cloud could not complete the sign-in. Try again later.")
+		return
+	}
+	if err != nil || se.Binding != req.confirmBinding() {
+		expired()
+		return
+	}
+	user, err := s.store.UserByID(ctx, se.UserID)
+	if err != nil {
+		expired()
+		return
+	}
+	m, err := s.store.Membership(ctx, user.ID, se.AccountID)
+	if err != nil || (f.requireAdmin && !m.IsAdmin()) {
+		expired()
+		return
+	}
+	s.log.Info("link to a non-local dashboard confirmed", "user_id", user.ID, "account_id", se.AccountID, "dashboard", dashboardOf(req.RedirectURI))
+	s.issueCode(w, r, req, user, m)
 }
 
 func cloneWithout(v url.Values, keys ...string) url.Values {

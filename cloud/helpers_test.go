@@ -214,9 +214,22 @@ func signInCode(t testing.TB, ts *TestServer, email string, account int64, chall
 	v := merge(authValues(challenge), "email", email, "password", DemoPassword)
 	r := postForm(t, ts, cloudapi.PathAuthorize, v)
 	if r.Status == http.StatusOK && account != 0 {
-		r = postForm(t, ts, cloudapi.PathAuthorize, merge(authValues(challenge), "pending", pendingID(t, r.Body), "account", strconv.FormatInt(account, 10)))
+		v = merge(authValues(challenge), "pending", pendingID(t, r.Body), "account", strconv.FormatInt(account, 10))
+		r = postForm(t, ts, cloudapi.PathAuthorize, v)
 	}
-	return codeFrom(t, r)
+	return codeFrom(t, confirmed(t, ts, v, r))
+}
+
+// confirmed passes the confirmation step that names a non-loopback
+// dashboard (testRedirect's) when r is that step; v are the request's
+// parameters (its form fields are left out by the cloud).
+func confirmed(t testing.TB, ts *TestServer, v url.Values, r resp) resp {
+	t.Helper()
+	m := confirmRE.FindStringSubmatch(r.Body)
+	if r.Status != http.StatusOK || m == nil {
+		return r
+	}
+	return postForm(t, ts, cloudapi.PathAuthorize, merge(v, "confirm", m[1], "action", "confirm"))
 }
 
 func exchangeCode(t testing.TB, ts *TestServer, code, verifier string) resp {

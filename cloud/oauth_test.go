@@ -284,7 +284,7 @@ func TestSignInPage(t *testing.T) {
 		if !strings.Contains(r.Body, "Enter the account number") {
 			t.Fatalf("bad number:\n%s", r.Body)
 		}
-		codeFrom(t, post("pending", pending, "account", "100002"))
+		codeFrom(t, confirmed(t, ts, authValues(challenge), post("pending", pending, "account", "100002")))
 		// The pending record is single-use.
 		r = post("pending", pending, "account", "100002")
 		if r.Status != 200 || !strings.Contains(r.Body, "expired") {
@@ -301,7 +301,8 @@ func TestSignInPage(t *testing.T) {
 		}
 	})
 	t.Run("account given up front", func(t *testing.T) {
-		codeFrom(t, post("email", DemoAdminEmail, "password", DemoPassword, cloudapi.ParamAccount, "100001"))
+		v := merge(authValues(challenge), cloudapi.ParamAccount, "100001")
+		codeFrom(t, confirmed(t, ts, v, post("email", DemoAdminEmail, "password", DemoPassword, cloudapi.ParamAccount, "100001")))
 	})
 	t.Run("cancel", func(t *testing.T) {
 		r := post("action", "cancel")

@@ -50,13 +50,18 @@ type hiddenField struct{ Name, Value string }
 type signInForm struct {
 	Action       string
 	Hidden       []hiddenField
-	Step         string // "credentials" or "account"
+	Step         string // "credentials", "account" or "confirm"
 	Email        string
 	Pending      string // id of the pending sign-in (account step)
 	AccountValue string
 	Accounts     []store.Membership
 	Cancel       bool   // offer Cancel (OAuth: back to the client with access_denied)
 	StartOver    string // URL to sign in again (account step)
+	// Dashboard, AccountName and AccountID are what the confirm step
+	// names: where the code would go, and for which account.
+	Dashboard   string
+	AccountName string
+	AccountID   int64
 }
 
 // portalNav is the header of portal pages.
