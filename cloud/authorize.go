@@ -421,10 +421,17 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, f flow) {
 	if len(password) > 1024 {
 		password = password[:1024]
 	}
-	user, err := s.checkPassword(ctx, email, password)
+	user, err := s.checkPassword(ctx, r.RemoteAddr, email, password)
 	if errors.Is(err, errWrongPassword) {
 		f.page.Error = msgWrongPassword
 		s.render(w, http.StatusOK, "signin.html", f.page)
+		return
+	}
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		retryAfter(w, err)
+		f.page.Error = rl.Error()
+		s.render(w, http.StatusTooManyRequests, "signin.html", f.page)
 		return
 	}
 	if err != nil {

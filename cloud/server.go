@@ -63,6 +63,8 @@ type Server struct {
 	// dummyHash is compared against when the e-mail is unknown, so that
 	// the answer takes as long as for a wrong password.
 	dummyHash []byte
+	// throttle limits the password checks (throttle.go).
+	throttle signInThrottle
 
 	purgeMu   sync.Mutex
 	lastPurge time.Time

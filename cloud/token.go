@@ -171,7 +171,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "authorization_code":
 		resp, aerr = s.grantAuthorizationCode(r.Context(), tr)
 	case "password":
-		resp, aerr = s.grantPassword(r.Context(), tr)
+		var err error
+		resp, aerr, err = s.grantPassword(r.Context(), tr, r.RemoteAddr)
+		retryAfter(w, err)
 	case "refresh_token":
 		resp, aerr = s.grantRefreshToken(r.Context(), tr)
 	case "client_credentials":
@@ -200,29 +202,32 @@ func checkPublicClient(tr tokenRequest) *apiError {
 	return nil
 }
 
-func (s *Server) grantPassword(ctx context.Context, tr tokenRequest) (tokenResponse, *apiError) {
+// grantPassword is the password grant from client; err is a refused
+// password check's (for Retry-After).
+func (s *Server) grantPassword(ctx context.Context, tr tokenRequest, client string) (_ tokenResponse, _ *apiError, err error) {
 	if e := checkPublicClient(tr); e != nil {
-		return tokenResponse{}, e
+		return tokenResponse{}, e, nil
 	}
 	if tr.Username == "" || tr.Password == "" {
-		return tokenResponse{}, badRequest("The username and password parameters are needed.")
+		return tokenResponse{}, badRequest("The username and password parameters are needed."), nil
 	}
 	scope, aerr := parseScope(tr.Scope, userScopes)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return tokenResponse{}, aerr, nil
 	}
-	user, err := s.checkPassword(ctx, tr.Username, tr.Password)
+	user, err := s.checkPassword(ctx, client, tr.Username, tr.Password)
 	if err != nil {
-		return tokenResponse{}, signInError(err)
+		return tokenResponse{}, signInError(err), err
 	}
 	m, aerr := s.chooseAccount(ctx, user, tr.AccountID)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return tokenResponse{}, aerr, nil
 	}
 	if hasScope(scope, cloudapi.ScopeRegister) && !m.IsAdmin() {
-		return tokenResponse{}, &apiError{http.StatusBadRequest, cloudapi.ErrNotAdmin, msgNotAdmin(user.Email, m.Account)}
+		return tokenResponse{}, &apiError{http.StatusBadRequest, cloudapi.ErrNotAdmin, msgNotAdmin(user.Email, m.Account)}, nil
 	}
-	return s.issueUserTokens(ctx, user.ID, m.Account.ID, scope, cloudapi.ClientIDDaemon, "")
+	resp, aerr := s.issueUserTokens(ctx, user.ID, m.Account.ID, scope, cloudapi.ClientIDDaemon, "")
+	return resp, aerr, nil
 }
 
 // errWrongPassword: unknown e-mail or wrong password (not told apart).
@@ -232,22 +237,52 @@ func signInError(err error) *apiError {
 	if errors.Is(err, errWrongPassword) {
 		return &apiError{http.StatusBadRequest, errInvalidGrant, msgWrongPassword}
 	}
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		return &apiError{http.StatusTooManyRequests, errRateLimited, rl.Error()}
+	}
 	return internalError()
 }
 
-// checkPassword verifies a sign-in. An unknown e-mail costs as much time as
-// a wrong password and gives the same error.
-func (s *Server) checkPassword(ctx context.Context, email, password string) (store.User, error) {
-	user, err := s.store.UserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
-		return store.User{}, errWrongPassword
+// retryAfter sets Retry-After for a refused password check.
+func retryAfter(w http.ResponseWriter, err error) {
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(rl.seconds()))
 	}
-	if err != nil {
+}
+
+// checkPassword verifies a sign-in from client (the peer's host:port). An
+// unknown e-mail costs as much time as a wrong password and gives the same
+// error. An e-mail or client locked out by earlier wrong passwords, or no
+// free check within slotWait, is a *rateLimitError before any password is
+// compared (throttle.go).
+func (s *Server) checkPassword(ctx context.Context, client, email, password string) (store.User, error) {
+	now := s.now()
+	client = throttleClientKey(client)
+	if err := s.throttle.admit(now, client, email); err != nil {
+		s.log.Info("password check refused: locked out", "client", client, "err", err)
+		return store.User{}, err
+	}
+	user, err := s.store.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Error("read user failed", "err", err)
 		return store.User{}, err
 	}
-	if bcrypt.CompareHashAndPassword(user.PasswordHash, []byte(password)) != nil {
+	release, serr := s.throttle.slot(ctx)
+	if serr != nil {
+		return store.User{}, serr
+	}
+	s.throttle.runs.Add(1)
+	var right bool
+	if err != nil { // unknown e-mail
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+	} else {
+		right = bcrypt.CompareHashAndPassword(user.PasswordHash, []byte(password)) == nil
+	}
+	release()
+	s.throttle.result(now, client, email, right)
+	if !right {
 		return store.User{}, errWrongPassword
 	}
 	return user, nil
