@@ -562,7 +562,9 @@ func safeReturn(p string) bool {
 
 // handleAuth exchanges a portal ticket for an edge session cookie.
 func (e *edge) handleAuth(w http.ResponseWriter, r *http.Request, hostname string, rt route) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	// Only a GET signs in: a HEAD (a link previewer, a prefetch) must
+	// not use the one-time ticket up.
+	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		e.page(w, http.StatusMethodNotAllowed, "Sign-in failed", "This sign-in address takes GET requests only.", "Open the tunnel's address again.")
 		return
