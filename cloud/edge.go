@@ -45,8 +45,13 @@ import (
 
 const (
 	// edgeCookie names the edge session cookie, set host-only on each public
-	// tunnel host name. It is never forwarded to the origin.
-	edgeCookie = "cld_edge"
+	// tunnel host name. It is never forwarded to the origin. The __Host-
+	// prefix makes browsers refuse any such cookie with a Domain, so that
+	// no tunnel's page can set one for the others (a session fixation).
+	edgeCookie = "__Host-cld_edge"
+	// legacyEdgeCookie is the cookie's name before it had the prefix; it
+	// is stripped from requests too.
+	legacyEdgeCookie = "cld_edge"
 	// edgeAuthPath is where the portal sends the browser with its ticket.
 	edgeAuthPath = "/.cld-edge/auth"
 	// edgePrefix is reserved for the edge on every public host name.
@@ -477,6 +482,12 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Check the address, or open the tunnel from the systems page of the CloudLink portal.")
 		return
 	}
+	if e.fromOtherTunnel(r, hostname) {
+		e.page(w, http.StatusForbidden, "Request from another tunnel refused",
+			fmt.Sprintf("This request to %s came from the page of another tunnel (or another site under %s); the edge lets only links to a tunnel's pages through from there.", hostname, e.domain),
+			"Open the tunnel's address in the browser.")
+		return
+	}
 	if r.URL.Path == edgeAuthPath {
 		e.handleAuth(w, r, hostname, rt)
 		return
@@ -526,6 +537,27 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), proxyTargetKey{}, &proxyTarget{rt: rt, client: r.RemoteAddr, user: e.vouchedUser(r, hostname, rt)})
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// fromOtherTunnel reports whether a request comes from the page of
+// another host under the edge domain (all tunnels share one site, so a
+// browser sends their SameSite=Lax cookies along): by Fetch metadata
+// (Sec-Fetch-Site: same-site), else by an Origin of another such host. A
+// top-level navigation by GET or HEAD (a link, a redirect) goes through.
+func (e *edge) fromOtherTunnel(r *http.Request, hostname string) bool {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			if h, _, _, kind := e.parseHost(u.Host); kind != hostWrongDomain && h != hostname {
+				return true
+			}
+		}
+	}
+	if r.Header.Get("Sec-Fetch-Site") != "same-site" {
+		return false
+	}
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+	dest := r.Header.Get("Sec-Fetch-Dest")
+	return !(safe && r.Header.Get("Sec-Fetch-Mode") == "navigate" && (dest == "document" || dest == ""))
 }
 
 // tunnelLabel names a tunnel in pages: “Component – Name”.
@@ -636,7 +668,8 @@ func stripCookies(h http.Header) {
 	vals := h.Values("Cookie")
 	found := false
 	for _, v := range vals {
-		if strings.Contains(v, edgeCookie) || strings.Contains(v, sessionCookie) {
+		// legacyEdgeCookie is part of edgeCookie's name too.
+		if strings.Contains(v, legacyEdgeCookie) || strings.Contains(v, sessionCookie) {
 			found = true
 		}
 	}
@@ -648,7 +681,7 @@ func stripCookies(h http.Header) {
 		for part := range strings.SplitSeq(v, ";") {
 			part = strings.TrimSpace(part)
 			name, _, _ := strings.Cut(part, "=")
-			if name = strings.TrimSpace(name); part == "" || name == edgeCookie || name == sessionCookie {
+			if name = strings.TrimSpace(name); part == "" || name == edgeCookie || name == legacyEdgeCookie || name == sessionCookie {
 				continue
 			}
 			kept = append(kept, part)
@@ -682,7 +715,7 @@ func (e *edge) modifyResponse(res *http.Response) error {
 		out := cs[:0]
 		for _, c := range cs {
 			name, _, _ := strings.Cut(c, "=")
-			if strings.TrimSpace(name) == edgeCookie {
+			if n := strings.TrimSpace(name); n == edgeCookie || n == legacyEdgeCookie {
 				continue
 			}
 			out = append(out, stripCookieDomain(c))
@@ -693,7 +726,52 @@ func (e *edge) modifyResponse(res *http.Response) error {
 			res.Header["Set-Cookie"] = out
 		}
 	}
+	e.expireSharedCookies(res)
 	return nil
+}
+
+// maxExpiredCookies bounds the cookies expireSharedCookies names.
+const maxExpiredCookies = 50
+
+// expireSharedCookies: no origin can set a cookie for the region or edge
+// domain through the edge (modifyResponse drops Domain), but a tunnel's
+// page can from script, and the browser then sends it to every tunnel of
+// the region. A page load's answer (a navigation, or HTML to a browser
+// without Fetch metadata) therefore expires, at each domain above the
+// tunnel's host name up to the edge domain, every cookie the request
+// carried; the tunnel's host-only cookies of the same names stay.
+func (e *edge) expireSharedCookies(res *http.Response) {
+	req := res.Request
+	mode := req.Header.Get("Sec-Fetch-Mode")
+	ct := res.Header.Get("Content-Type")
+	if mode != "navigate" && (mode != "" || !strings.HasPrefix(strings.ToLower(ct), "text/html")) {
+		return
+	}
+	hostname, _, _, kind := e.parseHost(req.Host)
+	if kind != hostTunnel {
+		return
+	}
+	var domains []string
+	for d := hostname; ; {
+		_, rest, ok := strings.Cut(d, ".")
+		if !ok || len(rest) < len(e.domain) {
+			break
+		}
+		domains = append(domains, rest)
+		d = rest
+	}
+	seen := map[string]bool{}
+	for _, c := range req.Cookies() {
+		if seen[c.Name] || strings.HasPrefix(c.Name, "__Host-") || len(seen) >= maxExpiredCookies {
+			continue
+		}
+		seen[c.Name] = true
+		for _, d := range domains {
+			if v := (&http.Cookie{Name: c.Name, Path: "/", Domain: d, MaxAge: -1}).String(); v != "" {
+				res.Header.Add("Set-Cookie", v)
+			}
+		}
+	}
 }
 
 // ownOrigins are the addresses under which a tunnel's origin knows

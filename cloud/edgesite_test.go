@@ -2,7 +2,9 @@ package cloud
 
 import (
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -42,3 +44,115 @@ func TestEdgeTicketHead(t *testing.T) {
 		t.Fatalf("GET on the ticket after a HEAD: %d %s\n%s", r.Status, r.Header.Get("Set-Cookie"), r.Body)
 	}
 }
+
+// TestEdgeTunnelsApart: each tunnel is its own site as far as the edge
+// can make it: its session cookie is __Host- (no page can set one for
+// the region domain), requests from another tunnel's page are refused
+// (Fetch metadata, Origin) but for top-level GET navigations, and cookies
+// a page scoped to the region or edge domain are expired.
+func TestEdgeTunnelsApart(t *testing.T) {
+	ts := NewTestServer(t)
+	origin := newOrigin(t)
+	sys := linkSystem(t, ts, DemoAccountID, installA, "pbx-alpha")
+	tr := putTunnelsOK(t, ts, sys.token, demoTunnels)
+	public, other := tr.Tunnels[0].PublicURL, tr.Tunnels[1].PublicURL
+	otherOrigin := strings.TrimSuffix(other, "/")
+	runAgent(t, ts, sys, map[string]string{"msl-server-manager": origin.Listener.Addr().String()})
+
+	ck := ts.EdgeCookie(t, DemoAdminEmail, public)
+	if !strings.HasPrefix(ck.Name, "__Host-") || ck.Path != "/" || !ck.Secure || ck.Domain != "" {
+		t.Errorf("the edge session cookie %s (path %q, secure %v, domain %q) is not a __Host- cookie", ck.Name, ck.Path, ck.Secure, ck.Domain)
+	}
+	c := &http.Client{Transport: ts.EdgeTransport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Cleanup(c.CloseIdleConnections)
+	send := func(method string, h map[string]string, cookies ...*http.Cookie) resp {
+		t.Helper()
+		req, _ := http.NewRequest(method, public+"?x=1", nil)
+		req.AddCookie(ck)
+		for _, x := range cookies {
+			req.AddCookie(x)
+		}
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		return do(t, c, req)
+	}
+	fetch := func(site, mode, dest string) map[string]string {
+		return map[string]string{"Sec-Fetch-Site": site, "Sec-Fetch-Mode": mode, "Sec-Fetch-Dest": dest}
+	}
+	refused := []struct {
+		name   string
+		method string
+		h      map[string]string
+	}{
+		{"fetch from another tunnel", "GET", fetch("same-site", "cors", "empty")},
+		{"image from another tunnel", "GET", fetch("same-site", "no-cors", "image")},
+		{"frame in another tunnel", "GET", fetch("same-site", "navigate", "iframe")},
+		{"form POST from another tunnel", "POST", fetch("same-site", "navigate", "document")},
+		{"Origin of another tunnel", "POST", map[string]string{"Origin": otherOrigin}},
+		{"Origin of another tunnel on a GET", "GET", map[string]string{"Origin": otherOrigin}},
+	}
+	for _, tt := range refused {
+		r := send(tt.method, tt.h)
+		if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "another tunnel") || strings.Contains(r.Body, "host=") {
+			t.Errorf("%s: %d\n%s", tt.name, r.Status, r.Body)
+		}
+	}
+	allowed := []struct {
+		name string
+		h    map[string]string
+	}{
+		{"link from another tunnel (top-level navigation)", fetch("same-site", "navigate", "document")},
+		{"the tunnel's own page", fetch("same-origin", "cors", "empty")},
+		{"own Origin", map[string]string{"Origin": strings.TrimSuffix(public, "/"), "Sec-Fetch-Site": "same-origin"}},
+		{"from another site", fetch("cross-site", "navigate", "document")},
+		{"no fetch metadata", nil},
+	}
+	for _, tt := range allowed {
+		if r := send("GET", tt.h); r.Status != 200 || !strings.Contains(r.Body, "host=") {
+			t.Errorf("%s: %d\n%s", tt.name, r.Status, r.Body)
+		}
+	}
+
+	// Cookies a page set for the region (or edge) domain are expired
+	// there on the next page load; host-only ones stay.
+	pu := mustURL(public)
+	region := strings.SplitN(pu.Hostname(), ".", 2)[1]
+	r := send("GET", fetch("same-origin", "navigate", "document"), &http.Cookie{Name: "tossed", Value: "1"})
+	var expired []string
+	for _, sc := range r.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(sc, "tossed=;") {
+			expired = append(expired, sc)
+		}
+		if strings.HasPrefix(sc, "__Host-") || strings.HasPrefix(sc, sessionCookie) {
+			t.Errorf("the edge expires its own or the portal's cookie: %s", sc)
+		}
+	}
+	for _, d := range []string{region, ts.EdgeDomain} {
+		want := "tossed=; Path=/; Domain=" + d + "; Max-Age=0"
+		if !slicesContains(expired, want) {
+			t.Errorf("no %q among %q", want, expired)
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	bc := &http.Client{Transport: ts.EdgeTransport(), Jar: jar, CheckRedirect: c.CheckRedirect}
+	t.Cleanup(bc.CloseIdleConnections)
+	jar.SetCookies(pu, []*http.Cookie{ck, {Name: "mine", Value: "1", Path: "/"}, {Name: "tossed", Value: "1", Path: "/", Domain: region}})
+	req, _ := http.NewRequest("GET", public, nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	if r := do(t, bc, req); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var names []string
+	for _, x := range jar.Cookies(pu) {
+		names = append(names, x.Name)
+	}
+	if slicesContains(names, "tossed") || !slicesContains(names, "mine") || !slicesContains(names, ck.Name) {
+		t.Errorf("cookies of the tunnel after a page load: %v, want the region's gone and the host's kept", names)
+	}
+	if got := jar.Cookies(mustURL(other)); len(got) != 0 {
+		t.Errorf("another tunnel gets %v", got)
+	}
+}
+
+func slicesContains(s []string, v string) bool { return slices.Contains(s, v) }
