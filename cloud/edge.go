@@ -95,8 +95,10 @@ type edge struct {
 	// port is the public listener's port (0 until it listens).
 	port atomic.Int32
 
-	certMu sync.Mutex
-	certs  map[string]*tls.Certificate
+	// certs are the public names' certificates (edgecert.go); issue makes
+	// one (tests replace it).
+	certs edgeCerts
+	issue func(name string, now time.Time) (tls.Certificate, error)
 
 	routeMu  sync.Mutex
 	routes   map[string]routeEntry // by tunnel UUID
@@ -148,11 +150,13 @@ func newEdge(s *Server) (*edge, error) {
 		domain:   s.cfg.EdgeDomain,
 		key:      key,
 		spki:     spki,
-		certs:    map[string]*tls.Certificate{},
 		routes:   map[string]routeEntry{},
 		sessions: map[string]sessionEntry{},
 		conns:    map[net.Conn]string{},
 		holders:  map[net.Conn]*streamHolder{},
+	}
+	e.issue = func(name string, now time.Time) (tls.Certificate, error) {
+		return s.ca.IssueServerCert(key, []string{name}, now, edgeCertValidity)
 	}
 	e.tun = tunnel.NewEdge(tunnel.EdgeConfig{Authenticate: authenticateTunnel, Logger: e.log})
 	e.streams = &streamTransport{e: e}
@@ -243,33 +247,6 @@ func (e *edge) parseHost(hostport string) (hostname, id, region string, kind hos
 		return hostname, "", "", hostMalformed
 	}
 	return hostname, id, region, hostTunnel
-}
-
-// getCertificate issues (once, then from the cache) the certificate of a
-// tunnel's public host name; other names are refused.
-func (e *edge) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
-	if name == "" {
-		name = e.domain // no SNI (an IP address): the request gets the "not a tunnel address" page
-	} else if _, _, _, kind := e.parseHost(name); kind != hostTunnel && name != e.domain {
-		return nil, fmt.Errorf("%q is not a tunnel address of this edge (*.<region>.%s)", clip(name, 100), e.domain)
-	}
-	now := time.Now()
-	e.certMu.Lock()
-	defer e.certMu.Unlock()
-	if c, ok := e.certs[name]; ok && c.Leaf.NotAfter.Sub(now) > 24*time.Hour {
-		return c, nil
-	}
-	c, err := e.s.ca.IssueServerCert(e.key, []string{name}, now, edgeCertValidity)
-	if err != nil {
-		e.log.Error("issue tunnel certificate failed", "name", name, "err", err)
-		return nil, err
-	}
-	if len(e.certs) >= maxEdgeCache {
-		clear(e.certs)
-	}
-	e.certs[name] = &c
-	return &c, nil
 }
 
 // tlsConfig is the public listener's TLS configuration (HTTP/1.1 only, so

@@ -1,12 +1,20 @@
 package cloud
 
 import (
+	"crypto/tls"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // edgeTicket returns a fresh ticket URL for the public URL, from a
@@ -156,3 +164,99 @@ func TestEdgeTunnelsApart(t *testing.T) {
 }
 
 func slicesContains(s []string, v string) bool { return slices.Contains(s, v) }
+
+// addrConn is a connection that only says where it comes from.
+type addrConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.addr }
+
+func helloFrom(name, ip string) *tls.ClientHelloInfo {
+	return &tls.ClientHelloInfo{ServerName: name, Conn: addrConn{addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 4000}}}
+}
+
+// TestEdgeCertificateWork: certificates for new names are issued at most
+// maxClientCerts a minute per client (cached ones always served); names
+// outside the tunnel pattern get none; a name is issued once however many
+// ask at once; and an issuance in progress does not hold up other names.
+func TestEdgeCertificateWork(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Now())
+	ts := NewTestServer(t, WithClock(clock))
+	e := ts.Server.edge
+	sys := linkSystem(t, ts, DemoAccountID, installA, "pbx-alpha")
+	known := mustURL(putTunnelsOK(t, ts, sys.token, demoTunnels).Tunnels[0].PublicURL).Hostname()
+	name := func(i int) string { return fmt.Sprintf("%08x-d9cb-469f-a165-70867728950e.eu.%s", i, ts.EdgeDomain) }
+
+	for _, bad := range []string{"www.eu." + ts.EdgeDomain, "x.example", strings.Repeat("a", 300) + "." + ts.EdgeDomain} {
+		if _, err := e.getCertificate(helloFrom(bad, "192.0.2.1")); err == nil {
+			t.Errorf("a certificate for %q", bad)
+		}
+	}
+	// One client: a minute's allowance of new names, then refusals; the
+	// names it already has and other clients are served.
+	for i := range maxClientCerts {
+		if _, err := e.getCertificate(helloFrom(name(i), "192.0.2.1")); err != nil {
+			t.Fatalf("name %d: %v", i, err)
+		}
+	}
+	_, err := e.getCertificate(helloFrom(name(1000), "192.0.2.1"))
+	if err == nil || !strings.Contains(err.Error(), "too many") {
+		t.Fatalf("new name beyond the allowance: %v", err)
+	}
+	if _, err := e.getCertificate(helloFrom(name(0), "192.0.2.1")); err != nil {
+		t.Errorf("a cached name refused: %v", err)
+	}
+	if _, err := e.getCertificate(helloFrom(known, "192.0.2.1")); err != nil {
+		t.Errorf("a known tunnel's name refused: %v", err)
+	}
+	if _, err := e.getCertificate(helloFrom(name(1001), "198.51.100.7")); err != nil {
+		t.Errorf("another client refused: %v", err)
+	}
+	clock.Advance(61 * time.Second)
+	if _, err := e.getCertificate(helloFrom(name(1002), "192.0.2.1")); err != nil {
+		t.Errorf("after a minute: %v", err)
+	}
+
+	// Many at once for one new name: one issuance. Meanwhile other names
+	// are served.
+	orig := e.issue
+	var calls atomic.Int32
+	release := make(chan struct{})
+	slow := name(2000)
+	e.issue = func(n string, now time.Time) (tls.Certificate, error) {
+		if n == slow {
+			calls.Add(1)
+			<-release
+		}
+		return orig(n, now)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			if _, err := e.getCertificate(helloFrom(slow, fmt.Sprintf("203.0.113.%d", i+1))); err != nil {
+				t.Errorf("slow name: %v", err)
+			}
+		})
+	}
+	waitUntil(t, "the slow issuance", func() bool { return calls.Load() > 0 })
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.getCertificate(helloFrom(name(2001), "198.51.100.8"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("other name: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("another name waited for a slow issuance")
+	}
+	close(release)
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d issuances for one name asked for at once", n)
+	}
+}
