@@ -104,7 +104,11 @@ func (c *cli) cmdRun(args []string) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reload := reloader{hup: hup, level: &level, load: func() (config.Config, error) { return loadRunConfig(fs, &f) }}
-	if err := runDaemon(ctx, cfg, log, reload, agent.WithLogBuffer(recent), restart.option(), agent.WithProvisioningSteps(updateStep)); err != nil {
+	opts := []agent.Option{agent.WithLogBuffer(recent), restart.option(), agent.WithProvisioningSteps(updateStep)}
+	if daemonClock != nil {
+		opts = append(opts, agent.WithClock(daemonClock))
+	}
+	if err := runDaemon(ctx, cfg, log, reload, opts...); err != nil {
 		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)
 		return exitFail

@@ -5,6 +5,8 @@ package main
 import (
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +23,34 @@ type skewClock struct {
 
 func (c skewClock) Now() time.Time                  { return c.Clock.Now().Add(c.skew) }
 func (c skewClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// fileClock is the real clock shifted by the duration in a file.
+type fileClock struct {
+	clockwork.Clock
+	file string
+
+	mu   sync.Mutex
+	skew time.Duration
+	read time.Time
+}
+
+func (c *fileClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.Clock.Now()
+	if now.Sub(c.read) > 100*time.Millisecond {
+		c.read = now
+		if b, err := os.ReadFile(c.file); err == nil {
+			if d, err := time.ParseDuration(strings.TrimSpace(string(b))); err == nil {
+				c.skew = d
+			}
+		}
+	}
+	return now.Add(c.skew)
+}
+
+func (c *fileClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *fileClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }
 
 // testFault makes a test build misbehave, for the self-update's tests:
 // set with -ldflags "-X main.testFault=exit|crash|unhealthy". A release
@@ -43,6 +73,13 @@ func init() {
 	// far ahead of the host's, so a test reaches a scheduled check at once.
 	if skew, err := time.ParseDuration(os.Getenv("CLD_TEST_UPDATE_SKEW")); err == nil {
 		updateClock = skewClock{Clock: clockwork.NewRealClock(), skew: skew}
+	}
+	// CLD_TEST_CLOCK_FILE=FILE: the daemon's clock runs the duration that
+	// FILE holds ahead of the host's ("2h", "-2h", "0"; read again at most
+	// every 100 ms), so that a test makes it jump without touching the
+	// machine's clock (the chaos harness).
+	if f := os.Getenv("CLD_TEST_CLOCK_FILE"); f != "" {
+		daemonClock = &fileClock{Clock: clockwork.NewRealClock(), file: f}
 	}
 	// CLD_TEST_TRIAL_STABLE=DURATION: a shorter trial (the kill tests).
 	if d, err := time.ParseDuration(os.Getenv("CLD_TEST_TRIAL_STABLE")); err == nil {

@@ -30,8 +30,10 @@ const exitRestart = 75
 // directory send (a test kills the process
 // there), updateClock drives the update schedule, launchTiming are the
 // trial's limits, wrapAPI may spoil the
-// local API, startFault may make the start fail.
+// local API, startFault may make the start fail, daemonClock (when set) is
+// the daemon's clock.
 var (
+	daemonClock  clockwork.Clock
 	updateStep   func(step string)
 	updateClock  clockwork.Clock
 	launchTiming = updater.DefaultTiming
