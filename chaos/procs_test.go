@@ -215,7 +215,8 @@ func (p *tinyproxy) kill() {
 type daemon struct {
 	dir, state, socket, config string
 	cloudURL, cloudCA          string
-	env                        []string
+	env                        []string // for one run (a kill hook)
+	clockFile                  string   // CLD_TEST_CLOCK_FILE: the daemon's clock's offset
 	cmd                        *exec.Cmd
 	out                        *syncBuffer // all runs' output, appended
 	done                       chan struct{}
@@ -255,6 +256,10 @@ platform:
 	if err := os.WriteFile(d.config, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
+	d.clockFile = filepath.Join(dir, "clock-offset")
+	if err := os.WriteFile(d.clockFile, []byte("0\n"), 0o644); err != nil {
+		return nil, err
+	}
 	d.c = client.NewUnix(d.socket)
 	return d, nil
 }
@@ -266,7 +271,7 @@ func (d *daemon) start() error {
 	d.cmd = exec.Command(cldBin, "run", "--config", d.config, "--state", d.state, "--socket", d.socket,
 		"--cloud", d.cloudURL, "--cloud-ca", d.cloudCA, "--listen", "", "--log-level", "debug")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	d.cmd.Env = append(os.Environ(), d.env...)
+	d.cmd.Env = append(append(os.Environ(), "CLD_TEST_CLOCK_FILE="+d.clockFile), d.env...)
 	if err := d.cmd.Start(); err != nil {
 		return err
 	}
