@@ -269,11 +269,14 @@ func (r *rig) counts() (g, f int) {
 
 // countsOf sums the counts of the daemons, after the harness closed its
 // own idle connections: the browser's to the edge (each holds a stream and
-// the daemon's connection to the origin) and the fault proxy's keep-alive
-// ones to the daemons.
+// the daemon's connection to the origin), the fault proxy's keep-alive
+// ones to the daemons and the local API client's to their sockets.
 func (r *rig) countsOf(ds ...*daemon) (g, f int) {
 	r.browser.CloseIdleConnections()
 	r.proxy.closeIdle()
+	for _, d := range ds {
+		d.tr.CloseIdleConnections()
+	}
 	g, f = 1<<30, 1<<30
 	for i := 0; i < 3; i++ {
 		var sg, sf int
@@ -355,6 +358,13 @@ func (r *rig) check(res *result, g0, f0 int) {
 		for _, e := range es {
 			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", r.d.cmd.Process.Pid, e.Name()))
 			res.notes = append(res.notes, fmt.Sprintf("fd %s → %s", e.Name(), l))
+		}
+		if os.Getenv("CHAOS_DEBUG") == "dump" {
+			out, _ := exec.Command("ss", "-tnpx").CombinedOutput()
+			r.t.Logf("ss:\n%s", out)
+			r.d.cmd.Process.Signal(syscall.SIGQUIT)
+			<-r.d.done
+			r.t.Logf("goroutines:\n%s", r.d.out.String()[max(0, len(r.d.out.String())-80000):])
 		}
 	}
 	res.leakG, res.leakFD = max(0, g1-g0), max(0, f1-f0)
