@@ -231,6 +231,17 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./tunnel/
 	$(GO) run ./bench -bin bin -out bench/results.json
 
+## chaos: the fault-injection harness (chaos/) with every fault against the
+## real binaries, CHAOS_RUNS times in a row (default 3); each prints its
+## table, the last one is kept in chaos/results.md. `make test` runs its
+## short set (the chaos package is part of ./...; CHAOS=full adds the rest)
+.PHONY: chaos
+CHAOS_RUNS ?= 3
+chaos:
+	@set -e; for i in $$(seq $(CHAOS_RUNS)); do echo "chaos: run $$i of $(CHAOS_RUNS)"; \
+		CHAOS=full CHAOS_RESULTS=$(abspath chaos/results.md) $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 40m ./chaos; \
+	done
+
 ## fuzz: every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks
 ## targets); the time goes to docs/fuzz-ledger.tsv, a crash found stays as a
 ## seed in the package's testdata/fuzz/
