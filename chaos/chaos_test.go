@@ -130,7 +130,7 @@ func TestChaos(t *testing.T) {
 	table := formatTable(results, full)
 	fmt.Println(table)
 	if p := os.Getenv("CHAOS_RESULTS"); p != "" {
-		os.WriteFile(p, []byte(table), 0o644)
+		os.WriteFile(p, []byte(resultsHeading+table), 0o644)
 	}
 	for _, res := range results {
 		if res.failed {
@@ -141,6 +141,9 @@ func TestChaos(t *testing.T) {
 		t.Logf("the daemon's log:\n%s", tail(r.d.out.String(), 200))
 	}
 }
+
+// resultsHeading starts CHAOS_RESULTS (chaos/results.md).
+const resultsHeading = "# The chaos harness's last run\n\nWritten by `make chaos` (the last of its runs in a row; see the README's \"Fault injection\"). Recovery is measured from the end of the fault (for kill -9, from the last restart) until the daemon is linked, its tunnel started and answering through the edge, and no report pending; goroutines and fds before → after.\n\n"
 
 func tail(s string, n int) string {
 	l := strings.Split(s, "\n")
