@@ -215,10 +215,16 @@ func (s *socketFlags) client() (*client.Client, error) {
 }
 
 func (c *cli) cmdStatus(args []string) int {
-	fs := c.newFlags("status", "[--json] [--socket PATH] [--config FILE]")
+	return show(c, "status", "print the status as JSON (api.Status)", args, (*client.Client).Status, printStatus)
+}
+
+// show is a read-only command: [--json] [--socket PATH] [--config FILE],
+// one call to the daemon, printed as JSON or for a person.
+func show[T any](c *cli, name, jsonUsage string, args []string, get func(*client.Client, context.Context) (T, error), print func(io.Writer, T)) int {
+	fs := c.newFlags(name, "[--json] [--socket PATH] [--config FILE]")
 	var sf socketFlags
 	sf.add(fs)
-	asJSON := fs.Bool("json", false, "print the status as JSON (api.Status)")
+	asJSON := fs.Bool("json", false, jsonUsage)
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -228,14 +234,14 @@ func (c *cli) cmdStatus(args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	st, err := cl.Status(ctx)
+	v, err := get(cl, ctx)
 	if err != nil {
 		return c.fail(err)
 	}
 	if *asJSON {
-		return c.printJSON(st)
+		return c.printJSON(v)
 	}
-	printStatus(c.stdout, st)
+	print(c.stdout, v)
 	return exitOK
 }
 

@@ -44,28 +44,7 @@ func (c *cli) cmdTunnel(args []string) int {
 }
 
 func (c *cli) tunnelAudit(args []string) int {
-	fs := c.newFlags("tunnel audit", "[--json] [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
-	asJSON := fs.Bool("json", false, "print the records as JSON (api.Audit)")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cl, err := sf.client()
-	if err != nil {
-		return c.fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	a, err := cl.TunnelAudit(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	if *asJSON {
-		return c.printJSON(a)
-	}
-	printAudit(c.stdout, a)
-	return exitOK
+	return show(c, "tunnel audit", "print the records as JSON (api.Audit)", args, (*client.Client).TunnelAudit, printAudit)
 }
 
 // printAudit renders the access audit for a person.
@@ -89,28 +68,7 @@ func printAudit(w io.Writer, a api.Audit) {
 }
 
 func (c *cli) tunnelList(args []string) int {
-	fs := c.newFlags("tunnel list", "[--json] [--socket PATH] [--config FILE]")
-	var sf socketFlags
-	sf.add(fs)
-	asJSON := fs.Bool("json", false, "print the tunnels as JSON (api.Tunnels)")
-	if code, ok := c.parse(fs, args); !ok {
-		return code
-	}
-	cl, err := sf.client()
-	if err != nil {
-		return c.fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	ts, err := cl.Tunnels(ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	if *asJSON {
-		return c.printJSON(ts)
-	}
-	printTunnels(c.stdout, ts)
-	return exitOK
+	return show(c, "tunnel list", "print the tunnels as JSON (api.Tunnels)", args, (*client.Client).Tunnels, printTunnels)
 }
 
 // tunnelOne starts or stops the tunnel named by the one argument. Flags may
