@@ -243,12 +243,15 @@ chaos:
 	done
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks
-## targets); the time goes to docs/fuzz-ledger.tsv, a crash found stays as a
+## targets; FUZZJOBS at once, FUZZPARALLEL workers each); the seconds and
+## executions go to docs/fuzz-ledger.tsv, a crash found stays as a
 ## seed in the package's testdata/fuzz/
 FUZZTIME ?= 30s
 FUZZ ?= .
+FUZZJOBS ?= 1
+FUZZPARALLEL ?= $(shell nproc)
 fuzz:
-	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' bash scripts/fuzz.sh
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' FUZZJOBS=$(FUZZJOBS) FUZZPARALLEL=$(FUZZPARALLEL) bash scripts/fuzz.sh
 
 ## screenshots: the README's dashboard screenshots (unlinked, standard, debug,
 ## clock drift; English and German) into docs/screenshots, from a real daemon
