@@ -16,6 +16,7 @@ import (
 // configuration, the bundle holds the status, doctor, log, config and
 // versions, and none of the planted secrets anywhere.
 func TestProcessSupportBundle(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	const proxyPass = "Pr0xy-S3cret-planted"

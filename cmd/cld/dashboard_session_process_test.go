@@ -24,6 +24,7 @@ import (
 // and links under /cld, and its forms work; not signed in, or straight to
 // the daemon's own address, it is refused.
 func TestProcessDashboardSignedInByTheHost(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	dir, root := t.TempDir(), t.TempDir()
 	dashAddr := freeLoopbackAddr(t)

@@ -59,6 +59,7 @@ func (d *daemon) appendConfig(s string) {
 // whose state directory became unwritable, one behind a proxy that refuses
 // (407): every finding is printed with its remedy and the exit code is 1.
 func TestProcessDoctor(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	c := theCloud(t)
 
@@ -183,6 +184,7 @@ var _ = filepath.Join
 // clock offset 50s` on the live cloud makes `cld doctor` (a fresh
 // measurement) fail and the warning an error; 0 clears it.
 func TestProcessClockOffset(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	data := filepath.Join(t.TempDir(), "cloud")
 	c, err := startCloud(data, "--listen", "127.0.0.1:0", "--edge-listen", "off", "--clock-offset", "44s")

@@ -11,6 +11,7 @@ import (
 // `cld inventory preview [--json]` prints the exact document (without the
 // daemon's secrets) and `cld inventory submit` sends one.
 func TestProcessInventory(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	d.start()

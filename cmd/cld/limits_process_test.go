@@ -23,6 +23,7 @@ import (
 // daemon holds at most maxDashboardConns (its file descriptors counted),
 // and answers again once they go.
 func TestProcessRequestLimits(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	d.start()

@@ -408,6 +408,7 @@ func (m *tmuxMenu) credentials() {
 // a simulated three-server MX-ONE system, checking each pop-up and each
 // server's real state.
 func TestProcessMXONEMenu(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	needTools(t, "tmux", "whiptail")
 	start := time.Now()
@@ -532,6 +533,7 @@ var hostKeyRE = regexp.MustCompile(`mx3: failed: the host key of mx3 \(127\.0\.0
 // known_hosts fails with the sentence that says how to add it, and no
 // command runs there; the other servers are installed and linked.
 func TestProcessMXONEUnknownHostKey(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	s := newMXSystem(t, theCloud(t), "mx1", "mx2")
 	mx1, mx3 := s.servers[0], s.servers[2]

@@ -49,6 +49,7 @@ func copyFixture(t *testing.T, src string) string {
 // host's own web server setting), shows the platform in `cld status` and
 // reaches the origin through a real tunnel and the edge.
 func TestProcessPlatformTunnels(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	cloudAddr, edgeAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	c, err := startCloud(t.TempDir(), "--listen", cloudAddr, "--edge-listen", edgeAddr, "--edge-domain", "edge.localhost")

@@ -75,6 +75,7 @@ func (d *daemon) pmStatus() api.Provisioning {
 // the cloud applied it but before the daemon recorded that (the batch is
 // sent again with its ID and applied once), and at once after PM's answer.
 func TestProcessPMSyncKill9(t *testing.T) {
+	t.Parallel()
 	needReleases(t) // a build with the cldtest tag (CLD_TEST_KILL_AT)
 	const n = 5000
 	body := pmBody(n)
@@ -161,6 +162,7 @@ func TestProcessPMSyncKill9(t *testing.T) {
 // the PM API behind it. A batch with invalid users syncs the valid ones
 // and names each invalid one; wrong credentials are refused.
 func TestProcessPMThroughHostWebServer(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	data := t.TempDir()
 	c, err := startCloud(data, "--listen", "127.0.0.1:0", "--edge-listen", "off")

@@ -373,6 +373,7 @@ const (
 )
 
 func TestProcessLinkStatusUnlink(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	d.start()
@@ -474,6 +475,7 @@ func mustReadSecret(t *testing.T, state string) string {
 }
 
 func TestProcessExitCodes(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	d.start()
@@ -577,6 +579,7 @@ func checkStateDir(t *testing.T, state string) (linked bool) {
 // TestProcessKill9 kills the daemon at random moments of links and unlinks:
 // after a restart the state is the old or the new one, never corrupt.
 func TestProcessKill9(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	d.start()
@@ -672,6 +675,7 @@ var (
 // TestProcessDashboardBrowserLink links through the dashboard (mounted under
 // /cld) and the cloud's sign-in page, as a browser would.
 func TestProcessDashboardBrowserLink(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	c := theCloud(t)
 	d := newDaemon(t, c)
@@ -762,6 +766,7 @@ func loadPool(caFile string) (*x509.CertPool, error) {
 // TestProcessRemoteAPI: the dashboard's TCP listener serves the local API
 // under /api to holders of a dashboard account, and to no one else.
 func TestProcessRemoteAPI(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	c := theCloud(t)
 	d := newDaemon(t, c)

@@ -14,6 +14,7 @@ import (
 // line in the log and the daemon keeps its configuration; a good file's new
 // tunnel appears without a restart, and a setting that needs one is named.
 func TestProcessSIGHUP(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	d := newDaemon(t, theCloud(t))
 	base := fmt.Sprintf("machine_id_file: %s\nheartbeat_interval: 1m\n", filepath.Join(d.dir, "machine-id"))

@@ -26,6 +26,7 @@ import (
 // secret and not the system's client secret appears anywhere but in the
 // files that must hold them, and those are 0600.
 func TestProcessSecretsNowhere(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	data := t.TempDir()
 	c, err := startCloud(data, "--listen", "127.0.0.1:0", "--edge-listen", "off")

@@ -135,6 +135,7 @@ func postForm(page string) (string, url.Values, bool) {
 // with -9 and started again 2 s later, the tunnel is back by itself (time
 // measured); a stopped tunnel does not answer.
 func TestProcessTunnel(t *testing.T) {
+	t.Parallel()
 	needBinaries(t)
 	cloudAddr, edgeAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	data := t.TempDir()

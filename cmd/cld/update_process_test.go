@@ -163,6 +163,7 @@ func TestProcessSelfUpdate(t *testing.T) {
 // never answers healthy: v1 is back by itself within a minute, and the
 // reason is in the status (and so in the next inventory report).
 func TestProcessSelfUpdateRollsBack(t *testing.T) {
+	t.Parallel()
 	needReleases(t)
 	for _, fault := range []string{"exit", "crash", "unhealthy"} {
 		t.Run(fault, func(t *testing.T) {
@@ -195,6 +196,7 @@ func TestProcessSelfUpdateRollsBack(t *testing.T) {
 // update recorded as interrupted (and it goes through when asked again),
 // or v2 confirmed.
 func TestProcessSelfUpdateKill9AtEveryStep(t *testing.T) {
+	t.Parallel()
 	needReleases(t)
 	steps := []string{"downloaded", "verified", updater.StepPrepared, updater.StepKept, updater.StepCommitted, updater.StepInstalled,
 		"restarting", updater.StepTrial, updater.StepHealthy, updater.StepConfirmed}

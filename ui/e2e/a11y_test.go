@@ -72,6 +72,7 @@ func (b *chromium) axeViolations() []violation {
 // unlinked, linked (standard and debug view) and with a clock-drift
 // warning; none may have a serious or critical violation.
 func TestAccessibility(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	st := startStack(t, stackOptions{bin: buildFastBinaries(t)})
 	b := newChromium(t, st.spki)

@@ -65,6 +65,7 @@ func TestMain(m *testing.M) {
 // disconnects and signs out; then all of it again with JavaScript off
 // (every action a plain link or form).
 func TestDashboardEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	st := startStack(t, stackOptions{})
 	b := newChromium(t, st.spki)

@@ -33,6 +33,7 @@ const (
 // process; the tunnel list holds its REST interface; once the daemon has
 // health-checked it, the section shows it healthy without a reload.
 func TestGatewayEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	root, home, restAddr := gatewayTree(t)
 

@@ -15,6 +15,7 @@ import (
 // the Checks page shows the doctor's findings; at 50 s (set on the running
 // cloud) the check fails; back at 0 the warning is gone.
 func TestHealthEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	st := startStack(t, stackOptions{cloudArgs: []string{"--clock-offset", "44s"}})
 	deadline := time.Now().Add(30 * time.Second)

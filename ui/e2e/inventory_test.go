@@ -13,6 +13,7 @@ import (
 // at once, which the page confirms and `cld status` records; and the same
 // with JavaScript off (plain links and forms).
 func TestInventoryPreviewAndSubmit(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	st := startStack(t, stackOptions{bin: buildFastBinaries(t)})
 	st.cli(strings.NewReader(cloudPassword+"\n"), "link", "--socket", st.sock, "--username", "admin@demo.test", "--account", "100001", "--password-stdin")

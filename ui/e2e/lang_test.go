@@ -12,6 +12,7 @@ import (
 // the page, <html lang> and the next pages are German, the choice kept in
 // the cld_lang cookie under the prefix.
 func TestLanguageEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	st := startStack(t, stackOptions{})
 	b := newChromium(t, st.spki)

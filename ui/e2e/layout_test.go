@@ -41,6 +41,7 @@ const layoutProblems = `(() => {
 // and 1920 px: nothing is cut off or scrolls sideways, and at 1280 px and
 // more the page uses the width (main at least 1100 px wide).
 func TestLayoutUsesTheWidth(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	edgeAddr := freeAddr(t)
 	origin, config := screenshotHost(t)

@@ -110,11 +110,17 @@ http {
 
 // TestDashboardBehindApache serves the dashboard under /cld behind Debian's
 // Apache configured from packaging/apache/cld.conf (testBehind).
-func TestDashboardBehindApache(t *testing.T) { testBehind(t, apache) }
+func TestDashboardBehindApache(t *testing.T) {
+	t.Parallel()
+	testBehind(t, apache)
+}
 
 // TestDashboardBehindNginx does the same behind nginx with
 // packaging/nginx/cld.conf.
-func TestDashboardBehindNginx(t *testing.T) { testBehind(t, nginx) }
+func TestDashboardBehindNginx(t *testing.T) {
+	t.Parallel()
+	testBehind(t, nginx)
+}
 
 // testBehind runs the cloud (with its tunnel edge), the daemon with
 // dashboard.auth mode proxy and base_path /cld, and the web server in front

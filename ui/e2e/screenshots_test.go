@@ -24,6 +24,7 @@ var screenshotLanguages = []string{"en", "de"}
 // clock-drift warning, in English and German, as PNGs at 1280 px into
 // $CLD_SCREENSHOTS (docs/screenshots). Without it the test is skipped.
 func TestScreenshots(t *testing.T) {
+	t.Parallel()
 	dir := os.Getenv("CLD_SCREENSHOTS")
 	if dir == "" {
 		t.Skip("set CLD_SCREENSHOTS=DIR to write the screenshots (make screenshots)")

@@ -47,6 +47,7 @@ const (
 // About shows v2 and Last update "updated from v1", as `cld status --json`
 // does. A background watch of `cld status --json` checks the whole course.
 func TestUpdateEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	began := time.Now()
 	bin := buildBinaries(t)

@@ -46,6 +46,7 @@ const (
 // client carrying the browser's cookies (checksum checked), then stops the
 // tunnel and sees the edge's "not started" page.
 func TestTunnelEndToEnd(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	size := int64(1 << 30)
 	if testing.Short() {

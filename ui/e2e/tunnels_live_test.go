@@ -18,6 +18,7 @@ import (
 // message shown, the focus on the row's new button); and with JavaScript
 // off, the buttons are plain forms that reload the page with the result.
 func TestTunnelStatusLive(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	origin, config := screenshotHost(t)
 	defer origin.Close()
@@ -105,6 +106,7 @@ func TestTunnelStatusLive(t *testing.T) {
 // link made or ended elsewhere (the CLI) shows on the open page by itself
 // (it reloads: the page is another one).
 func TestWarningsLive(t *testing.T) {
+	t.Parallel()
 	requireChromium(t)
 	st := startStack(t, stackOptions{bin: buildFastBinaries(t)})
 	b := newChromium(t, st.spki)
