@@ -84,6 +84,12 @@ type UpdateOptions struct {
 // tests stop the process there).
 func WithProvisioningSteps(f func(step string)) Option { return func(o *options) { o.pmAfter = f } }
 
+// WithPasswordCost sets the bcrypt cost of the password hashes the daemon
+// makes (dashboard users, Provisioning Manager's credential). For tests
+// only: a check at the default cost takes some 60 ms of a core, and ten
+// times that under the race detector.
+func WithPasswordCost(cost int) Option { return func(o *options) { o.bcryptCost = cost } }
+
 // WithUpdates sets how the self-update restarts and whether this process
 // is on trial.
 func WithUpdates(u UpdateOptions) Option { return func(o *options) { o.update = u } }

@@ -27,6 +27,8 @@ import (
 var cldBin, cloudBin string
 
 func TestMain(m *testing.M) {
+	// The daemons' password hashes at bcrypt's lowest cost (cldtest hook).
+	os.Setenv("CLD_TEST_PASSWORD_COST", "4")
 	dir, err := os.MkdirTemp("", "cld-chaos-bin-")
 	if err != nil {
 		panic(err)
@@ -95,19 +97,21 @@ func TestChaos(t *testing.T) {
 		run   func(*rig, *result) (time.Time, error)
 	}{
 		{"edge killed (kill -9) and restarted after 2 s", true, faultEdgeRestart},
-		{"network path stalled 35 s (nothing forwarded, nothing closed)", true, faultStall},
+		{"network path stalled 35 s (nothing forwarded, nothing closed)", false, faultStall},
 		{"HTTP proxy (tinyproxy) killed and restarted after 2 s", true, faultProxyRestart},
-		{"cloud answers 500 for 15 s", true, faultMode(mode500, 15*time.Second)},
+		{"cloud answers 500 for 15 s", false, faultMode(mode500, 15*time.Second)},
+		// The short set's one cloud fault, shorter than the full set's.
+		{"cloud answers 500 for 5 s", true, faultMode(mode500, 5*time.Second)},
 		{"cloud answers slowly (20 s per request) for 30 s", false, faultMode(modeSlow, 30*time.Second)},
 		{"cloud answers garbage for 15 s", false, faultMode(modeGarbage, 15*time.Second)},
 		{"disk full (tmpfs state dir) while writing tunnels.json and the outbox", true, faultDiskFull},
-		{"kill -9 writing tunnels.json (half written, synced, renamed)", true, faultKillWrite("tunnels.json")},
+		{"kill -9 writing tunnels.json (half written, synced, renamed)", false, faultKillWrite("tunnels.json")},
 		{"kill -9 writing inventory-outbox.json (3 steps)", true, faultKillWrite("inventory-outbox.json")},
 		{"kill -9 writing inventory.json (3 steps)", false, faultKillWrite("inventory.json")},
 		{"kill -9 writing dashboard-users.json (3 steps)", false, faultKillWrite("dashboard-users.json")},
 		{"kill -9 writing pm/credential.json (3 steps)", false, faultKillWrite("credential.json")},
 		{"cloud clock +2 h, then back", false, faultClock("2h")},
-		{"cloud clock -2 h, then back", true, faultClock("-2h")},
+		{"cloud clock -2 h, then back", false, faultClock("-2h")},
 		{"daemon clock +2 h, then back", false, faultDaemonClock("2h")},
 		{"daemon clock -2 h, then back", true, faultDaemonClock("-2h")},
 	}

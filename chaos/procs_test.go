@@ -86,7 +86,7 @@ var (
 )
 
 func (c *cloudProc) start() error {
-	cmd := exec.Command(cloudBin, "serve", "--data", c.data, "--demo", "--log-level", "warn",
+	cmd := exec.Command(cloudBin, "serve", "--data", c.data, "--demo", "--log-level", "warn", "--password-cost", "4",
 		"--listen", c.listen, "--edge-listen", c.edge, "--edge-domain", "edge.localhost")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -209,7 +209,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdServe(e env, args []string) error {
-	fs := newFlags(e, "serve", "--data DIR [--listen HOST:PORT] [--edge-listen HOST:PORT] [--edge-domain DOMAIN] [--demo] [--hostname NAME]... [--token-ttl 1h] [--clock-offset DURATION]")
+	fs := newFlags(e, "serve", "--data DIR [--listen HOST:PORT] [--edge-listen HOST:PORT] [--edge-domain DOMAIN] [--demo] [--hostname NAME]... [--token-ttl 1h] [--clock-offset DURATION] [--password-cost N]")
 	cfg := cloud.DefaultConfig()
 	fs.StringVar(&cfg.DataDir, "data", "", "data directory (database, CA and certificates); created if missing")
 	fs.StringVar(&cfg.Listen, "listen", cloud.DefaultListen, "address to serve HTTPS on (HOST:PORT; port 0 picks a free one)")
@@ -221,6 +221,7 @@ func cmdServe(e env, args []string) error {
 	fs.Var(&hosts, "hostname", "extra host name or IP address for the server certificate (repeatable)")
 	fs.DurationVar(&cfg.AccessTokenTTL, "token-ttl", cloud.DefaultAccessTokenTTL, "access token lifetime")
 	fs.Var((*clockOffsetFlag)(&cfg.ClockOffset), "clock-offset", "run the cloud's clock `DURATION` ahead of the host's (negative: behind), such as 44s or -50s, to demonstrate clock drift; \"cld-cloud clock offset\" changes it while serving")
+	fs.IntVar(&cfg.BcryptCost, "password-cost", cfg.BcryptCost, "bcrypt cost of the password hashes the server makes, the demo users' too (4 to 31; each step doubles the work of a check: lower it only for tests)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err

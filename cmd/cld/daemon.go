@@ -108,6 +108,9 @@ func (c *cli) cmdRun(args []string) int {
 	if daemonClock != nil {
 		opts = append(opts, agent.WithClock(daemonClock))
 	}
+	if passwordCost != 0 {
+		opts = append(opts, agent.WithPasswordCost(passwordCost))
+	}
 	if err := runDaemon(ctx, cfg, log, reload, opts...); err != nil {
 		log.Error("cld cannot run", "component", "main", "err", err)
 		fmt.Fprintf(c.stderr, "cld: %v\n", err)

@@ -5,6 +5,7 @@ package main
 import (
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,6 +81,12 @@ func init() {
 	// machine's clock (the chaos harness).
 	if f := os.Getenv("CLD_TEST_CLOCK_FILE"); f != "" {
 		daemonClock = &fileClock{Clock: clockwork.NewRealClock(), file: f}
+	}
+	// CLD_TEST_PASSWORD_COST=N: bcrypt cost N for the password hashes the
+	// daemon makes (4 makes the process tests' sign-ins cheap; under the
+	// race detector a check at the default cost takes most of a second).
+	if n, err := strconv.Atoi(os.Getenv("CLD_TEST_PASSWORD_COST")); err == nil {
+		passwordCost = n
 	}
 	// CLD_TEST_TRIAL_STABLE=DURATION: a shorter trial (the kill tests).
 	if d, err := time.ParseDuration(os.Getenv("CLD_TEST_TRIAL_STABLE")); err == nil {

@@ -31,9 +31,11 @@ const exitRestart = 75
 // there), updateClock drives the update schedule, launchTiming are the
 // trial's limits, wrapAPI may spoil the
 // local API, startFault may make the start fail, daemonClock (when set) is
-// the daemon's clock.
+// the daemon's clock, passwordCost (when set) the bcrypt cost of new
+// password hashes.
 var (
 	daemonClock  clockwork.Clock
+	passwordCost int
 	updateStep   func(step string)
 	updateClock  clockwork.Clock
 	launchTiming = updater.DefaultTiming

@@ -42,6 +42,10 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	// The daemons' password hashes at bcrypt's lowest cost (a hook of the
+	// cldtest builds; the cloud's --password-cost does the same): under the
+	// race detector a check at the default cost takes most of a second.
+	os.Setenv("CLD_TEST_PASSWORD_COST", "4")
 	code := m.Run()
 	for _, b := range []*binSet{&raceBins, &fastBins} {
 		if b.dir != "" {
@@ -245,7 +249,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	// one the daemon and the browser use. Without an edge address of the
 	// test's own, no edge listener (its default port may be taken).
 	cloudArgv := []string{filepath.Join(s.bin, "cld-cloud"), "serve", "--data", cloudData, "--listen", cloudAddr, "--demo",
-		"--public-url", s.cloudURL}
+		"--public-url", s.cloudURL, "--password-cost", "4"}
 	if !slices.Contains(opts.cloudArgs, "--edge-listen") {
 		cloudArgv = append(cloudArgv, "--edge-listen", "off")
 	}
@@ -407,7 +411,8 @@ func moduleRoot(t *testing.T) string {
 }
 
 // A set of binaries built once for all the package's tests (removed by
-// TestMain): with the race detector, or optimized as shipped.
+// TestMain): with the race detector and the cldtest hooks, or optimized
+// as shipped.
 type binSet struct {
 	once sync.Once
 	dir  string
@@ -417,7 +422,7 @@ type binSet struct {
 var raceBins, fastBins binSet
 
 // buildBinaries builds cld, cld-cloud and cld-simhost with the race
-// detector, once per test binary.
+// detector and the cldtest hooks, once per test binary.
 func buildBinaries(t *testing.T) string { return raceBins.build(t, true) }
 
 // buildFastBinaries builds them without the race detector, for tests that
@@ -442,7 +447,7 @@ func (b *binSet) build(t *testing.T, race bool) string {
 		b.dir = dir
 		args := []string{"build", "-o", dir + string(filepath.Separator), "./cmd/cld", "./cmd/cld-cloud", "./cmd/cld-simhost"}
 		if race {
-			args = slices.Insert(args, 1, "-race")
+			args = slices.Insert(args, 1, "-race", "-tags", "cldtest")
 		}
 		cmd := exec.Command(goBin, args...)
 		cmd.Dir = root
