@@ -786,7 +786,9 @@ func rewriteLocation(loc, public string, own ...origin) (string, bool) {
 	if h != strings.ToLower(publicName) && !isLocalName(h) && !isOwnOrigin(u, h, own) {
 		return "", false
 	}
-	u.Scheme, u.Host = "https", public
+	// No user information rides along (a browser would send it to the
+	// public name, or show a credential prompt for it).
+	u.Scheme, u.Host, u.User = "https", public, nil
 	return u.String(), true
 }
 

@@ -603,6 +603,8 @@ func TestEdgeHelpers(t *testing.T) {
 		"http://[::1]:80/":                    "https://u.eu.edge.localhost:8444/",
 		"http://u.eu.edge.localhost:8444/b":   "https://u.eu.edge.localhost:8444/b",
 		"//127.0.0.1/c":                       "https://u.eu.edge.localhost:8444/c",
+		"http://admin:pw@127.0.0.1/d":         "https://u.eu.edge.localhost:8444/d",
+		"//@:::":                              "https://u.eu.edge.localhost:8444",
 		"/relative":                           "",
 		"https://example.com/":                "",
 		"https://v.eu.edge.localhost:8444/":   "",
