@@ -48,15 +48,18 @@ WantedBy=multi-user.target
 // at every start, which cld reports and warns about); a second instance
 // directory is warned about with the solution guide's remedy.
 func TestGatewayUnderSystemd(t *testing.T) {
+	t.Parallel()
 	need(t, "systemd-nspawn")
 	start := time.Now()
-	root := freshRoot(t)
+	pkg, tool := startPackages("1")[0], checktool()
 	tmp := t.TempDir()
-	p := buildPackages(t, "1")
 	fakegw := filepath.Join(tmp, "fakegw")
-	goBuild(t, "..", fakegw, "./platforms/gateway/testdata/fakegw")
-	checktool := filepath.Join(tmp, "checktool")
-	goBuild(t, ".", checktool, "./testdata/checktool")
+	fakegwBuilt := background(t, func() error { return goBuildErr("..", fakegw, "./platforms/gateway/testdata/fakegw") })
+	root := freshRoot(t)
+	if err := fakegwBuilt(); err != nil {
+		t.Fatal(err)
+	}
+	p, checktool := pkg.get(t), tool.get(t)
 	t.Logf("built %s, fakegw and checktool in %s", filepath.Base(p.deb), time.Since(start).Round(time.Second))
 
 	inst := filepath.Join(root, "opt/mitel/clgw/default")

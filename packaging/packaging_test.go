@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,7 +19,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"aead.dev/minisign"
 
@@ -43,33 +47,171 @@ func need(t *testing.T, tools ...string) {
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
+	out, err := runErr(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runErr is run for the builds, which are made outside any one test.
+func runErr(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return string(out), nil
+}
+
+// workDir holds what the tests share (the packages, checktool), made by
+// TestMain and removed when the tests are done.
+var workDir string
+
+// parallel is how many tests run at once unless -parallel says: all of
+// them. They mostly wait on containers, package tools and builds, so
+// go test's default (GOMAXPROCS, 2 on CI's machine) would run the
+// containers one after the other.
+const parallel = 8
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", fmt.Sprint(parallel))
+	}
+	dir, err := os.MkdirTemp("", "cld-packaging-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workDir = dir
+	code := m.Run()
+	buildsRunning.Wait() // a build no test waited for (one failed first) must not write into a removed directory
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// A shared build is made once per test binary, in a goroutine of its own,
+// from the first test that asks for it; the tests that need it wait for it
+// (so that the distinct builds a test asks for are made at the same time).
+type shared[T any] struct {
+	done chan struct{}
+	v    T
+	err  error
+}
+
+var (
+	buildsMu      sync.Mutex
+	builds        = map[string]any{}
+	buildsRunning sync.WaitGroup
+)
+
+// startShared starts the build named key unless it is already started.
+func startShared[T any](key string, build func() (T, error)) *shared[T] {
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	if b, ok := builds[key]; ok {
+		return b.(*shared[T])
+	}
+	b := &shared[T]{done: make(chan struct{})}
+	builds[key] = b
+	buildsRunning.Add(1)
+	go func() {
+		defer buildsRunning.Done()
+		defer close(b.done)
+		b.v, b.err = build()
+	}()
+	return b
+}
+
+func (b *shared[T]) get(t *testing.T) T {
+	t.Helper()
+	<-b.done
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.v
+}
+
+// all runs fns at the same time and returns once all are done, with their
+// errors.
+func all(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// background runs fn in a goroutine of its own and returns the wait for
+// its error; the test's cleanup waits too (before its temporary
+// directories go), should the test stop first.
+func background(t *testing.T, fn func() error) (wait func() error) {
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = fn()
+	}()
+	wait = func() error {
+		<-done
+		return err
+	}
+	t.Cleanup(func() { wait() })
+	return wait
 }
 
 // packages are built once per test binary, for amd64, with a build number
-// of their own.
+// of their own; those a test asks for are built at the same time.
 type pkgs struct{ deb, rpm, bin string }
 
-var (
-	built   = map[string]pkgs{}
-	builtMu sync.Mutex
-)
-
-func buildPackages(t *testing.T, build string) pkgs {
+func buildPackages(t *testing.T, numbers ...string) []pkgs {
 	t.Helper()
-	builtMu.Lock()
-	defer builtMu.Unlock()
-	if p, ok := built[build]; ok {
-		return p
+	started := startPackages(numbers...)
+	out := make([]pkgs, len(numbers))
+	for i, b := range started {
+		out[i] = b.get(t)
 	}
-	dist := filepath.Join(os.TempDir(), "cld-packaging-test-"+build)
-	os.RemoveAll(dist)
-	run(t, "make", "-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "BUILD="+build, "DIST="+dist)
-	version := strings.TrimSpace(readFile(t, "../VERSION")) + "+" + build
+	return out
+}
+
+// startPackages starts the builds of the packages numbered numbers (those
+// not started yet) and returns them, to be waited for with get.
+func startPackages(numbers ...string) []*shared[pkgs] {
+	started := make([]*shared[pkgs], len(numbers))
+	for i, n := range numbers {
+		started[i] = startShared("packages "+n, func() (pkgs, error) {
+			return makePackages(filepath.Join(workDir, "dist-"+n), n, "", "")
+		})
+	}
+	return started
+}
+
+// makePackages runs `make packages` for amd64 into dist, with build number
+// build and, when not empty, the release key and extra build tags.
+func makePackages(dist, build, key, tags string) (pkgs, error) {
+	args := []string{"-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "BUILD=" + build, "DIST=" + dist}
+	if key != "" {
+		args = append(args, "RELEASE_KEY="+key)
+	}
+	if tags != "" {
+		args = append(args, "BUILD_TAGS="+tags)
+	}
+	if _, err := runErr("make", args...); err != nil {
+		return pkgs{}, err
+	}
+	base, err := os.ReadFile("../VERSION")
+	if err != nil {
+		return pkgs{}, err
+	}
+	version := strings.TrimSpace(string(base)) + "+" + build
 	p := pkgs{
 		deb: filepath.Join(dist, "cld_"+version+"-1_amd64.deb"),
 		rpm: filepath.Join(dist, "cld-"+version+"-1.x86_64.rpm"),
@@ -77,11 +219,19 @@ func buildPackages(t *testing.T, build string) pkgs {
 	}
 	for _, f := range []string{p.deb, p.rpm, p.bin} {
 		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("make packages did not make %s: %v", f, err)
+			return pkgs{}, fmt.Errorf("make packages did not make %s: %v", f, err)
 		}
 	}
-	built[build] = p
-	return p
+	return p, nil
+}
+
+// checktool is packaging/testdata/checktool, built once for the container
+// tests.
+func checktool() *shared[string] {
+	return startShared("checktool", func() (string, error) {
+		out := filepath.Join(workDir, "checktool")
+		return out, goBuildErr(".", out, "./testdata/checktool")
+	})
 }
 
 func readFile(t *testing.T, path string) string {
@@ -97,8 +247,9 @@ func readFile(t *testing.T, path string) string {
 // on bad values) and prints the offline security exposure, which must stay
 // "OK" or better.
 func TestUnitLint(t *testing.T) {
+	t.Parallel()
 	need(t, "systemd-analyze")
-	p := buildPackages(t, "1")
+	p := buildPackages(t, "1")[0]
 	dir := t.TempDir()
 	unit := filepath.Join(dir, "cld.service")
 	// The unit with ExecStart at the built binary, so that verify can check
@@ -124,8 +275,9 @@ func TestUnitLint(t *testing.T) {
 // TestLintian: no errors on the .deb (the accepted warnings are listed in
 // the README with their reasons).
 func TestLintian(t *testing.T) {
+	t.Parallel()
 	need(t, "lintian")
-	p := buildPackages(t, "1")
+	p := buildPackages(t, "1")[0]
 	out, _ := exec.Command("lintian", "--tag-display-limit", "0", p.deb).CombinedOutput()
 	var errs, warns []string
 	for _, l := range strings.Split(string(out), "\n") {
@@ -147,8 +299,9 @@ func TestLintian(t *testing.T) {
 // TestRPMChecks: rpm -K and rpm -qp --scripts succeed, and the scripts are
 // ours.
 func TestRPMChecks(t *testing.T) {
+	t.Parallel()
 	need(t, "rpm")
-	p := buildPackages(t, "1")
+	p := buildPackages(t, "1")[0]
 	if out := run(t, "rpm", "-K", p.rpm); !strings.Contains(out, "digests OK") {
 		t.Errorf("rpm -K: %s", out)
 	}
@@ -163,11 +316,17 @@ func TestRPMChecks(t *testing.T) {
 	}
 }
 
+var debootstrapMu sync.Mutex
+
 // debootstrapRoot is a minimal Debian bookworm root with systemd, made once
 // and cached outside the checkout under a name derived from its inputs.
 func debootstrapRoot(t *testing.T) string {
 	t.Helper()
 	need(t, "debootstrap")
+	// One test at a time, so that the first makes the root and the others
+	// find it made.
+	debootstrapMu.Lock()
+	defer debootstrapMu.Unlock()
 	mirror := aptMirror(t)
 	args := []string{"--variant=minbase", "--include=systemd,systemd-sysv,dbus", "bookworm"}
 	sum := sha256.Sum256([]byte(strings.Join(append(args, mirror), " ")))
@@ -333,9 +492,11 @@ const enabledLink = "/etc/systemd/system/multi-user.target.wants/cld.service"
 // running there), upgrades it with a locally edited config, removes and
 // purges it: afterwards the root is as before.
 func TestDebLifecycle(t *testing.T) {
+	t.Parallel()
 	need(t, "chroot", "dpkg")
+	started := startPackages("1", "2")
 	root := freshRoot(t)
-	v1, v2 := buildPackages(t, "1"), buildPackages(t, "2")
+	v1, v2 := started[0].get(t), started[1].get(t)
 	before := files(t, root)
 
 	chroot(t, root, "dpkg", "-i", copyIn(t, root, v1.deb))
@@ -387,9 +548,11 @@ func TestDebLifecycle(t *testing.T) {
 // directory (with the link) and an edited config as cld.yaml.rpmsave, as
 // the README says.
 func TestRPMLifecycle(t *testing.T) {
+	t.Parallel()
 	need(t, "rpm", "chroot")
+	started := startPackages("1", "2")
 	root := freshRoot(t)
-	v1, v2 := buildPackages(t, "1"), buildPackages(t, "2")
+	v1, v2 := started[0].get(t), started[1].get(t)
 	before := files(t, root)
 	rpm := func(args ...string) string {
 		return run(t, "rpm", append([]string{"--root", root, "--nodeps"}, args...)...)
@@ -444,9 +607,11 @@ func TestRPMLifecycle(t *testing.T) {
 // Restart=on-failure after a crash, an upgrade restarting it with its
 // state kept, the journal, and dpkg -r stopping it.
 func TestServiceUnderSystemd(t *testing.T) {
+	t.Parallel()
 	need(t, "systemd-nspawn")
+	started := startPackages("1", "2")
 	root := freshRoot(t)
-	p, p2 := buildPackages(t, "1"), buildPackages(t, "2")
+	p, p2 := started[0].get(t), started[1].get(t)
 	run(t, "cp", p.deb, filepath.Join(root, "cld.deb")) // /tmp is a tmpfs in the container
 	run(t, "cp", p2.deb, filepath.Join(root, "cld2.deb"))
 	bootChecks(t, root, "check-in-systemd.sh", 300)
@@ -457,6 +622,15 @@ func TestServiceUnderSystemd(t *testing.T) {
 // when done; each of its findings ("OK: …", "FAIL: …") in /cld-check.result
 // is logged, a FAIL failing the test, which also fails unless the script
 // got to "DONE" within timeout seconds.
+//
+// The container tests run at the same time, each in its own copy of the
+// root and network namespace (--private-network: the same loopback ports
+// are fine), with a machine name of its own. Not registered with machined
+// and in the unit it runs in (--keep-unit: this machine may have no
+// systemd), nspawn puts the container's systemd in the cgroup "payload"
+// under its own: so that two containers do not share one (and each
+// systemd the other's units), each nspawn is started in a cgroup of its
+// own (privateCgroup), or, where none can be made, one at a time.
 func bootChecks(t *testing.T, root, script string, timeout int) {
 	t.Helper()
 	run(t, "install", "-m", "0755", script, filepath.Join(root, "cld-check.sh"))
@@ -467,7 +641,18 @@ func bootChecks(t *testing.T, root, script string, timeout int) {
 	if err := os.Symlink("/etc/systemd/system/cld-check.service", filepath.Join(root, "etc/systemd/system/multi-user.target.wants/cld-check.service")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("timeout", fmt.Sprint(timeout), "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "-q", "-D", root)
+	name := fmt.Sprintf("cld-test-%d-%d", os.Getpid(), containerSeq.Add(1))
+	nspawn := []string{"timeout", fmt.Sprint(timeout), "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--private-network", "--machine=" + name, "-q", "-D", root}
+	procs, err := privateCgroup(t, name)
+	if err != nil {
+		t.Logf("no cgroup of its own for the container (%v): it runs when no other does", err)
+		containerMu.Lock()
+		defer containerMu.Unlock()
+	} else {
+		// The shell joins the cgroups, then is nspawn (by way of timeout).
+		nspawn = append([]string{"sh", "-c", `n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ >"$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"`, "sh", fmt.Sprint(len(procs))}, append(procs, nspawn...)...)
+	}
+	cmd := exec.Command(nspawn[0], nspawn[1:]...)
 	out, err := cmd.CombinedOutput()
 	result, _ := os.ReadFile(filepath.Join(root, "cld-check.result"))
 	log, _ := os.ReadFile(filepath.Join(root, "cld-check.log"))
@@ -483,6 +668,107 @@ func bootChecks(t *testing.T, root, script string, timeout int) {
 	}
 	if t.Failed() {
 		t.Logf("check log:\n%s", tailOf(string(log), 4000))
+	}
+}
+
+var (
+	containerSeq atomic.Int32
+	containerMu  sync.Mutex
+)
+
+// privateCgroup makes the cgroup name under this process's own in each
+// hierarchy where systemd keeps its cgroups (cgroup2, and name=systemd on
+// a hybrid host), removed when the test is done, and returns their
+// cgroup.procs files.
+func privateCgroup(t *testing.T, name string) ([]string, error) {
+	t.Helper()
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	// The hierarchies this process is in, by the name their mounts have in
+	// mountinfo (cgroup2, or the v1 name=systemd's option), and its path.
+	paths := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(self)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		switch {
+		case len(f) != 3:
+		case f[0] == "0" && f[1] == "":
+			paths["cgroup2"] = f[2]
+		case f[1] == "name=systemd":
+			paths["name=systemd"] = f[2]
+		}
+	}
+	var dirs []string
+	for _, l := range strings.Split(string(mountinfo), "\n") {
+		// ID parent major:minor root mountpoint options [optional…] - type source superoptions
+		pre, post, ok := strings.Cut(l, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 3 {
+			continue
+		}
+		var key string
+		switch {
+		case g[0] == "cgroup2":
+			key = "cgroup2"
+		case g[0] == "cgroup" && slices.Contains(strings.Split(g[2], ","), "name=systemd"):
+			key = "name=systemd"
+		default:
+			continue
+		}
+		path, ok := paths[key]
+		if !ok {
+			continue
+		}
+		rel, ok := strings.CutPrefix(path, strings.TrimSuffix(f[3], "/"))
+		if !ok {
+			return nil, fmt.Errorf("this process's %s cgroup %s is not under the mount %s of %s", key, path, f[4], f[3])
+		}
+		dirs = append(dirs, filepath.Join(f[4], rel, name))
+		delete(paths, key) // the first mount of a hierarchy
+	}
+	if len(dirs) == 0 {
+		return nil, errors.New("no cgroup2 or name=systemd hierarchy mounted")
+	}
+	var procs []string
+	for _, d := range dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { removeCgroup(t, d) })
+		procs = append(procs, filepath.Join(d, "cgroup.procs"))
+	}
+	return procs, nil
+}
+
+// removeCgroup removes the cgroup dir and those under it (nspawn's
+// supervisor and payload, the container's own), the deepest first, once
+// their processes are gone.
+func removeCgroup(t *testing.T, dir string) {
+	var dirs []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	slices.Reverse(dirs)
+	for _, d := range dirs {
+		var err error
+		for range 50 {
+			if err = os.Remove(d); err == nil || errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Logf("the container's cgroup is left: %v", err)
+			return
+		}
 	}
 }
 

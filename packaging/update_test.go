@@ -1,6 +1,7 @@
 package packaging_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,26 +27,40 @@ const (
 // runs under systemd with the package's files untouched (dpkg --verify)
 // and shows in the cloud's portal.
 func TestSelfUpdateUnderSystemd(t *testing.T) {
+	t.Parallel()
 	need(t, "systemd-nspawn")
 	start := time.Now()
-	root := freshRoot(t)
+	tool := checktool()
 	tmp := t.TempDir()
 
+	// cld-cloud (its keygen makes the release key the builds need) while
+	// the root is copied.
 	cloudBin := filepath.Join(tmp, "cld-cloud")
-	goBuild(t, "..", cloudBin, "./cmd/cld-cloud")
+	cloudBuilt := background(t, func() error { return goBuildErr("..", cloudBin, "./cmd/cld-cloud") })
+	root := freshRoot(t)
+	if err := cloudBuilt(); err != nil {
+		t.Fatal(err)
+	}
 	keys := filepath.Join(tmp, "keys")
 	run(t, cloudBin, "release", "keygen", "--out", keys)
 	pubLines := strings.Fields(readFile(t, filepath.Join(keys, "release.pub")))
 	pub := pubLines[len(pubLines)-1]
 
+	// The three builds of cld at the same time.
 	base := strings.TrimSpace(readFile(t, "../VERSION"))
-	v1 := packageBuild(t, filepath.Join(tmp, "v1"), updateV1, pub)
-	v2 := packageBuild(t, filepath.Join(tmp, "v2"), updateVGood, pub)
+	var v1, v2 pkgs
 	bad := filepath.Join(tmp, "cld-bad")
-	goBuild(t, "..", bad, "./cmd/cld", "-tags", "nethttpomithttp2,cldtest", "-ldflags",
-		"-s -w -X main.testFault=exit"+stamp(base+"+"+updateVBad, updateVBad, pub))
-	checktool := filepath.Join(tmp, "checktool")
-	goBuild(t, ".", checktool, "./testdata/checktool")
+	err := all(
+		func() (err error) { v1, err = packageBuild(filepath.Join(tmp, "v1"), updateV1, pub); return err },
+		func() (err error) { v2, err = packageBuild(filepath.Join(tmp, "v2"), updateVGood, pub); return err },
+		func() error {
+			return goBuildErr("..", bad, "./cmd/cld", "-tags", "nethttpomithttp2,cldtest", "-ldflags",
+				"-s -w -X main.testFault=exit"+stamp(base+"+"+updateVBad, updateVBad, pub))
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checktool := tool.get(t)
 	t.Logf("built v1 %s, v2 %s, the failing %s, cld-cloud and checktool in %s", v1.deb, v2.bin, bad, time.Since(start).Round(time.Second))
 
 	for src, dst := range map[string]string{v1.deb: "cld1.deb", v2.bin: "cld-v2", bad: "cld-v2bad", cloudBin: "cld-cloud",
@@ -61,20 +76,10 @@ func TestSelfUpdateUnderSystemd(t *testing.T) {
 	t.Logf("the checks in the container took %s (%s in all)", time.Since(boot).Round(time.Second), time.Since(start).Round(time.Second))
 }
 
-// packageBuild makes the amd64 package of a cldtest build (the update
+// packageBuild makes the amd64 packages of a cldtest build (the update
 // schedule's clock can be skewed) with the test's release key.
-func packageBuild(t *testing.T, dist, build, key string) pkgs {
-	t.Helper()
-	run(t, "make", "-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "BUILD="+build, "DIST="+dist,
-		"RELEASE_KEY="+key, "BUILD_TAGS=cldtest")
-	version := strings.TrimSpace(readFile(t, "../VERSION")) + "+" + build
-	p := pkgs{deb: filepath.Join(dist, "cld_"+version+"-1_amd64.deb"), bin: filepath.Join(dist, "amd64", "cld")}
-	for _, f := range []string{p.deb, p.bin} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("make packages did not make %s: %v", f, err)
-		}
-	}
-	return p
+func packageBuild(dist, build, key string) (pkgs, error) {
+	return makePackages(dist, build, key, "cldtest")
 }
 
 // stamp is the -X flags of the Makefile's build facts that the updater
@@ -84,13 +89,13 @@ func stamp(version, build, key string) string {
 	return " -X " + pkg + ".Version=" + version + " -X " + pkg + ".Number=" + build + " -X " + pkg + ".ReleaseKey=" + key
 }
 
-// goBuild builds a static amd64 binary of pkg (in dir) to out.
-func goBuild(t *testing.T, dir, out, pkg string, flags ...string) {
-	t.Helper()
+// goBuildErr builds a static amd64 binary of pkg (in dir) to out.
+func goBuildErr(dir, out, pkg string, flags ...string) error {
 	cmd := exec.Command("go", append(append([]string{"build", "-trimpath", "-o", out}, flags...), pkg)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
+	return nil
 }
