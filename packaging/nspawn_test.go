@@ -1,5 +1,6 @@
 // The container tests: systemd booted with systemd-nspawn in a copy of the
 // Debian root, each in a cgroup of its own.
+
 package packaging_test
 
 import (
