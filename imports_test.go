@@ -33,7 +33,7 @@ type rule struct {
 var (
 	agentSubsystems = []string{"agent/tunnels", "agent/reporter", "agent/accounts", "agent/updates", "agent/gateway", "agent/provisioning"}
 	agentLower      = []string{"agent/config", "agent/state", "agent/proxy", "agent/cloudclient", "agent/health", "agent/drift",
-		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf", "agent/lockout"}
+		"agent/doctor", "agent/localapi", "agent/api", "agent/client", "agent/build", "agent/backoff", "agent/outbox", "agent/metrics", "agent/logbuf"}
 )
 
 func agentRules() []rule {
@@ -67,6 +67,7 @@ var rules = []rule{
 	{From: "agent", Deny: []string{"ui", "cloud", "cmd"}, Allow: []string{"cloud/cloudapi"},
 		Why: "the daemon speaks to the cloud through the wire contract only; only cmd/* wires the dashboard in"},
 	{From: "cloud/cloudapi", Deny: []string{""}, Why: "the wire contract imports nothing of the project"},
+	{From: "lockout", Deny: []string{""}, Why: "the lockout of wrong credentials is shared by daemon and cloud and imports nothing of the project"},
 	{From: "agent/api", Deny: []string{""}, Why: "the local API types import nothing of the project"},
 }
 

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cloudlink/cld/lockout"
 )
 
 // Bounds of the work of issuing the public names' certificates.
 const (
 	// maxClientCerts is how many certificates for names not in the cache
-	// one client (throttleClientKey of its address) may have issued
+	// one client (lockout.ClientKey of its address) may have issued
 	// within certWindow; a cached name is always served.
 	maxClientCerts = 20
 	certWindow     = time.Minute
@@ -57,7 +59,7 @@ func (e *edge) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	}
 	client := ""
 	if hello.Conn != nil && hello.Conn.RemoteAddr() != nil {
-		client = throttleClientKey(hello.Conn.RemoteAddr().String())
+		client = lockout.ClientKey(hello.Conn.RemoteAddr().String())
 	}
 	now := time.Now()
 	ce := &e.certs

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -96,7 +97,8 @@ func TestPasswordThrottleConcurrency(t *testing.T) {
 	ts := NewTestServer(t)
 	th := &ts.Server.throttle
 	expire := make(chan time.Time)
-	th.after = func(time.Duration) <-chan time.Time { return expire }
+	waits := make(chan time.Duration, maxWaiting+2) // each wait for a slot, when it begins
+	th.after = func(d time.Duration) <-chan time.Time { waits <- d; return expire }
 	for range maxChecks {
 		release, err := th.slot(t.Context())
 		if err != nil {
@@ -107,8 +109,8 @@ func TestPasswordThrottleConcurrency(t *testing.T) {
 	done := make(chan resp)
 	go func() { done <- passwordGrant(t, ts, DemoAdminEmail, DemoPassword) }()
 	// It waits for a slot until its wait expires.
-	for th.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	if d := <-waits; d != slotWait {
+		t.Fatalf("waits %v for a slot, want %v", d, slotWait)
 	}
 	select {
 	case r := <-done:
@@ -119,18 +121,32 @@ func TestPasswordThrottleConcurrency(t *testing.T) {
 	wantRateLimited(t, <-done, "1", "Too many sign-ins are being checked at once")
 
 	// Too many waiting already: refused at once.
-	th.after = func(time.Duration) <-chan time.Time { return nil }
-	th.waiting.Add(maxWaiting)
-	defer th.waiting.Add(-maxWaiting)
+	th.after = func(d time.Duration) <-chan time.Time { waits <- d; return nil }
+	ctx, cancel := context.WithCancel(t.Context())
+	refused := make(chan error, maxWaiting)
+	for range maxWaiting {
+		go func() {
+			release, err := th.slot(ctx)
+			if err == nil {
+				release()
+			}
+			refused <- err
+		}()
+	}
+	for range maxWaiting {
+		<-waits
+	}
 	wantRateLimited(t, passwordGrant(t, ts, DemoAdminEmail, DemoPassword), "1", "being checked at once")
-}
-
-func TestClientKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.1:4321": "192.0.2.1", "[2001:db8:1:2:3::4]:80": "2001:db8:1:2::/64", "[::ffff:192.0.2.1]:1": "192.0.2.1", "": "",
-	} {
-		if got := throttleClientKey(in); got != want {
-			t.Errorf("throttleClientKey(%q) = %q, want %q", in, got, want)
+	select {
+	case <-waits:
+		t.Fatal("a sign-in waited beyond maxWaiting waiting")
+	default:
+	}
+	// The waiting ones end with their requests.
+	cancel()
+	for range maxWaiting {
+		if err := <-refused; err == nil {
+			t.Fatal("a waiting check got a slot that was never free")
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cloudlink/cld/cloud/cloudapi"
 	"github.com/cloudlink/cld/cloud/store"
+	"github.com/cloudlink/cld/lockout"
 )
 
 // tokenResponse is the RFC 6749 §5.1 answer of the token endpoint.
@@ -259,7 +260,7 @@ func retryAfter(w http.ResponseWriter, err error) {
 // compared (throttle.go).
 func (s *Server) checkPassword(ctx context.Context, client, email, password string) (store.User, error) {
 	now := s.now()
-	client = throttleClientKey(client)
+	client = lockout.ClientKey(client)
 	if err := s.throttle.admit(now, client, email); err != nil {
 		s.log.Info("password check refused: locked out", "client", client, "err", err)
 		return store.User{}, err

@@ -13,14 +13,11 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -28,9 +25,9 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/health"
 	"github.com/cloudlink/cld/agent/localapi"
-	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/agent/state"
 	"github.com/cloudlink/cld/atomicfile"
+	"github.com/cloudlink/cld/lockout"
 )
 
 // Files of the accounts in the state directory.
@@ -76,19 +73,18 @@ type Store struct {
 	now   func() time.Time
 	// limits count wrong passwords by user name (unknown names share
 	// one), so that guessing is locked out.
-	limits map[string]*lockout.Limiter
+	limits *lockout.Table
 	// clients count wrong passwords by the address a sign-in came from
-	// (clientKey), whatever the user name, so that one client cannot
-	// spread its guesses over many names.
-	clients map[string]*lockout.Limiter
-	// checks holds a slot per running password check (bcrypt), at most
-	// MaxChecks; waiting counts the sign-ins waiting for one.
-	checks  chan struct{}
-	waiting atomic.Int32
+	// (lockout.ClientKey), whatever the user name, so that one client
+	// cannot spread its guesses over many names.
+	clients *lockout.Table
+	// checks runs at most MaxChecks password checks (bcrypt) at once,
+	// with at most MaxWaiting sign-ins waiting for one.
+	checks *lockout.Gate
 	// compare is bcrypt's check; timer starts the wait for a slot (both
 	// replaced by tests).
 	compare func(hash, password []byte) error
-	timer   func(time.Duration) (<-chan time.Time, func() bool)
+	timer   lockout.Timer
 	// refused are the recent refused sign-ins (at most maxRefused, none
 	// older than BurstWindow), for the warning of a burst; health is the
 	// registry it is raised in (nil: none).
@@ -97,7 +93,8 @@ type Store struct {
 	health    *health.Registry
 }
 
-// refusal is one refused sign-in: when and from which client (clientKey).
+// refusal is one refused sign-in: when and from which client
+// (lockout.ClientKey).
 type refusal struct {
 	at     time.Time
 	client string
@@ -188,7 +185,7 @@ func burstClientList(rs []refusal) string {
 }
 
 // maxLimits bounds the user names whose failures are counted, maxClients
-// the clients.
+// the clients (a full table drops its idle ones for a new key, else all).
 const (
 	maxLimits  = 256
 	maxClients = 4096
@@ -210,60 +207,22 @@ const (
 	MaxWaiting = 8
 )
 
-// clientLimiter is the lockout of a client (d.mu held); nil for none (the
+// clientLimiter is the lockout of a client at now; nil for none (the
 // CLI, in-process calls without an address).
-func (d *Store) clientLimiter(key string) *lockout.Limiter {
+func (d *Store) clientLimiter(key string, now time.Time) *lockout.Limiter {
 	if key == "" {
 		return nil
 	}
-	l, ok := d.clients[key]
-	if !ok {
-		if len(d.clients) >= maxClients {
-			clear(d.clients)
-		}
-		l = &lockout.Limiter{Allowed: ClientAllowed}
-		d.clients[key] = l
-	}
-	return l
+	return d.clients.Get(key, now)
 }
 
-// clientKey is what the failures of the client at addr (host or host:port)
-// are counted under: its IP address, an IPv6 one's /64 (one host's
-// network); addr as it is when it is no IP address.
-func clientKey(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	host := addr
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		host = h
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}
-
-// limiter is the lockout of a user name (d.mu held).
-func (d *Store) limiter(name string) *lockout.Limiter {
+// limiter is the lockout of a user name at now (d.mu held, for the
+// names).
+func (d *Store) limiter(name string, now time.Time) *lockout.Limiter {
 	if _, ok := d.users[name]; !ok {
 		name = "\x00unknown"
 	}
-	l, ok := d.limits[name]
-	if !ok {
-		if len(d.limits) >= maxLimits {
-			clear(d.limits)
-		}
-		l = &lockout.Limiter{}
-		d.limits[name] = l
-	}
-	return l
+	return d.limits.Get(name, now)
 }
 
 type dashUsersFile struct {
@@ -280,11 +239,8 @@ type dashUserRecord struct {
 // bcrypt's; now stamps the name of a file moved aside.
 func Open(dir string, log *slog.Logger, now func() time.Time, cost int) (*Store, error) {
 	d := &Store{dir: dir, log: log.With("component", "dashboard-users"), users: map[string]string{}, cost: cost, now: now,
-		limits: map[string]*lockout.Limiter{}, clients: map[string]*lockout.Limiter{}, checks: make(chan struct{}, MaxChecks),
-		compare: bcrypt.CompareHashAndPassword, timer: func(d time.Duration) (<-chan time.Time, func() bool) {
-			t := time.NewTimer(d)
-			return t.C, t.Stop
-		}}
+		limits: lockout.NewTable(maxLimits, 0), clients: lockout.NewTable(maxClients, ClientAllowed),
+		checks: lockout.NewGate(MaxChecks, MaxWaiting), compare: bcrypt.CompareHashAndPassword, timer: lockout.NewTimer}
 	d.dummy = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), d.cost)
 		return h
@@ -424,7 +380,7 @@ func (d *Store) Set(_ context.Context, u api.DashboardUser) error {
 // finds no free check (MaxChecks) within SlotWait.
 func (d *Store) Login(ctx context.Context, l api.DashboardLogin) error {
 	now := d.now()
-	client := clientKey(l.Client)
+	client := lockout.ClientKey(l.Client)
 	err := d.login(ctx, now, client, l)
 	if err != nil {
 		d.checkBurst(now, true, client)
@@ -435,8 +391,8 @@ func (d *Store) Login(ctx context.Context, l api.DashboardLogin) error {
 func (d *Store) login(ctx context.Context, now time.Time, client string, l api.DashboardLogin) error {
 	d.mu.Lock()
 	hash, ok := d.users[l.Username]
-	lim := d.limiter(l.Username)
-	clim := d.clientLimiter(client)
+	lim := d.limiter(l.Username, now)
+	clim := d.clientLimiter(client, now)
 	d.mu.Unlock()
 	if clim != nil {
 		if wait := clim.Wait(now); wait > 0 {
@@ -481,28 +437,12 @@ func rateLimited(format string, wait time.Duration) *api.Error {
 
 // slot waits up to SlotWait for one of the MaxChecks slots of a password
 // check and returns its release; a sign-in that finds none in time, or
-// finds MaxWaiting others waiting already, is refused (rate_limited).
+// finds MaxWaiting others waiting already, or whose ctx is done, is
+// refused (rate_limited).
 func (d *Store) slot(ctx context.Context) (func(), error) {
-	release := func() { <-d.checks }
-	select {
-	case d.checks <- struct{}{}:
-		return release, nil
-	default:
+	release, ok := d.checks.Enter(ctx, SlotWait, d.timer)
+	if !ok {
+		return nil, &api.Error{Code: api.CodeRateLimited, Message: "Too many sign-ins are being checked at once; try again in 1 s.", RetryAfter: 1}
 	}
-	busy := &api.Error{Code: api.CodeRateLimited, Message: "Too many sign-ins are being checked at once; try again in 1 s.", RetryAfter: 1}
-	if d.waiting.Add(1) > MaxWaiting {
-		d.waiting.Add(-1)
-		return nil, busy
-	}
-	defer d.waiting.Add(-1)
-	expired, stop := d.timer(SlotWait)
-	defer stop()
-	select {
-	case d.checks <- struct{}{}:
-		return release, nil
-	case <-expired:
-		return nil, busy
-	case <-ctx.Done():
-		return nil, busy
-	}
+	return release, nil
 }

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/agent/lockout"
+	"github.com/cloudlink/cld/lockout"
 )
 
 // Wrong passwords lock the user name out for a while (others are not),

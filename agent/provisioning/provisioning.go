@@ -37,9 +37,9 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/health"
-	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/atomicfile"
 	"github.com/cloudlink/cld/cloud/cloudapi"
+	"github.com/cloudlink/cld/lockout"
 )
 
 // Files in the state directory's DirName.

@@ -19,8 +19,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/cloudlink/cld/agent/api"
-	"github.com/cloudlink/cld/agent/lockout"
 	"github.com/cloudlink/cld/cloud/cloudapi"
+	"github.com/cloudlink/cld/lockout"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
