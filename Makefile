@@ -54,7 +54,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The steps of `test` change files (generate) and must not run in parallel.
 .NOTPARALLEL:
 
-.PHONY: fuzz screenshots all build generate check-generated deps tidy-check vet fmt fmt-check staticcheck vulncheck lint test bench demo clean packages
+.PHONY: fuzz fuzz-seeds screenshots all build generate check-generated deps tidy-check vet fmt fmt-check staticcheck vulncheck lint test bench demo clean packages
 
 all: build
 
@@ -253,6 +253,12 @@ FUZZJOBS ?= 1
 FUZZPARALLEL ?= $(shell nproc)
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(FUZZ)' FUZZJOBS=$(FUZZJOBS) FUZZPARALLEL=$(FUZZPARALLEL) bash scripts/fuzz.sh
+
+## fuzz-seeds: keep up to FUZZSEEDS (12) of the newest small inputs each
+## target's fuzzing found as seeds in its package's testdata/fuzz/
+FUZZSEEDS ?= 12
+fuzz-seeds:
+	GO=$(GO) FUZZSEEDS=$(FUZZSEEDS) bash scripts/fuzz-seeds.sh
 
 ## screenshots: the README's dashboard screenshots (unlinked, standard, debug,
 ## clock drift; English and German) into docs/screenshots, from a real daemon

@@ -69,7 +69,7 @@ run_one() {
 			$1 == t && $2 == p { $3 += s; $4 += x; $5 += 1; $6 = d; found = 1 }
 			{ print }
 			END { if (!found) print t, p, s, x, 1, d }' "$ledger" > "$ledger.tmp" && mv "$ledger.tmp" "$ledger"
-	) 9> "$ledger.lock"
+	) 9> "$logs/ledger.lock"
 }
 
 for t in "${targets[@]}"; do
@@ -77,7 +77,6 @@ for t in "${targets[@]}"; do
 	run_one "${t% *}" "${t#* }" &
 done
 wait
-rm -f "$ledger.lock"
 failed=()
 for f in "$logs"/*.failed; do
 	[ -e "$f" ] && failed+=("$(cat "$f")")
