@@ -129,7 +129,7 @@ func New(cfg config.Config, opts ...Option) (*Agent, error) {
 // process, e.g. in tests). Call it after Run has returned.
 func (a *Agent) Close() error {
 	if a.ownHC {
-		a.hc.CloseIdleConnections()
+		cloudclient.CloseConnections(a.hc)
 	}
 	a.mu.Lock()
 	f := a.lockFile

@@ -87,7 +87,7 @@ func DoctorWithoutDaemon(ctx context.Context, cfg config.Config, daemonErr error
 	if err != nil {
 		return api.Doctor{}, err
 	}
-	defer hc.CloseIdleConnections()
+	defer cloudclient.CloseConnections(hc)
 	cloud := cfg.Cloud
 	if st, err := state.Load(cfg.StateDir); err == nil && st != nil && st.Link != nil && st.Link.Cloud != "" {
 		cloud = st.Link.Cloud

@@ -63,7 +63,9 @@ func NewHTTPClient(cfg config.Config) (*http.Client, *proxy.Setup, error) {
 	tr.Proxy = ps.ProxyFor
 	tr.OnProxyConnectResponse = ps.OnConnectResponse
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	tr.DialContext = ps.WrapDial(dialer.DialContext)
+	conns := &connSet{}
+	tr.DialContext = conns.wrap(ps.WrapDial(dialer.DialContext))
+	dialers.Store(tr, conns)
 	tr.TLSClientConfig = tc
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 30 * time.Second
