@@ -83,22 +83,27 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/cld-simhost ./cmd/cld-simhost
 
 ## packages: dist/cld_<version>-1_<arch>.deb and .rpm for amd64 and arm64
+## (PKG_ARCHES, PKG_FORMATS pick fewer)
 ## (cgo off, cross-built, symbols stripped: -s -w shrinks the file, not the
 ## resident memory), made by packaging/tools (nfpm, its own module)
-PKG_ARCHES ?= amd64 arm64
-DIST       ?= dist
+PKG_ARCHES  ?= amd64 arm64
+PKG_FORMATS ?= deb,rpm
+DIST        ?= dist
+# NFPM_BUILD: an nfpm-build binary already built (the package tests build
+# it once for all their builds); by default it is built into DIST
+NFPM_BUILD  ?=
 # BUILD_TAGS: extra build tags for the packaged cld, comma-separated (none by
 # default; the self-update test packages a cldtest build)
 BUILD_TAGS ?=
 comma      := ,
 packages:
 	@mkdir -p $(DIST)
-	cd packaging/tools && $(GO) build -o $(abspath $(DIST))/nfpm-build .
+	$(if $(NFPM_BUILD),,cd packaging/tools && $(GO) build -o $(abspath $(DIST))/nfpm-build .)
 	gzip -9n < packaging/cld.8 > $(DIST)/cld.8.gz
 	@set -e; for arch in $(PKG_ARCHES); do \
 		GOARCH=$$arch $(CLD_BUILD)$(if $(BUILD_TAGS),$(comma)$(BUILD_TAGS)) -ldflags "-s -w $(LDFLAGS)" -o $(DIST)/$$arch/cld ./cmd/cld; \
 		VERSION="$(VERSION)" ARCH=$$arch BIN=$(abspath $(DIST))/$$arch/cld MAN=$(abspath $(DIST))/cld.8.gz \
-			$(DIST)/nfpm-build -config packaging/nfpm.yaml -out $(DIST); \
+			$(or $(NFPM_BUILD),$(DIST)/nfpm-build) -config packaging/nfpm.yaml -formats $(PKG_FORMATS) -out $(DIST); \
 	done
 
 ## generate: regenerate the templ components' Go code (*_templ.go) and the
@@ -123,12 +128,13 @@ check-generated:
 	echo "generated templ code is up to date"
 
 ## deps: install the Debian packages the tests use when they are missing:
-## chromium (the dashboard's end-to-end test), tinyproxy (the proxy tests
+## chromium-headless-shell (Debian's Chromium without the desktop browser
+## around it, for the dashboard's browser tests), tinyproxy (the proxy tests
 ## start their own), apache2 and nginx (the dashboard behind the host's web
 ## server; the test starts its own), for the package tests lintian, rpm,
 ## debootstrap and systemd-container (systemd-nspawn), and tmux and
 ## whiptail (the MX-ONE menu plugin's test)
-DEPS_PKGS := chromium:/usr/bin/chromium tinyproxy:/usr/bin/tinyproxy lintian:/usr/bin/lintian \
+DEPS_PKGS := chromium-headless-shell:/usr/bin/chromium-headless-shell tinyproxy:/usr/bin/tinyproxy lintian:/usr/bin/lintian \
 	rpm:/usr/bin/rpm debootstrap:/usr/sbin/debootstrap systemd-container:/usr/bin/systemd-nspawn \
 	systemd:/usr/bin/systemd-analyze tmux:/usr/bin/tmux whiptail:/usr/bin/whiptail \
 	apache2:/usr/sbin/apache2 nginx:/usr/sbin/nginx

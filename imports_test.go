@@ -69,6 +69,7 @@ var rules = []rule{
 	{From: "cloud/cloudapi", Deny: []string{""}, Why: "the wire contract imports nothing of the project"},
 	{From: "lockout", Deny: []string{""}, Why: "the lockout of wrong credentials is shared by daemon and cloud and imports nothing of the project"},
 	{From: "agent/api", Deny: []string{""}, Why: "the local API types import nothing of the project"},
+	{From: "internal/gobuild", Deny: []string{""}, Why: "the tests' build helper imports nothing of the project"},
 }
 
 func init() { rules = append(rules, agentRules()...) }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/internal/gobuild"
 )
 
 var cldBin, cloudBin string
@@ -38,14 +39,13 @@ func TestMain(m *testing.M) {
 		cldBin, cloudBin = filepath.Join(dir, "cld"), filepath.Join(dir, "cld-cloud")
 		// The daemon as it ships (no cgo, no HTTP/2) plus the cldtest hooks
 		// (CLD_TEST_KILL_WRITE); the cloud as the demo runs it.
-		for _, b := range [][]string{
-			{"build", "-tags", "nethttpomithttp2,cldtest", "-o", cldBin, "../cmd/cld"},
-			{"build", "-o", cloudBin, "../cmd/cld-cloud"},
+		noCgo := []string{"CGO_ENABLED=0"}
+		for _, err := range []error{
+			gobuild.Build(cldBin, "../cmd/cld", gobuild.Options{Flags: []string{"-tags", "nethttpomithttp2,cldtest"}, Env: noCgo}),
+			gobuild.Build(cloudBin, "../cmd/cld-cloud", gobuild.Options{Env: noCgo}),
 		} {
-			cmd := exec.Command("go", b...)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "go %s: %v\n%s", strings.Join(b, " "), err, out)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}

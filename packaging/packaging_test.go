@@ -125,11 +125,17 @@ func startShared[T any](key string, build func() (T, error)) *shared[T] {
 
 func (b *shared[T]) get(t *testing.T) T {
 	t.Helper()
-	<-b.done
-	if b.err != nil {
-		t.Fatal(b.err)
+	v, err := b.wait()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return b.v
+	return v
+}
+
+// wait returns the build's result once it is made.
+func (b *shared[T]) wait() (T, error) {
+	<-b.done
+	return b.v, b.err
 }
 
 // all runs fns at the same time and returns once all are done, with their
@@ -186,16 +192,23 @@ func startPackages(numbers ...string) []*shared[pkgs] {
 	started := make([]*shared[pkgs], len(numbers))
 	for i, n := range numbers {
 		started[i] = startShared("packages "+n, func() (pkgs, error) {
-			return makePackages(filepath.Join(workDir, "dist-"+n), n, "", "")
+			return makePackages(filepath.Join(workDir, "dist-"+n), n, "", "", "deb,rpm")
 		})
 	}
 	return started
 }
 
 // makePackages runs `make packages` for amd64 into dist, with build number
-// build and, when not empty, the release key and extra build tags.
-func makePackages(dist, build, key, tags string) (pkgs, error) {
-	args := []string{"-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "BUILD=" + build, "DIST=" + dist}
+// build, the package formats ("deb,rpm" or one of them; pkgs has no path
+// for the other) and, when not empty, the release key and extra build tags.
+// nfpm-build is built once for all.
+func makePackages(dist, build, key, tags, formats string) (pkgs, error) {
+	nfpm, err := nfpmBuild().wait()
+	if err != nil {
+		return pkgs{}, err
+	}
+	args := []string{"-C", "..", "--no-print-directory", "packages", "PKG_ARCHES=amd64", "PKG_FORMATS=" + formats,
+		"NFPM_BUILD=" + nfpm, "BUILD=" + build, "DIST=" + dist}
 	if key != "" {
 		args = append(args, "RELEASE_KEY="+key)
 	}
@@ -210,17 +223,31 @@ func makePackages(dist, build, key, tags string) (pkgs, error) {
 		return pkgs{}, err
 	}
 	version := strings.TrimSpace(string(base)) + "+" + build
-	p := pkgs{
-		deb: filepath.Join(dist, "cld_"+version+"-1_amd64.deb"),
-		rpm: filepath.Join(dist, "cld-"+version+"-1.x86_64.rpm"),
-		bin: filepath.Join(dist, "amd64", "cld"),
+	p := pkgs{bin: filepath.Join(dist, "amd64", "cld")}
+	if strings.Contains(formats, "deb") {
+		p.deb = filepath.Join(dist, "cld_"+version+"-1_amd64.deb")
+	}
+	if strings.Contains(formats, "rpm") {
+		p.rpm = filepath.Join(dist, "cld-"+version+"-1.x86_64.rpm")
 	}
 	for _, f := range []string{p.deb, p.rpm, p.bin} {
+		if f == "" {
+			continue
+		}
 		if _, err := os.Stat(f); err != nil {
 			return pkgs{}, fmt.Errorf("make packages did not make %s: %v", f, err)
 		}
 	}
 	return p, nil
+}
+
+// nfpmBuild is packaging/tools' nfpm-build, built once for every `make
+// packages` of the tests.
+func nfpmBuild() *shared[string] {
+	return startShared("nfpm-build", func() (string, error) {
+		out := filepath.Join(workDir, "nfpm-build")
+		return out, goBuildErr("tools", out, ".")
+	})
 }
 
 // checktool is packaging/testdata/checktool, built once for the container

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"net/http/httptest"
 	"os"
@@ -15,7 +16,9 @@ import (
 	"github.com/cloudlink/cld/agent/api"
 )
 
-const chromiumPath = "/usr/bin/chromium"
+// chromiumPath is the browser: Debian's chromium-headless-shell (as in
+// ui/e2e), or the one CLD_CHROMIUM names.
+var chromiumPath = cmp.Or(os.Getenv("CLD_CHROMIUM"), "/usr/bin/chromium-headless-shell")
 
 // TestUpdateLiveInBrowser runs static/live.js in headless Chromium: a
 // running update's progress changes on the page without a reload, and its

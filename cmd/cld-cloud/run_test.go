@@ -27,6 +27,7 @@ import (
 	"github.com/cloudlink/cld/cloud"
 	"github.com/cloudlink/cld/cloud/cloudapi"
 	"github.com/cloudlink/cld/cloud/store"
+	"github.com/cloudlink/cld/internal/gobuild"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -286,9 +287,8 @@ func TestServeBinary(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "cld-cloud")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := gobuild.Build(bin, ".", gobuild.Options{}); err != nil {
+		t.Fatal(err)
 	}
 	dir := filepath.Join(tmp, "data")
 	cmd := exec.Command(bin, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--edge-listen", "127.0.0.1:0", "--demo")

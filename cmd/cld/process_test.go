@@ -30,6 +30,7 @@ import (
 
 	"github.com/cloudlink/cld/agent/api"
 	"github.com/cloudlink/cld/agent/client"
+	"github.com/cloudlink/cld/internal/gobuild"
 )
 
 // Binaries built once by TestMain for the process tests.
@@ -89,17 +90,7 @@ func buildBinaries() {
 }
 
 func buildBinary(out, flag, pkg string) error {
-	args := []string{"build", "-o", out}
-	if flag != "" {
-		args = append(args, strings.Fields(flag)...)
-	}
-	cmd := exec.Command("go", append(args, pkg)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, stderr.String())
-	}
-	return nil
+	return gobuild.Build(out, pkg, gobuild.Options{Flags: strings.Fields(flag)})
 }
 
 func needBinaries(t *testing.T) {

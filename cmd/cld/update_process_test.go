@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/internal/gobuild"
 	"github.com/cloudlink/cld/updater"
 )
 
@@ -49,10 +50,8 @@ func buildReleases() {
 			ld += " -X main.testFault=" + f
 		}
 		path := filepath.Join(relDir, name)
-		cmd := exec.Command("go", "build", "-tags", "cldtest", "-ldflags", ld, "-o", path, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			relErr = fmt.Errorf("go build %s: %v\n%s", name, err, out)
+		if err := gobuild.Build(path, ".", gobuild.Options{Flags: []string{"-tags", "cldtest", "-ldflags", ld}, Env: []string{"CGO_ENABLED=0"}}); err != nil {
+			relErr = fmt.Errorf("the %s release: %v", name, err)
 			return
 		}
 		relBins[name] = path

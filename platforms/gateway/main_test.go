@@ -2,18 +2,17 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloudlink/cld/internal/gobuild"
 	"go.uber.org/goleak"
 )
 
@@ -41,10 +40,7 @@ func fakegw(t *testing.T) string {
 			return
 		}
 		fakegwBin = filepath.Join(fakegwDir, "clgw-core")
-		out, err := exec.Command("go", "build", "-o", fakegwBin, "./testdata/fakegw").CombinedOutput()
-		if err != nil {
-			fakegwErr = fmt.Errorf("go build ./testdata/fakegw: %v\n%s", err, out)
-		}
+		fakegwErr = gobuild.Build(fakegwBin, "./testdata/fakegw", gobuild.Options{})
 	})
 	if fakegwErr != nil {
 		t.Fatal(fakegwErr)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/internal/gobuild"
 )
 
 const (
@@ -187,10 +187,8 @@ func gatewayTree(t *testing.T) (root, home, restAddr string) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(home, "bin", "clgw-core"), "./platforms/gateway/testdata/fakegw")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the stand-in gateway core: %v\n%s", err, out)
+	if err := gobuild.Build(filepath.Join(home, "bin", "clgw-core"), "./platforms/gateway/testdata/fakegw", gobuild.Options{Dir: moduleRoot(t)}); err != nil {
+		t.Fatalf("building the stand-in gateway core: %v", err)
 	}
 	for _, dir := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
 		if _, err := os.Stat(filepath.Join(root, dir)); err == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cloudlink/cld/agent/api"
+	"github.com/cloudlink/cld/internal/gobuild"
 )
 
 // The self-update's two versions, built with the same test release key.
@@ -174,11 +175,7 @@ func buildRelease(t *testing.T, bin string) *release {
 		go func() {
 			defer wg.Done()
 			ld := "-X github.com/cloudlink/cld/agent/build.Version=" + v.version + " -X github.com/cloudlink/cld/agent/build.ReleaseKey=" + key
-			cmd := exec.Command("go", "build", "-race", "-tags", "cldtest", "-ldflags", ld, "-o", v.out, "./cmd/cld")
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("go build %s: %v\n%s", v.version, err, out)
-			}
+			errs[i] = gobuild.Build(v.out, "./cmd/cld", gobuild.Options{Dir: root, Flags: []string{"-race", "-tags", "cldtest", "-ldflags", ld}})
 		}()
 	}
 	wg.Wait()

@@ -38,7 +38,7 @@ func main() {
 	tunnelOut := flag.String("tunnel-out", "", "PNG `file` of the simulated UI reached through --tunnel (optional)")
 	cloudUser := flag.String("cloud-username", "admin@demo.test", "the portal's user for --tunnel")
 	cloudPass := flag.String("cloud-password", "demo-password", "the portal user's password")
-	chromium := flag.String("chromium", "/usr/bin/chromium", "the browser")
+	chromium := flag.String("chromium", "/usr/bin/chromium-headless-shell", "the browser (Debian's chromium-headless-shell, or chromium)")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "demoshot: --out FILE is required")
