@@ -232,11 +232,16 @@ test: deps check-generated lint
 	@# The unit's exposure (packaging's TestUnitLint fails when it is no longer OK).
 	@command -v systemd-analyze >/dev/null && systemd-analyze security --offline=true packaging/cld.service 2>/dev/null | tail -n 1 || true
 
-## bench: Go benchmarks (tunnel vs direct loopback), then the load harness on
-## real processes; prints ratios against direct and writes bench/results.json
+## bench: Go benchmarks (tunnel vs direct loopback), then the load harness:
+## this project, frp and chisel (built once into CLD_BENCH_CACHE, outside
+## the checkout) side by side on real processes, to one origin; prints the
+## tables and writes bench/results.json, bench/README.md's results and
+## bench/growth.png (BENCH_FLAGS: more flags of `go run ./bench -h`)
+CLD_BENCH_CACHE ?= $(HOME)/.cache/cld-bench
+BENCH_FLAGS ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./tunnel/
-	$(GO) run ./bench -bin bin -out bench/results.json
+	$(GO) run ./bench -bin bin -cache $(CLD_BENCH_CACHE) $(BENCH_FLAGS)
 
 ## chaos: the fault-injection harness (chaos/) with every fault against the
 ## real binaries, CHAOS_RUNS times in a row (default 3); each prints its

@@ -39,3 +39,23 @@ func TestCPUProfileOff(t *testing.T) {
 		t.Fatalf("no warning for an unwritable file: %q", out.String())
 	}
 }
+
+func TestHeapProfile(t *testing.T) {
+	t.Setenv(Env, "")
+	t.Setenv(HeapEnv, filepath.Join(t.TempDir(), "heap-%p.out"))
+	keep := make([][]byte, 0, 64)
+	for range 64 {
+		keep = append(keep, make([]byte, 64<<10))
+	}
+	stop := Start(io.Discard)
+	stop()
+	_ = keep
+	want := filepath.Join(filepath.Dir(os.Getenv(HeapEnv)), "heap-"+strconv.Itoa(os.Getpid())+".out")
+	b, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+		t.Fatalf("%s is not a gzipped pprof profile (%d bytes)", want, len(b))
+	}
+}
