@@ -223,7 +223,15 @@ lint: tidy-check vet fmt-check staticcheck vulncheck
 ## gofmt, staticcheck, govulncheck, then every test with the race detector;
 ## each step fails the build on a finding and says what to run to fix it
 TEST_FIRST = ./ui/e2e ./packaging ./cmd/cld ./chaos
-test: deps check-generated lint
+test:
+	@# The Debian packages (make deps: a download, mostly waiting on the
+	@# network) are installed while the static gates (mostly CPU) run; the
+	@# tests start once both are done.
+	@log=$$(mktemp); $(MAKE) --no-print-directory deps > $$log 2>&1 & deps=$$!; \
+	$(MAKE) --no-print-directory check-generated lint; gates=$$?; \
+	wait $$deps; rc=$$?; cat $$log; rm -f $$log; \
+	[ $$rc = 0 ] || echo "ERROR: make deps failed (above): the tests need those Debian packages."; \
+	[ $$gates = 0 ] && [ $$rc = 0 ]
 	# Three packages at a time (-p 3), the long end-to-end ones named first
 	# so that they start first (go test starts packages in the order
 	# given): they mostly wait on real processes, containers and browsers,

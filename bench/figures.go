@@ -28,6 +28,10 @@ func rotated(routes []route, i int) []route {
 	return append(slices.Clone(routes[n:]), routes[:n]...)
 }
 
+// idleSettle is how long the processes are left alone before the idle
+// figures are taken.
+const idleSettle = 20 * time.Second
+
 // measureIdle watches the daemon (linked, two tunnels started) and the
 // peers' agents (connected) with no traffic: memory, CPU and wake-ups.
 func measureIdle(o options, res *results, s *stack, f *frp, ch *chisel) error {
@@ -39,7 +43,9 @@ func measureIdle(o options, res *results, s *stack, f *frp, ch *chisel) error {
 	if f != nil {
 		ws = append(ws, watched{"frpc", f.client.pid}, watched{"chisel_client", ch.client.pid})
 	}
-	time.Sleep(3 * time.Second) // settle after the starts
+	// Settle first: the link's first inventory report, the tunnels'
+	// reports and the collector's first cycles come right after the start.
+	time.Sleep(idleSettle)
 	cpu0, sw0 := make([]float64, len(ws)), make([]float64, len(ws))
 	for i, w := range ws {
 		cpu0[i], sw0[i] = cpuSeconds(w.pid()), switches(w.pid())
