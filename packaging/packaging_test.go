@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"aead.dev/minisign"
@@ -363,11 +364,25 @@ func debootstrapRoot(t *testing.T) string {
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return dir
 	}
-	tmp := dir + ".tmp"
-	os.RemoveAll(tmp)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// And one process at a time: `make test` starts making the root while
+	// its static gates run (TestDebianRoot), and the package tests wait
+	// for it here.
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir // made by the other process meanwhile
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
 	t.Logf("making a Debian root with debootstrap from %s (cached in %s)", mirror, dir)
 	run(t, "debootstrap", append(args, tmp, mirror)...)
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
@@ -378,6 +393,19 @@ func debootstrapRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// TestDebianRoot: the cached Debian root the container tests copy is
+// complete (made now if it is not; `make test` runs this test on its own
+// while its static gates run, so that the package tests find it made).
+func TestDebianRoot(t *testing.T) {
+	t.Parallel()
+	root := debootstrapRoot(t)
+	for _, f := range []string{"usr/bin/dpkg", "usr/lib/systemd/systemd", "usr/bin/dbus-daemon"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("the Debian root %s lacks %s: %v (remove the directory; the next run makes it again)", root, f, err)
+		}
+	}
 }
 
 // aptMirror is the Debian mirror this machine's apt uses.
