@@ -224,21 +224,22 @@ lint: tidy-check vet fmt-check staticcheck vulncheck
 ## each step fails the build on a finding and says what to run to fix it
 TEST_FIRST = ./ui/e2e ./packaging ./cmd/cld ./chaos
 test:
-	@# What mostly waits on the network runs while the static gates (mostly
-	@# CPU) do: the Debian packages (make deps), then the package tests'
-	@# Debian root (debootstrap, cached; packaging's TestDebianRoot). The
-	@# tests start once all are done.
+	@# While the static gates run: what mostly waits on the network (the
+	@# Debian packages, make deps; then the package tests' Debian root,
+	@# debootstrap, cached: packaging's TestDebianRoot), and every package
+	@# compiled (with the race detector, and the cldtest builds of the
+	@# commands) at full parallelism: once the tests run, two of go test's
+	@# three slots hold the long end-to-end packages, which would leave a
+	@# cold build one. The tests start once all are done.
 	@log=$$(mktemp); { $(MAKE) --no-print-directory deps && \
 	  $(GO) test -count=1 -run '^TestDebianRoot$$' ./packaging; } > $$log 2>&1 & prep=$$!; \
+	blog=$$(mktemp); { $(GO) build -race ./... && $(GO) build -race -tags cldtest ./cmd/...; } > $$blog 2>&1 & build=$$!; \
 	$(MAKE) --no-print-directory check-generated lint; gates=$$?; \
 	wait $$prep; rc=$$?; cat $$log; rm -f $$log; \
+	wait $$build; brc=$$?; cat $$blog; rm -f $$blog; \
 	[ $$rc = 0 ] || echo "ERROR: make deps or the Debian root failed (above): the tests need them."; \
-	[ $$gates = 0 ] && [ $$rc = 0 ]
-	@# Every package compiled first (with the race detector, and the
-	@# cldtest builds of the commands), at full parallelism: once the tests
-	@# run, two of go test's three slots hold the long end-to-end packages,
-	@# which would leave a cold build one. Warm, this finds it all cached.
-	$(GO) build -race ./... && $(GO) build -race -tags cldtest ./cmd/...
+	[ $$brc = 0 ] || echo "ERROR: go build -race failed (above)."; \
+	[ $$gates = 0 ] && [ $$rc = 0 ] && [ $$brc = 0 ]
 	# Three packages at a time (-p 3), the long end-to-end ones named first
 	# so that they start first (go test starts packages in the order
 	# given): they mostly wait on real processes, containers and browsers,
