@@ -89,7 +89,7 @@ func writeHeap(path string) error {
 		return err
 	}
 	runtime.GC() // the in-use figures as of now
-	err = pprof.Lookup("heap").WriteTo(h, 0)
+	err = pprof.WriteHeapProfile(h)
 	if cerr := h.Close(); err == nil {
 		err = cerr
 	}
