@@ -94,8 +94,11 @@ func stamp(version, build, key string) string {
 	return " -X " + pkg + ".Version=" + version + " -X " + pkg + ".Number=" + build + " -X " + pkg + ".ReleaseKey=" + key
 }
 
-// goBuildErr builds a static amd64 binary of pkg (in dir) to out.
+// goBuildErr builds a static amd64 binary of pkg (in dir) to out. Not
+// -trimpath (`make packages` builds what ships with it): these are the
+// tests' own binaries, built as chaos builds its cld and cld-cloud, so a
+// cold run compiles their packages once for both.
 func goBuildErr(dir, out, pkg string, flags ...string) error {
-	return gobuild.Build(out, pkg, gobuild.Options{Dir: dir, Flags: append([]string{"-trimpath"}, flags...),
+	return gobuild.Build(out, pkg, gobuild.Options{Dir: dir, Flags: flags,
 		Env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}})
 }
