@@ -39,7 +39,7 @@ func measureIdle(o options, res *results, s *stack, f *frp, ch *chisel) error {
 		key string
 		pid func() int
 	}
-	ws := []watched{{"daemon", func() int { return s.cld.Process.Pid }}}
+	ws := []watched{{"daemon", s.cld.pid}}
 	if f != nil {
 		ws = append(ws, watched{"frpc", f.client.pid}, watched{"chisel_client", ch.client.pid})
 	}
@@ -53,17 +53,18 @@ func measureIdle(o options, res *results, s *stack, f *frp, ch *chisel) error {
 	time.Sleep(time.Duration(o.idleSeconds * float64(time.Second)))
 	for i, w := range ws {
 		cpu := cpuSeconds(w.pid()) - cpu0[i]
+		wakeups := (switches(w.pid()) - sw0[i]) / o.idleSeconds
 		m := readMemory(w.pid())
 		res.set(w.key+"_idle_rss_mb", m.rss)
 		res.set(w.key+"_idle_rss_anon_mb", m.anon)
 		res.set(w.key+"_idle_rss_file_mb", m.file)
-		res.set(w.key+"_idle_wakeups_per_s", (switches(w.pid())-sw0[i])/o.idleSeconds)
+		res.set(w.key+"_idle_wakeups_per_s", wakeups)
 		res.set(w.key+"_idle_cpu_s_per_hour", cpu/o.idleSeconds*3600)
 		if w.key == "daemon" {
 			res.set("daemon_idle_cpu_pct", 100*cpu/o.idleSeconds)
 		}
 		fmt.Printf("idle %s: RSS %.1f MB (anon %.1f, file %.1f), %.2f wake-ups/s, %.1f CPU s/hour\n", w.key, m.rss, m.anon, m.file,
-			(switches(w.pid())-sw0[i])/o.idleSeconds, cpu/o.idleSeconds*3600)
+			wakeups, cpu/o.idleSeconds*3600)
 	}
 	return nil
 }
@@ -216,7 +217,7 @@ func measureGrowth(o options, res *results, s *stack, started []route) error {
 			started = append(started, more...)
 		}
 		time.Sleep(2 * time.Second)
-		idle := readMemory(s.cld.Process.Pid).rss
+		idle := readMemory(s.cld.pid()).rss
 		var rps, p99 []float64
 		for range o.rounds {
 			lr, err := loadAll(started[:n], 32, d, "/small")

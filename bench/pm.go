@@ -82,7 +82,7 @@ func (s *stack) measurePM() (map[string]float64, error) {
 		"pm_resync_ms":           took.Seconds() * 1000,
 		"pm_resync_batches_sent": float64(second.Batches - first.Batches),
 		"pm_resync_changes":      changes,
-		"daemon_rss_pm_10k_mb":   readMemory(s.cld.Process.Pid).rss,
+		"daemon_rss_pm_10k_mb":   readMemory(s.cld.pid()).rss,
 	}, nil
 }
 

@@ -9,11 +9,12 @@ import (
 	"time"
 )
 
-// proc is a process of the bench (a peer's server or agent), logging into
-// its directory.
+// proc is a process of the bench (the cloud, the daemon, a peer's server
+// or agent), logging into dir/name.log.
 type proc struct {
 	dir, name, bin string
 	args           []string
+	env            []string // more environment, after the bench's own
 	cmd            *exec.Cmd
 	done           chan struct{}
 }
@@ -30,6 +31,7 @@ func (p *proc) start() error {
 	}
 	p.cmd = exec.Command(p.bin, p.args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.Env = append(os.Environ(), p.env...)
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting %s: %w", p.name, err)

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,10 +18,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
-	"golang.org/x/net/html"
+	"github.com/cloudlink/cld/cloud/portaltest"
 )
 
 // stack is the cloud and the daemon of one run.
@@ -32,7 +30,7 @@ type stack struct {
 	cloudAddr, edgeAddr string
 	dashAddr            string
 	cloudArgs           []string
-	cloud, cld          *exec.Cmd
+	cloud, cld          *proc
 	caPool              *x509.CertPool
 	socket              string
 	profile             string // directory for the processes' profiles ("": none)
@@ -89,40 +87,25 @@ func (s *stack) start(origin string, tunnels int) error {
 	return err
 }
 
-func (s *stack) spawn(name, prog string, args ...string) (*exec.Cmd, error) {
-	logf, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(filepath.Join(s.bin, prog), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = os.Environ()
+// spawn starts one of the stack's programs from the bin directory, with
+// the profiles' environment when the run takes profiles.
+func (s *stack) spawn(name, prog string, args ...string) (*proc, error) {
+	p := &proc{dir: s.dir, name: name, bin: filepath.Join(s.bin, prog), args: args}
 	if s.profile != "" {
-		cmd.Env = append(cmd.Env, "CLD_CPUPROFILE="+filepath.Join(s.profile, name+"-%p.cpu.pprof"),
-			"CLD_HEAPPROFILE="+filepath.Join(s.profile, name+"-%p.heap.pprof"))
+		p.env = []string{"CLD_CPUPROFILE=" + filepath.Join(s.profile, name+"-%p.cpu.pprof"),
+			"CLD_HEAPPROFILE=" + filepath.Join(s.profile, name+"-%p.heap.pprof")}
 	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w (run `make build` first)", prog, err)
+	if err := p.start(); err != nil {
+		return nil, fmt.Errorf("%w (run `make build` first)", err)
 	}
-	go func() { cmd.Wait(); logf.Close() }()
-	return cmd, nil
+	return p, nil
 }
 
-// stop ends the daemon and the cloud with SIGTERM (their CPU profiles, if
-// any, are then complete), then kills what is left.
+// stop ends the daemon and the cloud with SIGTERM (their profiles, if any,
+// are then complete), killing what is left after 2 s.
 func (s *stack) stop() {
-	for _, c := range []*exec.Cmd{s.cld, s.cloud} {
-		if c != nil && c.Process != nil {
-			c.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	time.Sleep(time.Second)
-	for _, c := range []*exec.Cmd{s.cld, s.cloud} {
-		if c != nil && c.Process != nil {
-			c.Process.Kill()
-		}
-	}
+	s.cld.stop()
+	s.cloud.stop()
 }
 
 // cli runs `cld VERBS… --socket S REST…`.
@@ -209,8 +192,12 @@ func (s *stack) tunnelRoute(publicURL string) (route, error) {
 	defer tr.CloseIdleConnections()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Transport: tr, Jar: jar, Timeout: time.Minute}
-	if err := signIn(c, publicURL+"/small"); err != nil {
-		return route{}, err
+	status, _, err := portaltest.Browse(c, publicURL+"/small", portaltest.User{Email: "admin@demo.test", Password: "demo-password", Account: "100001"})
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("HTTP %d", status)
+	}
+	if err != nil {
+		return route{}, fmt.Errorf("signing in at %s through the portal: %w", publicURL, err)
 	}
 	var cookies []string
 	for _, ck := range jar.Cookies(u) {
@@ -221,99 +208,9 @@ func (s *stack) tunnelRoute(publicURL string) (route, error) {
 	}
 	conf := &tls.Config{RootCAs: s.caPool, ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}}
 	return route{name: "cld", dial: tcpDial(edge, conf), host: u.Host, header: "Cookie: " + strings.Join(cookies, "; ") + "\r\n", tls: true,
-		agent: func() int { return s.cld.Process.Pid }, server: func() int { return s.cloud.Process.Pid }}, nil
+		agent: s.cld.pid, server: s.cloud.pid}, nil
 }
 
 // restartEdge kills the cloud (and so its edge) with -9 and starts it
 // again; it returns once the edge listens.
-func (s *stack) restartEdge() error {
-	s.cloud.Process.Kill()
-	s.cloud.Process.Wait()
-	var err error
-	if s.cloud, err = s.spawn("cloud", "cld-cloud", s.cloudArgs...); err != nil {
-		return err
-	}
-	return waitForFast(30*time.Second, func() error { return dial(s.edgeAddr) })
-}
-
-// signIn gets u like a browser: it follows redirects and fills each
-// sign-in form on the way (the portal's e-mail/password and account
-// steps), until a page without a form, which must be 200 OK.
-func signIn(c *http.Client, u string) error {
-	fields := map[string]string{"email": "admin@demo.test", "account_id": "100001", "account": "100001", "password": "demo-password"}
-	res, err := c.Get(u)
-	if err != nil {
-		return err
-	}
-	for range 8 {
-		body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-		res.Body.Close()
-		action, values, ok := signInForm(string(body))
-		if !ok {
-			if res.StatusCode != http.StatusOK {
-				return fmt.Errorf("signing in at %s: ended on %s (%s)", u, res.Request.URL, res.Status)
-			}
-			return nil
-		}
-		for name := range values {
-			if v, ok := fields[name]; ok && values.Get(name) == "" {
-				values.Set(name, v)
-			}
-		}
-		next, err := res.Request.URL.Parse(action)
-		if err != nil {
-			return err
-		}
-		if res, err = c.PostForm(next.String(), values); err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("signing in at %s: too many forms", u)
-}
-
-// signInForm finds the first POST form with a password or account field and
-// returns its action and its inputs with their values.
-func signInForm(page string) (string, url.Values, bool) {
-	doc, err := html.Parse(strings.NewReader(page))
-	if err != nil {
-		return "", nil, false
-	}
-	var found bool
-	var action string
-	var values url.Values
-	var walk func(n *html.Node, cur *url.Values)
-	walk = func(n *html.Node, cur *url.Values) {
-		if found {
-			return
-		}
-		if n.Type == html.ElementNode && n.Data == "form" && strings.EqualFold(attr(n, "method"), "post") {
-			v := url.Values{}
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c, &v)
-			}
-			if v.Has("password") || v.Has("account_id") || v.Has("account") {
-				found, action, values = true, attr(n, "action"), v
-			}
-			return
-		}
-		if cur != nil && n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") != "" {
-			if t := attr(n, "type"); t != "submit" && t != "button" {
-				cur.Set(attr(n, "name"), attr(n, "value"))
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, cur)
-		}
-	}
-	walk(doc, nil)
-	return action, values, found
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
+func (s *stack) restartEdge() error { return s.cloud.restart(s.edgeAddr) }
