@@ -112,7 +112,13 @@ func serve(ctx context.Context, cfg AgentConfig, onConnected func()) error {
 		}
 		return err
 	}
-	sess, err := yamux.Server(conn, cfg.Session.yamux(log))
+	// The edge pings, the agent answers and watches for silence (spec.md,
+	// section 4): an idle host wakes for one ping a keep-alive interval,
+	// and has no ping timer of its own.
+	ycfg := cfg.Session.yamux(log)
+	ycfg.EnableKeepAlive = false
+	conn.watchSilence(cfg.Session.SilenceBound())
+	sess, err := yamux.Server(conn, ycfg)
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("tunnel: starting the session: %w", err)
@@ -200,6 +206,8 @@ func (a *agentSession) endError(err error) error {
 		}
 	}
 	switch {
+	case errors.Is(err, errSilent):
+		return fmt.Errorf("%w (nothing arrived within %s)", ErrDeadPath, a.cfg.Session.SilenceBound())
 	case errors.Is(err, yamux.ErrKeepAliveTimeout), errors.Is(err, yamux.ErrTimeout):
 		return fmt.Errorf("%w (no answer within %s)", ErrDeadPath, a.cfg.Session.withDefaults().KeepAliveTimeout)
 	case err == nil, errors.Is(err, yamux.ErrSessionShutdown):

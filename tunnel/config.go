@@ -27,6 +27,9 @@ type SessionConfig struct {
 	StreamCloseTimeout time.Duration
 	// AcceptBacklog bounds streams opened but not yet accepted.
 	AcceptBacklog int
+
+	// noPing (tests only): the edge sends no keep-alive pings.
+	noPing bool
 }
 
 // Defaults of SessionConfig (spec.md explains each).
@@ -97,22 +100,35 @@ func (c SessionConfig) Validate() error {
 }
 
 // DeadPathBound is the longest a silently dead path can go unnoticed by a
-// side with this configuration, including closing the transport: the next
-// ping starts at most KeepAliveInterval after the last answer, its sending
-// may take up to KeepAliveTimeout, its answer is awaited for another
-// KeepAliveTimeout (see yamux's Session.Ping and keepalive), and the
-// WebSocket close handshake is cut after one second.
+// side with this configuration, including closing the transport. At the
+// edge: the next ping starts at most KeepAliveInterval after the last
+// answer, its sending may take up to KeepAliveTimeout, its answer is
+// awaited for another KeepAliveTimeout (see yamux's Session.Ping and
+// keepalive), and the WebSocket close handshake is cut after one second.
+// At the agent: SilenceBound, then the same second.
 func (c SessionConfig) DeadPathBound() time.Duration {
 	c = c.withDefaults()
 	return c.KeepAliveInterval + 2*c.KeepAliveTimeout + closeGrace
 }
 
-// yamux returns the yamux configuration.
+// SilenceBound is how long the agent waits for anything from the edge
+// before it takes the path for dead and ends the session: the edge's next
+// ping is queued at most KeepAliveInterval after the last answer and may
+// take KeepAliveTimeout to be sent; another KeepAliveTimeout is the
+// margin. The agent notices a dead path within SilenceBound plus the time
+// to close the transport (DeadPathBound), as the edge does with its pings.
+func (c SessionConfig) SilenceBound() time.Duration {
+	c = c.withDefaults()
+	return c.KeepAliveInterval + 2*c.KeepAliveTimeout
+}
+
+// yamux returns the yamux configuration (the edge's; the agent turns the
+// keep-alive off and watches for silence instead).
 func (c SessionConfig) yamux(log *slog.Logger) *yamux.Config {
 	c = c.withDefaults()
 	y := yamux.DefaultConfig()
 	y.AcceptBacklog = c.AcceptBacklog
-	y.EnableKeepAlive = true
+	y.EnableKeepAlive = !c.noPing
 	y.KeepAliveInterval = c.KeepAliveInterval
 	y.ConnectionWriteTimeout = c.KeepAliveTimeout
 	y.MaxStreamWindowSize = c.StreamWindow

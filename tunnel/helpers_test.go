@@ -219,12 +219,18 @@ func (r *relay) accept() {
 func (r *relay) copy(dst, src net.Conn) {
 	defer r.wg.Done()
 	defer func() {
-		dst.Close()
 		src.Close()
 		r.mu.Lock()
-		delete(r.conns, dst)
 		delete(r.conns, src)
 		r.mu.Unlock()
+		// A frozen path does not pass an end on either: the other side
+		// hears nothing until Kill or Close.
+		if !r.frozen.Load() {
+			dst.Close()
+			r.mu.Lock()
+			delete(r.conns, dst)
+			r.mu.Unlock()
+		}
 	}()
 	buf := make([]byte, 64<<10)
 	for {
@@ -240,7 +246,8 @@ func (r *relay) copy(dst, src net.Conn) {
 	}
 }
 
-// Freeze stops forwarding without closing anything.
+// Freeze stops forwarding without closing anything, as a path that went
+// dead does: neither data nor the end of a side gets through.
 func (r *relay) Freeze() { r.frozen.Store(true) }
 
 // Kill closes every relayed connection (as if the edge's process died).

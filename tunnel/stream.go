@@ -2,10 +2,12 @@ package tunnel
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -72,16 +74,106 @@ var copyBufSize = 32 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
-// Wrappers that hide ReadFrom/WriteTo so that io.CopyBuffer uses the
-// pooled buffer (a *net.TCPConn's fallback paths allocate their own).
-type writerOnly struct{ io.Writer }
-type readerOnly struct{ io.Reader }
+// buffersHeld counts the copy buffers taken from bufPool and not yet given
+// back (the tests read it).
+var buffersHeld atomic.Int64
 
-// copyPooled copies src to dst with a pooled buffer.
-func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	return io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
+func getBuf() *[]byte {
+	buffersHeld.Add(1)
+	return bufPool.Get().(*[]byte)
+}
+
+func putBuf(bp *[]byte) {
+	buffersHeld.Add(-1)
+	bufPool.Put(bp)
+}
+
+// copyPooled copies src to dst with a pooled buffer. A stream holds the
+// buffer only while data flows: after a read that did not fill it, the
+// buffer goes back to the pool and the copy waits for src to have
+// something to read (data, its end or an error) without one, where src can
+// wait so (waitReadable). An idle open stream then holds no copy buffer,
+// only its goroutine.
+func copyPooled(dst io.Writer, src io.Reader) (written int64, err error) {
+	wait := readWaiter(src)
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			putBuf(bp)
+		}
+	}()
+	for {
+		if bp == nil {
+			if wait != nil {
+				wait()
+			}
+			bp = getBuf()
+		}
+		buf := *bp
+		nr, er := src.Read(buf)
+		if nr > 0 {
+			nw, ew := dst.Write(buf[:nr])
+			if nw < 0 || nw > nr {
+				nw, ew = 0, errors.New("invalid write result")
+			}
+			written += int64(nw)
+			if ew == nil && nw != nr {
+				ew = io.ErrShortWrite
+			}
+			if ew != nil {
+				return written, ew
+			}
+		}
+		if er != nil {
+			if er == io.EOF {
+				er = nil
+			}
+			return written, er
+		}
+		if wait != nil && nr < len(buf) {
+			putBuf(bp)
+			bp = nil
+		}
+	}
+}
+
+// readWaiter returns a function that blocks until r has something to read
+// (data, its end or an error; the read that follows tells which), or nil
+// when r cannot wait without a buffer: a yamux stream waits in a
+// zero-length read, a socket in the poller (a peek that would block). A TLS
+// connection may hold decrypted bytes the socket no longer shows, so it
+// gets nil.
+func readWaiter(r io.Reader) func() {
+	switch c := r.(type) {
+	case *streamConn:
+		return func() { _, _ = c.Stream.Read(nil) }
+	case *net.TCPConn:
+		return socketWaiter(c)
+	case *net.UnixConn:
+		return socketWaiter(c)
+	}
+	return nil
+}
+
+// socketWaiter waits in the runtime's poller until the socket is readable:
+// a peek of one byte that would block waits there, one that does not (data,
+// the peer's end, an error) returns.
+func socketWaiter(c syscall.Conn) func() {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var one [1]byte
+	peek := func(fd uintptr) bool {
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			return err != syscall.EAGAIN
+		}
+	}
+	return func() { _ = rc.Read(peek) }
 }
 
 // closeWriter is a connection that can be half-closed.

@@ -463,6 +463,42 @@ func TestDeadPath(t *testing.T) {
 	waitFor(t, bound+2*time.Second, "the edge to drop the dead session", func() bool { return !h.edge.Connected("sys1") })
 }
 
+// TestAgentWatchesSilence: the agent sends no pings of its own (with an
+// edge that sends none either, its session is silent, though the edge's
+// yamux would answer pings), ends a session from which nothing arrives for
+// SilenceBound with ErrDeadPath, and keeps one whose edge pings.
+func TestAgentWatchesSilence(t *testing.T) {
+	sc := SessionConfig{KeepAliveInterval: 100 * time.Millisecond, KeepAliveTimeout: 150 * time.Millisecond}
+	pinging := newHarness(t, func(c *EdgeConfig) { c.Session = sc })
+	quiet := newHarness(t, func(c *EdgeConfig) { c.Session = sc; c.Session.noPing = true })
+	tb := &table{}
+	live := pinging.agentConfig("live", tb.Resolve)
+	live.Session = sc
+	startAgent(t, live)
+	mute := quiet.agentConfig("mute", tb.Resolve)
+	mute.Session = sc
+	bound := sc.SilenceBound()
+	start := time.Now()
+	m := startAgent(t, mute)
+	err := m.wait(t, bound+5*time.Second)
+	took := time.Since(start)
+	if !errors.Is(err, ErrDeadPath) {
+		t.Errorf("Serve with a silent edge = %v, want ErrDeadPath", err)
+	}
+	if took < bound {
+		t.Errorf("the silent session ended after %s, before the silence bound %s", took, bound)
+	}
+	if took > sc.DeadPathBound()+time.Second {
+		t.Errorf("the silent session ended after %s, dead-path bound %s", took, sc.DeadPathBound())
+	}
+	t.Logf("silent session ended after %s (silence bound %s): %v", took.Round(time.Millisecond), bound, err)
+	// The session with a pinging edge lived through all that, longer than
+	// the bound.
+	if !pinging.edge.Connected("live") || slices.Contains(pinging.sessionEvents(), "live:down") {
+		t.Fatalf("the session with a pinging edge ended too: %q", pinging.sessionEvents())
+	}
+}
+
 // TestDeadPathDefaults is TestDeadPath with the default settings, as the
 // issue asks (a relay that silently stops forwarding must be noticed within
 // 30 s). It takes 17–25 s of wall time, so it runs in parallel with the

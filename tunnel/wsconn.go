@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,51 @@ type wsConn struct {
 	peerClose atomic.Pointer[websocket.CloseError]
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	// The silence watch (watchSilence): when a read last returned data,
+	// as time since born; the timer; whether the watch ended the session.
+	born      time.Time
+	lastRead  atomic.Int64
+	silence   atomic.Pointer[time.Timer]
+	silent    time.Duration
+	tooSilent atomic.Bool
+	armed     time.Duration // when the timer was last pushed back (reads only)
+}
+
+// errSilent: the watch found nothing read from the peer for too long.
+var errSilent = errors.New("nothing arrived from the agent within the keep-alive bound: the path to the agent is dead")
+
+// watchSilence closes the transport when nothing has been read for d (the
+// edge's dead-path detection: the agent pings at least every keep-alive
+// interval, so its session is never silent that long while the path
+// lives). Reads then fail with errSilent. Call it before the first read.
+func (c *wsConn) watchSilence(d time.Duration) {
+	c.born, c.silent = time.Now(), d
+	t := time.AfterFunc(time.Duration(math.MaxInt64), c.checkSilence)
+	c.silence.Store(t)
+	t.Reset(d)
+}
+
+// readSome notes that a read returned data, and pushes the timer back
+// (at most once a second): while the peer's pings arrive, the timer never
+// fires, so the watch costs an idle process no wake-up of its own.
+func (c *wsConn) readSome() {
+	now := time.Since(c.born)
+	c.lastRead.Store(int64(now))
+	if now-c.armed >= time.Second {
+		c.armed = now
+		c.silence.Load().Reset(c.silent)
+	}
+}
+
+func (c *wsConn) checkSilence() {
+	quiet := time.Since(c.born) - time.Duration(c.lastRead.Load())
+	if quiet < c.silent {
+		c.silence.Load().Reset(c.silent - quiet)
+		return
+	}
+	c.tooSilent.Store(true)
+	_ = c.hardClose()
 }
 
 func newWSConn(ws *websocket.Conn, hardClose func() error, cork *corkConn, batch *batchConn, local, remote net.Addr) *wsConn {
@@ -111,6 +157,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	for {
 		if c.reader == nil {
 			typ, r, err := c.ws.Reader(context.Background())
+			if err != nil && c.tooSilent.Load() {
+				err = errSilent
+			}
 			if err != nil {
 				var ce websocket.CloseError
 				if errors.As(err, &ce) {
@@ -128,6 +177,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			c.reader = r
 		}
 		n, err := c.reader.Read(p)
+		if n > 0 && c.silent > 0 {
+			c.readSome()
+		}
 		if err == io.EOF {
 			c.reader = nil
 			if n == 0 {
@@ -348,6 +400,9 @@ func (c *wsConn) Close() error {
 		}
 		t.Stop()
 		_ = c.hardClose()
+		if st := c.silence.Load(); st != nil {
+			st.Stop()
+		}
 		close(c.closed)
 	})
 	return nil

@@ -1,3 +1,12 @@
+// The runtime's periodic GOMAXPROCS update (Go 1.25) is off for the
+// daemon: to follow a change of the host's CPU affinity or its cgroup's CPU
+// quota, the runtime's monitor thread wakes every few seconds and reads both
+// (sched_getaffinity, cpu.cfs_quota_us), which on an idle daemon was the
+// most frequent wake-up of all (strace, `make bench`'s idle daemon). The
+// value at the start still follows the quota; a restart picks up a new one.
+
+//go:debug updatemaxprocs=0
+
 package main
 
 import (
