@@ -85,7 +85,6 @@ type wsConn struct {
 	silence   atomic.Pointer[time.Timer]
 	silent    time.Duration
 	tooSilent atomic.Bool
-	armed     time.Duration // when the timer was last pushed back (reads only)
 }
 
 // errSilent: the watch found nothing read from the peer for too long.
@@ -102,16 +101,12 @@ func (c *wsConn) watchSilence(d time.Duration) {
 	t.Reset(d)
 }
 
-// readSome notes that a read returned data, and pushes the timer back
-// (at most once a second): while the peer's pings arrive, the timer never
-// fires, so the watch costs an idle process no wake-up of its own.
+// readSome notes that a read returned data. The timer is not pushed back
+// here: a runtime timer moved later still woke the idle daemon at its old
+// time (strace: a wake-up 4 s after every ping, with a push per ping); left
+// alone it fires once a silence bound and finds the last read recent.
 func (c *wsConn) readSome() {
-	now := time.Since(c.born)
-	c.lastRead.Store(int64(now))
-	if now-c.armed >= time.Second {
-		c.armed = now
-		c.silence.Load().Reset(c.silent)
-	}
+	c.lastRead.Store(int64(time.Since(c.born)))
 }
 
 func (c *wsConn) checkSilence() {
