@@ -66,7 +66,7 @@ func main() {
 	flag.Float64Var(&o.reqSeconds, "request-seconds", 3, "duration of each small-request round")
 	flag.Int64Var(&o.bulkBytes, "bulk-bytes", 100<<20, "bytes per bulk download")
 	flag.IntVar(&o.recoveries, "recoveries", 3, "server kill -9 / restart cycles per route")
-	flag.Float64Var(&o.idleSeconds, "idle-seconds", 30, "how long the idle daemon is watched")
+	flag.Float64Var(&o.idleSeconds, "idle-seconds", 120, "how long the idle daemon is watched (the wake-ups come in bursts: a ping every 10 s, the runtime's forced collection every 2 minutes)")
 	flag.IntVar(&o.streams, "streams", 1000, "idle open streams for the memory per stream")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs) after the run")
 	flag.BoolVar(&o.peers, "peers", true, "build and measure frp and chisel")
