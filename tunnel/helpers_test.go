@@ -272,8 +272,16 @@ func echoServer(t testing.TB) (addr string, accepted *atomic.Int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return echoOn(t, ln)
+}
+
+// echoOn echoes each connection ln accepts until its end, then half-closes
+// where it can; the test's end closes ln and what is still open.
+func echoOn(t testing.TB, ln net.Listener) (addr string, accepted *atomic.Int64) {
 	accepted = new(atomic.Int64)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -283,17 +291,32 @@ func echoServer(t testing.TB) (addr string, accepted *atomic.Int64) {
 				return
 			}
 			accepted.Add(1)
+			mu.Lock()
+			open[c] = true
+			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
 				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
+				if cw, ok := c.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+				}
 			}()
 		}
 	}()
 	t.Cleanup(func() {
 		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
 		wg.Wait()
 	})
 	return ln.Addr().String(), accepted
