@@ -289,7 +289,10 @@ func (c *wsConn) flushLoop() {
 		// Buffers grow to the bursts; once the traffic is small again
 		// (keep-alives at least every KeepAliveInterval) they shrink.
 		switch {
-		case len(batch) > idleBuffer && cap(batch) <= 2*maxMessage:
+		case len(batch) > idleBuffer && cap(batch) <= 2*maxPending:
+			// Kept up to the largest a full batch grows to, so that a
+			// bulk transfer does not grow a new one from empty on every
+			// round (bench/README.md, "What was tried").
 			c.spare = batch[:0]
 		case len(batch) <= idleBuffer:
 			if cap(batch) <= idleBuffer {
