@@ -114,14 +114,19 @@ generate:
 	$(GO) test ./cmd/cld -run TestManPageCurrent -update >/dev/null
 	$(GO) test ./ui/licenses -run TestListCurrent -update >/dev/null
 
-## check-generated: fail when the committed *_templ.go files are stale
+## check-generated: fail when the committed *_templ.go files are stale. It
+## generates into a copy of the templates, never in place: `make test`
+## compiles the tree meanwhile, and a file rewritten under the compiler
+## reads as cut short.
 check-generated:
-	@before=$$(find . -name '*_templ.go' -not -path './.git/*' | sort | xargs -r sha256sum); \
-	$(GO) tool templ generate >/dev/null 2>&1 || { $(GO) tool templ generate; exit 1; }; \
-	after=$$(find . -name '*_templ.go' -not -path './.git/*' | sort | xargs -r sha256sum); \
-	if [ "$$before" != "$$after" ]; then \
-		echo "ERROR: the generated *_templ.go files were stale: 'go tool templ generate' changed them:"; \
-		git status --porcelain -- '*_templ.go'; \
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	find . -path ./.git -prune -o \( -name '*.templ' -o -name '*_templ.go' \) -print0 | xargs -0 cp --parents -t "$$tmp"; \
+	cp go.mod "$$tmp/"; \
+	$(GO) tool templ generate -path "$$tmp" >/dev/null 2>&1 || { $(GO) tool templ generate -path "$$tmp"; exit 1; }; \
+	stale=$$(cd "$$tmp" && find . -name '*_templ.go' | sort | while read -r f; do cmp -s "$$f" "$(CURDIR)/$$f" || echo "$${f#./}"; done); \
+	if [ -n "$$stale" ]; then \
+		echo "ERROR: the generated *_templ.go files are stale; 'go tool templ generate' would change:"; \
+		echo "$$stale" | sed 's/^/  /'; \
 		echo "Run 'make generate' and commit the *_templ.go files."; \
 		exit 1; \
 	fi; \
