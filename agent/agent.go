@@ -208,7 +208,9 @@ func watchdog(ctx context.Context, log *slog.Logger) error {
 func (a *Agent) Status(context.Context) api.Status {
 	s := a.link.Status()
 	s.Tunnels = a.tunnels.List().Tunnels
-	s.Warnings = a.Warnings()
+	// The parts' states first, the warnings made of them last: a state
+	// that changes in between then shows with its warning (a clock
+	// measurement read as done always comes with its drift warning).
 	s.Clock = a.drift.Status()
 	s.Inventory = a.reporter.Status()
 	u := a.updates.Status()
@@ -219,6 +221,7 @@ func (a *Agent) Status(context.Context) api.Status {
 		p := a.provisioning.Status()
 		s.Provisioning = &p
 	}
+	s.Warnings = a.Warnings()
 	return s
 }
 

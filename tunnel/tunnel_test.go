@@ -257,6 +257,9 @@ func TestRefusals(t *testing.T) {
 	if n := trapHits.Load(); n != 0 {
 		t.Errorf("the agent dialed an address it was sent: %d connections", n)
 	}
+	// The agent's dial is complete before its reply, the echo server's
+	// accept may come after it.
+	waitFor(t, 5*time.Second, "the tunnel's target to accept the agent's connection", func() bool { return echoHits.Load() >= 1 })
 	if n := echoHits.Load(); n != 1 {
 		t.Errorf("the tunnel's target saw %d connections, want 1", n)
 	}
