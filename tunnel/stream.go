@@ -92,7 +92,7 @@ func putBuf(bp *[]byte) {
 // buffer only while data flows: after a read that did not fill it, the
 // buffer goes back to the pool and the copy waits for src to have
 // something to read (data, its end or an error) without one, where src can
-// wait so (waitReadable). An idle open stream then holds no copy buffer,
+// wait so (readWaiter). An idle open stream then holds no copy buffer,
 // only its goroutine.
 func copyPooled(dst io.Writer, src io.Reader) (written int64, err error) {
 	wait := readWaiter(src)

@@ -88,12 +88,12 @@ type wsConn struct {
 }
 
 // errSilent: the watch found nothing read from the peer for too long.
-var errSilent = errors.New("nothing arrived from the agent within the keep-alive bound: the path to the agent is dead")
+var errSilent = errors.New("nothing arrived from the peer within the silence bound")
 
 // watchSilence closes the transport when nothing has been read for d (the
-// edge's dead-path detection: the agent pings at least every keep-alive
-// interval, so its session is never silent that long while the path
-// lives). Reads then fail with errSilent. Call it before the first read.
+// agent's dead-path detection: the edge pings at least every keep-alive
+// interval, so a live session is never silent that long). Reads then fail
+// with errSilent. Call it before the first read.
 func (c *wsConn) watchSilence(d time.Duration) {
 	c.born, c.silent = time.Now(), d
 	t := time.AfterFunc(time.Duration(math.MaxInt64), c.checkSilence)
