@@ -301,22 +301,23 @@ func (e *edge) sessionsChanged() {
 	e.sessMu.Unlock()
 }
 
-// validSession reports whether the request carries an edge session for
-// the host name that lets its user reach the route.
-func (e *edge) validSession(r *http.Request, hostname string, rt route) (bool, error) {
+// validSession returns the ID of the user whose edge session, carried by
+// the request, is for the host name and lets its user reach the route;
+// ok is false when the request carries none.
+func (e *edge) validSession(r *http.Request, hostname string, rt route) (userID string, ok bool, err error) {
 	for _, c := range r.CookiesNamed(edgeCookie) {
 		if c.Value == "" || len(c.Value) > 100 {
 			continue
 		}
-		se, ok, err := e.session(r.Context(), hashSecret(c.Value))
+		se, found, err := e.session(r.Context(), hashSecret(c.Value))
 		if err != nil {
-			return false, err
+			return "", false, err
 		}
-		if ok && se.Binding == hostname && se.AccountID == rt.system.Account.ID && e.s.now().Before(se.ExpiresAt) {
-			return true, nil
+		if found && se.Binding == hostname && se.AccountID == rt.system.Account.ID && e.s.now().Before(se.ExpiresAt) {
+			return se.UserID, true, nil
 		}
 	}
-	return false, nil
+	return "", false, nil
 }
 
 // session returns the edge session with the hash whose user is still a
@@ -425,7 +426,7 @@ func closeNow(c net.Conn) {
 type proxyTarget struct {
 	rt     route
 	client string
-	user   string // the ID of the signed-in user (vouchedUser)
+	user   string // the ID of the signed-in user (validSession)
 }
 
 type proxyTargetKey struct{}
@@ -469,7 +470,7 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.handleAuth(w, r, hostname, rt)
 		return
 	}
-	ok, err := e.validSession(r, hostname, rt)
+	user, ok, err := e.validSession(r, hostname, rt)
 	if err != nil {
 		e.log.Error("read edge session failed", "err", err)
 		e.page(w, http.StatusInternalServerError, "Tunnel edge unavailable", "The tunnel edge could not check your sign-in.", "Try again later.")
@@ -512,8 +513,12 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Check that the host is running and can reach CloudLink; its tunnels come back by themselves when it reconnects. Then reload this page.")
 		return
 	}
-	ctx := context.WithValue(r.Context(), proxyTargetKey{}, &proxyTarget{rt: rt, client: r.RemoteAddr, user: e.vouchedUser(r, hostname, rt)})
-	e.proxy.ServeHTTP(w, r.WithContext(ctx))
+	r = r.WithContext(context.WithValue(r.Context(), proxyTargetKey{}, &proxyTarget{rt: rt, client: r.RemoteAddr, user: user}))
+	if viaReverseProxy(r) {
+		e.proxy.ServeHTTP(w, r)
+		return
+	}
+	e.forward(w, r, e.streams)
 }
 
 // fromOtherTunnel reports whether a request comes from the page of

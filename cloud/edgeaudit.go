@@ -1,27 +1,9 @@
 package cloud
 
-import (
-	"context"
-	"net/http"
-)
+import "context"
 
 // The portal user behind a proxied request, for the stream header the edge
 // signs (tunnel.Edge.OpenAs): the daemon records it in its access audit.
-
-// vouchedUser returns the ID of the user whose edge session let the request
-// through (validSession's test), or "" when none does.
-func (e *edge) vouchedUser(r *http.Request, hostname string, rt route) string {
-	for _, c := range r.CookiesNamed(edgeCookie) {
-		if c.Value == "" || len(c.Value) > 100 {
-			continue
-		}
-		se, ok, err := e.session(r.Context(), hashSecret(c.Value))
-		if err == nil && ok && se.Binding == hostname && se.AccountID == rt.system.Account.ID && e.s.now().Before(se.ExpiresAt) {
-			return se.UserID
-		}
-	}
-	return ""
-}
 
 // userName is how the stream header names a user: the e-mail address,
 // else the user ID.

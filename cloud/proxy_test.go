@@ -40,6 +40,28 @@ func newOrigin(t *testing.T) *httptest.Server {
 		case <-r.Context().Done():
 		}
 	})
+	// /held-sized sends the first half of an answer of known length and
+	// /held-body only its head, and hold the rest as /stream does.
+	mux.HandleFunc("/held-sized", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "22")
+		io.WriteString(w, "first half\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+			io.WriteString(w, "other half\n")
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/held-body", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.WriteHeader(http.StatusAccepted)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+			io.WriteString(w, "later")
+		case <-r.Context().Done():
+		}
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "origin", Value: "1", Path: "/", Domain: "127.0.0.1", HttpOnly: true})
 		w.Header().Set("Content-Type", "text/plain")
@@ -283,6 +305,32 @@ func TestEdgeProxy(t *testing.T) {
 		buf := make([]byte, len("first line\n"))
 		if _, err := io.ReadFull(res.Body, buf); err != nil || string(buf) != "first line\n" {
 			t.Fatalf("read %q, %v", buf, err)
+		}
+	})
+	t.Run("streaming with a length", func(t *testing.T) {
+		// What has come of an answer of known length reaches the client
+		// while the rest is still to come; so does a head without its
+		// body.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", public+"held-sized", nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		buf := make([]byte, len("first half\n"))
+		if _, err := io.ReadFull(res.Body, buf); err != nil || string(buf) != "first half\n" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		req, _ = http.NewRequestWithContext(ctx, "GET", public+"held-body", nil)
+		res2, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res2.Body.Close()
+		if res2.StatusCode != http.StatusAccepted || res2.ContentLength != 5 {
+			t.Errorf("head %d, length %d; want 202 and 5", res2.StatusCode, res2.ContentLength)
 		}
 	})
 	t.Run("download", func(t *testing.T) {
