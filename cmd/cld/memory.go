@@ -13,6 +13,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/cloudlink/cld/cmd/internal/cpuprofile"
 )
 
 // daemonGCPercent is the garbage collector's target for `cld run` (GOGC).
@@ -38,10 +40,12 @@ const daemonGCPercent = 50
 
 // tuneMemory applies the daemon's memory settings.
 func tuneMemory() {
-	// The daemon never writes a heap profile (CLD_CPUPROFILE is a CPU
-	// profile), but with runtime/pprof linked in the runtime would sample
-	// allocations for one all the same.
-	runtime.MemProfileRate = 0
+	// With runtime/pprof linked in (CLD_CPUPROFILE) the runtime samples
+	// allocations for a heap profile all the same; the daemon writes one
+	// only when CLD_HEAPPROFILE asks for it, and samples only then.
+	if os.Getenv(cpuprofile.HeapEnv) == "" {
+		runtime.MemProfileRate = 0
+	}
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(daemonGCPercent)
 	}
