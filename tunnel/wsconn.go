@@ -63,6 +63,7 @@ type wsConn struct {
 	writing   bool       // a message is being written (by flushLoop or Write)
 	pending   []byte     // whole frames (or pieces of maxMessage) not yet sent
 	spare     []byte     // the other buffer, reused
+	lastLarge time.Time  // when a batch last filled more than idleBuffer
 	dataReady sync.Cond  // pending is not empty, or closing
 	spaceFree sync.Cond  // pending was taken, or the write side failed
 	flushing  bool       // flushLoop was started
@@ -286,22 +287,7 @@ func (c *wsConn) flushLoop() {
 		}
 		c.wmu.Lock()
 		c.writing = false
-		// Buffers grow to the bursts; once the traffic is small again
-		// (keep-alives at least every KeepAliveInterval) they shrink.
-		switch {
-		case len(batch) > idleBuffer && cap(batch) <= 2*maxPending:
-			// Kept up to the largest a full batch grows to, so that a
-			// bulk transfer does not grow a new one from empty on every
-			// round (bench/README.md, "What was tried").
-			c.spare = batch[:0]
-		case len(batch) <= idleBuffer:
-			if cap(batch) <= idleBuffer {
-				c.spare = batch[:0]
-			}
-			if len(c.pending) == 0 && cap(c.pending) > idleBuffer {
-				c.pending = nil
-			}
-		}
+		c.keepBuffers(batch)
 		if err != nil {
 			if c.werr == nil {
 				c.werr = err
@@ -310,6 +296,42 @@ func (c *wsConn) flushLoop() {
 			c.spaceFree.Broadcast()
 			return
 		}
+	}
+}
+
+// keepLarge is how long the send buffers keep the size a burst grew them
+// to after the last batch that needed it.
+const keepLarge = time.Second
+
+// keepBuffers decides, after batch was sent, which send buffers to keep
+// (wmu held). Buffers grow to the bursts and are kept, up to the largest a
+// full batch grows to, while the traffic is large: a bulk transfer's
+// batches alternate between large ones and small ones (when the writes keep
+// up, a batch is one frame), and growing a new buffer from empty after
+// each small one allocated three quarters of all the daemon allocated
+// under `make bench` (its heap profile; bench/README.md, "What was
+// tried"). Once no batch has been large for keepLarge they shrink, at the
+// next send (keep-alives come at least every KeepAliveInterval).
+func (c *wsConn) keepBuffers(batch []byte) {
+	if cap(batch) <= idleBuffer && cap(c.pending) <= idleBuffer {
+		c.spare = batch[:0]
+		return
+	}
+	now := time.Now()
+	if len(batch) > idleBuffer {
+		c.lastLarge = now
+	}
+	if now.Sub(c.lastLarge) < keepLarge {
+		if cap(batch) <= 2*maxPending {
+			c.spare = batch[:0]
+		}
+		return
+	}
+	if cap(batch) <= idleBuffer {
+		c.spare = batch[:0]
+	}
+	if len(c.pending) == 0 && cap(c.pending) > idleBuffer {
+		c.pending = nil
 	}
 }
 

@@ -282,3 +282,40 @@ func TestGroupedWritesPeerGone(t *testing.T) {
 		}
 	}
 }
+
+// The send buffers keep a burst's size while batches are large now and
+// then (a bulk transfer alternates large batches and one-frame ones), and
+// shrink once none has been large for keepLarge.
+func TestKeepBuffers(t *testing.T) {
+	c := &wsConn{}
+	large := make([]byte, 2*idleBuffer, 4*idleBuffer)
+	c.keepBuffers(large)
+	if cap(c.spare) != 4*idleBuffer {
+		t.Fatalf("after a large batch: spare of %d bytes, want the batch's %d kept", cap(c.spare), 4*idleBuffer)
+	}
+	// A one-frame batch in the large buffer, between large ones.
+	c.pending, c.spare = c.spare[:0], nil
+	oneFrame := make([]byte, 100, 4*idleBuffer)
+	c.keepBuffers(oneFrame)
+	if cap(c.spare) != 4*idleBuffer || cap(c.pending) != 4*idleBuffer {
+		t.Fatalf("a small batch right after a large one: spare %d, pending %d bytes; want both large buffers kept", cap(c.spare), cap(c.pending))
+	}
+	// Too large to keep at all.
+	c.spare = nil
+	c.keepBuffers(make([]byte, 2*idleBuffer, 4*maxPending))
+	if c.spare != nil {
+		t.Fatalf("a batch buffer of %d bytes was kept", 4*maxPending)
+	}
+	// Small traffic for longer than keepLarge: both shrink.
+	c.lastLarge = time.Now().Add(-keepLarge - time.Millisecond)
+	c.pending = c.pending[:0]
+	c.keepBuffers(make([]byte, 100, 4*idleBuffer))
+	if c.spare != nil || c.pending != nil {
+		t.Fatalf("small traffic for %v: spare %d, pending %d bytes; want both let go", keepLarge, cap(c.spare), cap(c.pending))
+	}
+	// Small buffers are always kept.
+	c.keepBuffers(make([]byte, 100, idleBuffer))
+	if cap(c.spare) != idleBuffer {
+		t.Fatalf("a small buffer was not kept: spare %d bytes", cap(c.spare))
+	}
+}
