@@ -176,7 +176,13 @@ func (a *agentSession) run(ctx context.Context, onConnected func()) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.serveStream(sctx, st)
+			if carry := a.serveStream(sctx, st); carry != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					carry()
+				}()
+			}
 		}()
 	}
 	cancel()
@@ -222,22 +228,27 @@ func (a *agentSession) endError(err error) error {
 	return fmt.Errorf("%w: %w", ErrConnectionLost, err)
 }
 
-// serveStream answers one stream opened by the edge.
-func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
+// serveStream answers one stream opened by the edge. Once the stream is
+// accepted it returns the function that carries it, to be run in a
+// goroutine of its own: the header's check, the target's lookup and the
+// dial grow a goroutine's stack, and a stack, once grown, stays with its
+// goroutine while the stream lives (until a collection shrinks it), so the
+// long-lived copying starts on fresh, small stacks.
+func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) (carry func()) {
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := ReadHeader(st)
 	if err != nil {
 		if a.sess.IsClosed() || ctx.Err() != nil {
 			st.Close()
-			return
+			return nil
 		}
 		a.refuse(st, "", ReplyBadHeader, err.Error(), err)
-		return
+		return nil
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	if err := verifyHeader(a.key, binding{system: a.cfg.SystemID, nonce: a.nonce, stream: st.StreamID()}, h); err != nil {
 		a.refuse(st, "", ReplyBadSignature, err.Error(), err)
-		return
+		return nil
 	}
 
 	target, err := a.cfg.Resolve(h.Tunnel)
@@ -253,26 +264,32 @@ func (a *agentSession) serveStream(ctx context.Context, st *yamux.Stream) {
 			}
 		}
 		a.refuse(st, h.Tunnel, code, msg, err)
-		return
+		return nil
 	}
 
 	local, err := dialTarget(ctx, target, a.cfg.LocalDialTimeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			st.Close()
-			return
+			return nil
 		}
 		msg := fmt.Sprintf("the local service of tunnel %q is not reachable: %v", h.Tunnel, err)
 		a.refuse(st, h.Tunnel, ReplyLocalDown, msg, err)
-		return
+		return nil
 	}
 	_ = st.SetWriteDeadline(time.Now().Add(headerTimeout))
 	if err := WriteReply(st, Reply{Code: ReplyOK}); err != nil {
 		local.Close()
 		st.Close()
-		return
+		return nil
 	}
 	_ = st.SetWriteDeadline(time.Time{})
+	return func() { a.carry(ctx, st, h, target, local) }
+}
+
+// carry copies an accepted stream to and from its local service until both
+// directions have ended.
+func (a *agentSession) carry(ctx context.Context, st *yamux.Stream, h Header, target Target, local net.Conn) {
 	start := time.Now()
 	a.log.Debug("tunnel stream", "tunnel", h.Tunnel, "client", h.Client, "user", h.User, "local", target.Address)
 	sc := newStreamConn(st, addr("agent"), addr("edge"))
