@@ -100,3 +100,76 @@ func TestIdleStreamsHoldNoBuffers(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "closed streams to give every buffer back", held(0))
 }
+
+// TestLocalServiceReset: the local service answers and then resets its
+// connection (RST) while the stream is open. The stream passes on what was answered, then ends,
+// and the agent's copies for it end and give their buffers back; the
+// session carries the next stream as before.
+func TestLocalServiceReset(t *testing.T) {
+	h := newHarness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	answer := bytes.Repeat([]byte("partial answer "), 5000) // more than a copy buffer
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 64)
+				if _, err := c.Read(buf); err != nil {
+					c.Close()
+					return
+				}
+				c.Write(answer)
+				// The client says it has the answer; then the reset.
+				if _, err := io.ReadFull(c, buf[:3]); err != nil {
+					c.Close()
+					return
+				}
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close() // RST
+			}()
+		}
+	}()
+	echo, _ := echoServer(t)
+	tb := &table{started: map[string]Target{"reset": {Address: ln.Addr().String()}, "web": {Address: echo}}}
+	startAgent(t, h.agentConfig("sys1", tb.Resolve))
+	base := buffersHeld.Load()
+
+	c, err := h.edge.Open(context.Background(), "sys1", "reset", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("GET")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(answer))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, answer) {
+		t.Fatalf("the answer before the reset: %v", err)
+	}
+	if _, err := c.Write([]byte("ack")); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the stream did not end after the local service reset its connection")
+	}
+	if len(rest) != 0 {
+		t.Fatalf("%d bytes after the answer", len(rest))
+	}
+	waitFor(t, 5*time.Second, "the reset stream's copies to give their buffers back", func() bool { return buffersHeld.Load() == base })
+
+	c2, err := h.edge.Open(context.Background(), "sys1", "web", "")
+	if err != nil {
+		t.Fatalf("Open after the reset: %v", err)
+	}
+	defer c2.Close()
+	echoRound(t, c2, []byte("still carried"))
+}
