@@ -30,28 +30,26 @@ var cldBin, cloudBin string
 func TestMain(m *testing.M) {
 	// The daemons' password hashes at bcrypt's lowest cost (cldtest hook).
 	os.Setenv("CLD_TEST_PASSWORD_COST", "4")
-	dir, err := os.MkdirTemp("", "cld-chaos-bin-")
-	if err != nil {
-		panic(err)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		cldBin, cloudBin = filepath.Join(dir, "cld"), filepath.Join(dir, "cld-cloud")
-		// The daemon as it ships (no cgo, no HTTP/2) plus the cldtest hooks
-		// (CLD_TEST_KILL_WRITE); the cloud as the demo runs it.
-		noCgo := []string{"CGO_ENABLED=0"}
-		for _, err := range []error{
-			gobuild.Build(cldBin, "../cmd/cld", gobuild.Options{Flags: []string{"-tags", "nethttpomithttp2,cldtest"}, Env: noCgo}),
-			gobuild.Build(cloudBin, "../cmd/cld-cloud", gobuild.Options{Env: noCgo}),
-		} {
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
-			}
+	os.Exit(m.Run())
+}
+
+// buildBinaries builds the daemon as it ships (no cgo, no HTTP/2) plus the
+// cldtest hooks (CLD_TEST_KILL_WRITE), and the cloud as the demo runs it,
+// into a directory of t's. It runs inside the test, not in TestMain, so
+// that go test counts the commands' sources among the test's inputs
+// (internal/gobuild) and reruns it when they change.
+func buildBinaries(t *testing.T) {
+	dir := t.TempDir()
+	cldBin, cloudBin = filepath.Join(dir, "cld"), filepath.Join(dir, "cld-cloud")
+	noCgo := []string{"CGO_ENABLED=0"}
+	for _, err := range []error{
+		gobuild.Build(cldBin, "../cmd/cld", gobuild.Options{Flags: []string{"-tags", "nethttpomithttp2,cldtest"}, Env: noCgo}),
+		gobuild.Build(cloudBin, "../cmd/cld-cloud", gobuild.Options{Env: noCgo}),
+	} {
+		if err != nil {
+			t.Fatal(err)
 		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	}
 }
 
 // result is one row of the table.
@@ -90,6 +88,7 @@ func TestChaos(t *testing.T) {
 		t.Skip("tinyproxy is not installed (make deps)")
 	}
 	full := os.Getenv("CHAOS") == "full"
+	buildBinaries(t)
 	r := setup(t, full)
 	faults := []struct {
 		name  string

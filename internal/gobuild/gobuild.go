@@ -8,6 +8,13 @@
 // instead of linking again: on a two-core machine the links were about a
 // tenth of `make test`'s CPU. The copy is the test's own (a self-update may
 // replace it).
+//
+// go test caches a package's result by the test binary and the files the
+// test opened, so a test that only runs a command it built would pass from
+// the cache after a change to that command's sources. Build therefore opens
+// every source file of the module's own packages the command is built
+// from (and go.mod and go.sum): go test then reruns the test when one of
+// them changes.
 package gobuild
 
 import (
@@ -52,6 +59,58 @@ func Build(out, pkg string, o Options) error {
 	}
 	if _, err := os.Stat(out); err != nil {
 		return fmt.Errorf("building %s: go run made no %s: %v", pkg, out, err)
+	}
+	return noteSources(pkg, o)
+}
+
+// sourcesTemplate lists, for `go list -deps`, the files of the main
+// module's packages a build reads, one absolute path a line, and the
+// module's go.mod (go.sum beside it).
+const sourcesTemplate = `{{if and .Module .Module.Main}}{{$d := .Dir}}` +
+	`{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range .CgoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range .SFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+	`{{.Module.GoMod}}{{"\n"}}{{end}}`
+
+// openFile is how noteSources opens a file (a test replaces it).
+var openFile = func(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// noteSources opens the sources of pkg's build, so that go test counts
+// them among the test's inputs (see the package doc).
+func noteSources(pkg string, o Options) error {
+	args := append([]string{"list", "-deps", "-f", sourcesTemplate}, o.Flags...)
+	args = append(args, pkg)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = o.Dir
+	cmd.Env = append(os.Environ(), o.Env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	listed, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("listing the sources of %s (go %s): %v\n%s", pkg, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	seen := map[string]bool{}
+	for _, name := range strings.Split(string(listed), "\n") {
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		names := []string{name}
+		if filepath.Base(name) == "go.mod" {
+			names = append(names, filepath.Join(filepath.Dir(name), "go.sum"))
+		}
+		for _, n := range names {
+			if err := openFile(n); err != nil && !(os.IsNotExist(err) && filepath.Base(n) == "go.sum") {
+				return fmt.Errorf("building %s: its source %s: %v", pkg, n, err)
+			}
+		}
 	}
 	return nil
 }
