@@ -275,6 +275,21 @@ func echoServer(t testing.TB) (addr string, accepted *atomic.Int64) {
 	return echoOn(t, ln)
 }
 
+// serveConns runs handle in a goroutine of its own for each connection ln
+// accepts, until ln is closed (at the end of tb).
+func serveConns(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+}
+
 // echoOn echoes each connection ln accepts until its end, then half-closes
 // where it can; the test's end closes ln and what is still open.
 func echoOn(t testing.TB, ln net.Listener) (addr string, accepted *atomic.Int64) {

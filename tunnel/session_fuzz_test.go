@@ -65,20 +65,11 @@ func FuzzAgentSession(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	serveConns(f, ln, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(c, c)
+	})
 	log := slog.New(slog.DiscardHandler)
 	pub := signer.Public().(ed25519.PublicKey)
 

@@ -111,31 +111,22 @@ func TestLocalServiceReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
 	answer := bytes.Repeat([]byte("partial answer "), 5000) // more than a copy buffer
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				buf := make([]byte, 64)
-				if _, err := c.Read(buf); err != nil {
-					c.Close()
-					return
-				}
-				c.Write(answer)
-				// The client says it has the answer; then the reset.
-				if _, err := io.ReadFull(c, buf[:3]); err != nil {
-					c.Close()
-					return
-				}
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close() // RST
-			}()
+	serveConns(t, ln, func(c net.Conn) {
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err != nil {
+			c.Close()
+			return
 		}
-	}()
+		c.Write(answer)
+		// The client says it has the answer; then the reset.
+		if _, err := io.ReadFull(c, buf[:3]); err != nil {
+			c.Close()
+			return
+		}
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close() // RST
+	})
 	echo, _ := echoServer(t)
 	tb := &table{started: map[string]Target{"reset": {Address: ln.Addr().String()}, "web": {Address: echo}}}
 	startAgent(t, h.agentConfig("sys1", tb.Resolve))
