@@ -633,16 +633,7 @@ func (e *edge) handleAuth(w http.ResponseWriter, r *http.Request, hostname strin
 // origin builds its links from it), X-Forwarded-* tell the rest, the
 // edge's and the portal's cookies are removed. The URL's host names the
 // tunnel (streamTransport checks it).
-func (e *edge) rewrite(pr *httputil.ProxyRequest) {
-	pt, _ := pr.In.Context().Value(proxyTargetKey{}).(*proxyTarget)
-	pr.Out.URL.Scheme = "http"
-	if pt != nil {
-		pr.Out.URL.Host = pt.rt.tunnel.UUID
-	}
-	pr.Out.Host = pr.In.Host
-	pr.SetXForwarded()
-	stripCookies(pr.Out.Header)
-}
+func (e *edge) rewrite(pr *httputil.ProxyRequest) { e.rewriteOut(pr.Out, pr.In) }
 
 // stripCookies removes the edge's and the portal's cookies from a
 // request's Cookie headers and keeps the others as they were.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"slices"
 	"strings"
 	"sync"
@@ -141,6 +142,17 @@ func TestForwardMatchesReverseProxy(t *testing.T) {
 	})
 	ref := *e.proxy
 	ref.Transport = tr
+	// The reference sets the forwarding headers with ReverseProxy's own
+	// SetXForwarded, not with rewriteOut, which both proxies of the edge
+	// share.
+	ref.Rewrite = func(pr *httputil.ProxyRequest) {
+		pt, _ := pr.In.Context().Value(proxyTargetKey{}).(*proxyTarget)
+		pr.Out.URL.Scheme = "http"
+		pr.Out.URL.Host = pt.rt.tunnel.UUID
+		pr.Out.Host = pr.In.Host
+		pr.SetXForwarded()
+		stripCookies(pr.Out.Header)
+	}
 	rt := route{
 		tunnel: store.Tunnel{ID: "web", UUID: "4f1c3d3e-1d6b-5b7a-9a51-0c1f3a3e2b10", Origin: "http://" + originAddr, Status: "started"},
 		system: store.System{Hostname: "pbx-alpha"},
