@@ -292,16 +292,23 @@ func TestEdgeProxy(t *testing.T) {
 		}
 		ws.Close(websocket.StatusNormalClosure, "")
 	})
-	t.Run("streaming", func(t *testing.T) {
-		// A response without a length reaches the client as it comes.
+	// get sends a GET for path through the edge; the answer is closed at
+	// the end of t.
+	get := func(t *testing.T, path string) *http.Response {
+		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "GET", public+"stream", nil)
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", public+path, nil)
 		res, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer res.Body.Close()
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+	t.Run("streaming", func(t *testing.T) {
+		// A response without a length reaches the client as it comes.
+		res := get(t, "stream")
 		buf := make([]byte, len("first line\n"))
 		if _, err := io.ReadFull(res.Body, buf); err != nil || string(buf) != "first line\n" {
 			t.Fatalf("read %q, %v", buf, err)
@@ -311,24 +318,12 @@ func TestEdgeProxy(t *testing.T) {
 		// What has come of an answer of known length reaches the client
 		// while the rest is still to come; so does a head without its
 		// body.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, "GET", public+"held-sized", nil)
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
+		res := get(t, "held-sized")
 		buf := make([]byte, len("first half\n"))
 		if _, err := io.ReadFull(res.Body, buf); err != nil || string(buf) != "first half\n" {
 			t.Fatalf("read %q, %v", buf, err)
 		}
-		req, _ = http.NewRequestWithContext(ctx, "GET", public+"held-body", nil)
-		res2, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res2.Body.Close()
+		res2 := get(t, "held-body")
 		if res2.StatusCode != http.StatusAccepted || res2.ContentLength != 5 {
 			t.Errorf("head %d, length %d; want 202 and 5", res2.StatusCode, res2.ContentLength)
 		}
