@@ -103,6 +103,7 @@ func copyPooled(dst io.Writer, src io.Reader) (written int64, err error) {
 	if sockRead == nil {
 		wait = readWaiter(src)
 	}
+	canWait := sockRead != nil || wait != nil // without holding a buffer
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
@@ -143,7 +144,7 @@ func copyPooled(dst io.Writer, src io.Reader) (written int64, err error) {
 			}
 			return written, er
 		}
-		if (wait != nil || sockRead != nil) && bp != nil && nr < len(*bp) {
+		if canWait && nr < len(*bp) {
 			putBuf(bp)
 			bp = nil
 		}
